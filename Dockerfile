@@ -1,0 +1,19 @@
+# repwatch: `docker run -v $PWD/config.yaml:/app/config.yaml -v repwatch-data:/app/data -e SLACK_BOT_TOKEN repwatch crawl`
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 REPWATCH_CONFIG=/app/config.yaml
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY spiders ./spiders
+COPY monitor ./monitor
+COPY alerts ./alerts
+COPY models ./models
+RUN pip install '.[postgres]' && useradd --create-home --uid 10001 repwatch && mkdir -p /app/data && chown repwatch /app/data
+COPY config.yaml ./config.yaml
+
+USER repwatch
+VOLUME ["/app/data"]
+# Migrations run at start: every repwatch command upgrades the schema before it touches the database.
+ENTRYPOINT ["repwatch"]
+CMD ["crawl"]

@@ -1,0 +1,152 @@
+"""The notifier contract: Alert in, SendResult or DeliveryError out, and the registry of notifiers by `kind`."""
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+# kind -> notifier class; filled by Notifier.__init_subclass__
+NOTIFIERS: dict[str, type[Notifier]] = {}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Everything a person needs to act on one review."""
+
+    review_id: int
+    business: str  # business name from config
+    source: str  # config source name, e.g. "acme-trustpilot"
+    site: str  # human site name, e.g. "Trustpilot" (may be the spider kind)
+    url: str  # link to the review on the site (where the owner replies)
+    body: str
+    label: str  # "neg" | "neu" | "pos" | "mixed"
+    severity: str  # "normal" | "high" | "critical"
+    why: str  # why it fired, e.g. "1★ rating" or 'text negative: "never again, rude staff"'
+    rating: float | None = None
+    author: str | None = None
+    title: str | None = None
+    published_at: datetime | None = None
+    language: str | None = None
+    score: float | None = None
+    draft_reply: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    remote_id: str | None  # e.g. "C123/1700000000.000100" for chat.postMessage, None for webhooks
+
+
+class DeliveryError(Exception):
+    """A send failed. `message` is safe to log (never contains a token or webhook URL).
+
+    `retryable` tells the outbox whether to reschedule; `retry_after` (seconds) is the destination's own
+    request to wait, when it gave one.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"DeliveryError({self.message!r}, retryable={self.retryable}, retry_after={self.retry_after})"
+
+
+class Notifier:
+    """Base class: a subclass sets `kind`, a pydantic `Config`, and implements `send`.
+
+    The subclass docstring is the user-facing help. Set `abstract = True` on an intermediate base class that
+    should not be registered itself.
+    """
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+    abstract: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract", False):
+            return
+        cls.abstract = False
+        kind = cls.__dict__.get("kind")
+        if not kind:
+            raise TypeError(f"{cls.__qualname__} must set a `kind` or `abstract = True`")
+        if kind in NOTIFIERS:
+            raise TypeError(f"notifier kind {kind!r} is registered twice: {NOTIFIERS[kind].__qualname__} and {cls.__qualname__}")
+        if not (cls.__doc__ or "").strip():
+            raise TypeError(f"{cls.__qualname__} needs a docstring: it is the user-facing help for kind {kind!r}")
+        _check_config_model(cls, kind)
+        NOTIFIERS[kind] = cls
+
+    def __init__(self, name: str, config: BaseModel):
+        if not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(config).__name__}")
+        self.name = name
+        self.config = config
+
+    def send(self, alert: Alert) -> SendResult:
+        """Deliver one alert; raise DeliveryError on failure."""
+        raise NotImplementedError
+
+    def send_test(self) -> SendResult:
+        """Deliver a sample alert (`repwatch alerts test <kind>`)."""
+        return self.send(sample_alert())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _check_config_model(cls: type[Notifier], kind: str) -> None:
+    """Config must reject unknown keys and carry `kind: Literal[<kind>]`, or the config union cannot be built."""
+    config = cls.__dict__.get("Config")
+    if not (isinstance(config, type) and issubclass(config, BaseModel)):
+        raise TypeError(f"{cls.__qualname__}.Config must be a pydantic model")
+    if config.model_config.get("extra") != "forbid":
+        raise TypeError(f"{cls.__qualname__}.Config must set extra='forbid' (unknown config keys are errors)")
+    field = config.model_fields.get("kind")
+    if field is None or typing.get_origin(field.annotation) is not typing.Literal or typing.get_args(field.annotation) != (kind,):
+        raise TypeError(f"{cls.__qualname__}.Config needs a field `kind: Literal[{kind!r}]`")
+
+
+def notifier_config_types() -> tuple[type[BaseModel], ...]:
+    """The Config model of every registered notifier, for a discriminated union on `kind`."""
+    return tuple(cls.Config for cls in NOTIFIERS.values())
+
+
+def build_notifier(name: str, config: BaseModel) -> Notifier:
+    """The notifier for one validated config entry (`name` is its key in config.yaml)."""
+    kind = getattr(config, "kind", None)
+    try:
+        cls = NOTIFIERS[kind]  # type: ignore[index]
+    except KeyError:
+        raise ValueError(f"unknown notifier kind {kind!r}; known: {', '.join(sorted(NOTIFIERS))}") from None
+    return cls(name, config)
+
+
+def sample_alert() -> Alert:
+    """A made-up negative review, for `repwatch alerts test`: it shows every part of an alert."""
+    return Alert(
+        review_id=0,
+        business="Example Bakery",
+        source="example-test",
+        site="Example Reviews",
+        url="https://example.com/reviews/0",
+        body="This is a test alert from repwatch. If you can read this, alerts reach this destination.",
+        label="neg",
+        severity="high",
+        why="test alert (repwatch alerts test)",
+        rating=1,
+        author="repwatch",
+        title="Test alert",
+        published_at=datetime.now(timezone.utc).replace(microsecond=0),
+        language="en",
+        score=-0.9,
+        draft_reply="Thank you for the feedback. (This is a sample draft reply; nothing was posted.)",
+    )

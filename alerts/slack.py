@@ -1,0 +1,535 @@
+"""Slack notifier: one Block Kit message per alert, via a bot token (chat.postMessage) or an incoming webhook."""
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import http.client
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal
+from urllib.error import URLError
+from urllib.parse import quote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.webhook import WebhookClient
+
+from alerts.base import Alert, DeliveryError, Notifier, SendResult
+
+DEFAULT_API_URL = "https://slack.com/api/"
+# Seconds to wait when Slack says 429 but its Retry-After is missing or unreadable.
+DEFAULT_RETRY_AFTER = 30.0
+# A Retry-After beyond this is treated as this (a broken header must not park an alert for days).
+MAX_RETRY_AFTER = 3600.0
+
+# Slack's limits (docs.slack.dev, Block Kit reference); we measure the escaped text, which is what Slack counts.
+HEADER_MAX = 150
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+FIELDS_MAX = 10
+BLOCKS_MAX = 50
+BUTTON_TEXT_MAX = 75
+BUTTON_URL_MAX = 3000
+MESSAGE_TEXT_MAX = 40000
+# The notification text only needs a glance's worth of the review.
+FALLBACK_EXCERPT = 200
+
+# Slack errors that may pass on their own; every other `ok: false` is a request or setup problem.
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
+     "team_added_to_org"}
+)
+# What the operator should do about the common permanent errors.
+ERROR_HINTS = {
+    "invalid_auth": "the bot token is wrong; copy the Bot User OAuth Token (xoxb-...) again",
+    "not_authed": "no token reached Slack",
+    "token_revoked": "the token was revoked; reinstall the app",
+    "token_expired": "the token expired; reinstall the app or refresh the token",
+    "account_inactive": "the app or its user was deactivated",
+    "missing_scope": "the app needs the chat:write scope",
+    "channel_not_found": "no such channel, or a private one the bot cannot see; use the channel id (C0123...)",
+    "not_in_channel": "invite the bot to the channel (/invite @yourbot)",
+    "is_archived": "the channel is archived",
+    "invalid_blocks": "Slack rejected the message layout (a bug in repwatch: please report it)",
+    "msg_too_long": "the message is too long (a bug in repwatch: please report it)",
+    "invalid_payload": "Slack could not read the message (a bug in repwatch: please report it)",
+    "no_service": "the webhook was removed or its URL is wrong; create a new incoming webhook",
+    "invalid_token": "the webhook URL is wrong or was revoked; create a new incoming webhook",
+    "action_prohibited": "a workspace admin restricted this webhook",
+    "channel_is_archived": "the webhook's channel is archived",
+    "posting_to_general_channel_denied": "only admins may post to that channel",
+}
+_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{1,60}")
+
+# A bare "@here" does not ping; Slack's syntax is <!here>, <!channel>, <@U...>, <!subteam^S...>.
+_MENTION = re.compile(r"(?:<(?:!here|!channel|!everyone|@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+)>\s*)+")
+
+SEVERITY_ICONS = {"critical": "🔴", "high": "🟠", "normal": "🟡"}
+
+
+class SlackConfig(BaseModel):
+    """`token` + `channel` (bot token, chat.postMessage) or `webhook_url` (incoming webhook): exactly one."""
+
+    # The one-mode check below fails on the whole entry; without this, pydantic would print the token in it.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    kind: Literal["slack"]
+    token: SecretStr | None = None
+    channel: str | None = None
+    webhook_url: SecretStr | None = None
+    api_url: str = DEFAULT_API_URL
+    timeout: float = Field(10, gt=0)
+    mention: str | None = None  # e.g. "<!here>" or "<@U123>"; added to critical alerts only
+    # Slack allows about one message per second per channel; sends to one destination are spaced this far apart.
+    min_interval: float = Field(1.0, ge=0, le=60)
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip().startswith("xox"):
+            raise ValueError("does not look like a Slack token: use the Bot User OAuth Token, which starts with xoxb-")
+        return token
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_shape(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and urlsplit(url.get_secret_value().strip()).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL like https://hooks.slack.com/services/T…/B…/…")
+        return url
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url_shape(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http(s) URL (default {DEFAULT_API_URL})")
+        return url if url.endswith("/") else url + "/"
+
+    @field_validator("mention")
+    @classmethod
+    def _mention_shape(cls, mention: str | None) -> str | None:
+        if mention is not None and not _MENTION.fullmatch(mention.strip()):
+            raise ValueError("write <!here>, <!channel>, <@U0123ABCD> or <!subteam^S0123ABCD> (a bare @here does not ping)")
+        return mention.strip() if mention else None
+
+    @model_validator(mode="after")
+    def _exactly_one_mode(self) -> SlackConfig:
+        if self.token is not None and self.webhook_url is not None:
+            raise ValueError("give either `token` + `channel` (bot token) or `webhook_url` (incoming webhook), not both")
+        if self.token is None and self.webhook_url is None:
+            raise ValueError("give either `token` + `channel` (bot token, chat.postMessage) or `webhook_url` (incoming webhook)")
+        if self.token is not None and not self.channel:
+            raise ValueError("`channel` is required with `token`, e.g. \"#reviews\" or a channel id \"C0123ABCD\"")
+        if self.webhook_url is not None and self.channel:
+            raise ValueError("remove `channel`: an incoming webhook always posts to the channel chosen when it was created")
+        return self
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Untrusted text
+#
+# Everything that comes from a review site (author, title, body, site name, URL, why, draft) goes into Block Kit
+# `plain_text` objects with emoji=False: Slack does not parse mrkdwn, mentions, links or :emoji: codes there, so
+# `*bold*`, `> quote`, `<!channel>` and `<http://x|y>` show as typed. On top of that `&`, `<`, `>` are escaped as
+# Slack documents for every text object, so no `<...>` control sequence can form even where text is parsed.
+# The only mrkdwn we emit is our own (labels, the operator's mention, a link whose URL we validated).
+# The top-level `text` (notification fallback, parsed as mrkdwn) gets the same escaping; as mrkdwn has no escape
+# for `*_~\``, a zero-width space follows each, so no pair can open a format, and it is one line that starts
+# with our own words, so a `>` in the review can never start a quote.
+
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # C0/C1 controls (keeps \t \n \r), incl. ESC of terminal sequences
+    "\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidi marks/overrides/isolates: they can make text read backwards
+    "\ufeff]"
+)
+_URL_UNSAFE = re.compile(r'[\s<>"|`\\^{}]')
+_FORMAT_MARKS = re.compile(r"([*_~`])")
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def clean_text(text: str | None, *, single_line: bool = False) -> str:
+    """Untrusted text without invisible controls; `single_line` folds all whitespace runs to one space."""
+    text = _INVISIBLE.sub("", text or "").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\u2028", "\n").replace("\u2029", "\n")
+    if single_line:
+        return " ".join(text.split())
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def escape(text: str) -> str:
+    """Slack's control characters as the entities Slack decodes for display."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def inert_mrkdwn(text: str) -> str:
+    """Untrusted text made safe to put inside mrkdwn: escaped, and no formatting marker can pair up."""
+    return _FORMAT_MARKS.sub(r"\1" + ZERO_WIDTH_SPACE, escape(text))
+
+
+def fit(raw: str, limit: int, suffix: str = "…", *, transform: Callable[[str], str] = escape) -> str:
+    """transform(raw), cut on a character boundary so that the result plus `suffix` is at most `limit` long."""
+    whole = transform(raw)
+    if len(whole) <= limit:
+        return whole
+    budget = limit - len(suffix)
+    out: list[str] = []
+    used = 0
+    for char in raw:
+        piece = transform(char)
+        if used + len(piece) > budget:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out).rstrip() + suffix
+
+
+def safe_review_url(url: str | None) -> str | None:
+    """The review link if it is a plain http(s) URL that fits a button, else None (never javascript:, file:, …)."""
+    url = (url or "").strip()
+    if not url or _INVISIBLE.search(url):
+        return None
+    # Characters that would end a Slack <url|label> or break out of it are percent-encoded; the rest stays
+    # (non-ASCII too: an internationalised host name must survive).
+    url = _URL_UNSAFE.sub(lambda m: quote(m.group()), url)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if len(escape(url)) > BUTTON_URL_MAX:
+        return None
+    return url
+
+
+def plain(text: str) -> PlainTextObject:
+    """A plain_text object for already-escaped text; emoji=False keeps :codes: in review text literal."""
+    return PlainTextObject(text=text, emoji=False)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The message
+
+
+def stars(rating: float | None) -> str:
+    """★★☆☆☆ 2/5, or "no rating"."""
+    if rating is None or not math.isfinite(rating):
+        return "no rating"
+    filled = min(5, max(0, round(rating)))
+    return "★" * filled + "☆" * (5 - filled) + f" {rating:g}/5"
+
+
+def short_rating(rating: float | None) -> str:
+    if rating is None or not math.isfinite(rating):
+        return "Unrated"
+    return f"{rating:g}★"
+
+
+def format_when(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def build_message(alert: Alert, *, mention: str | None = None) -> dict[str, Any]:
+    """`{"text": ..., "blocks": [...]}` for one alert, within Slack's limits, with review text inert."""
+    site = clean_text(alert.site, single_line=True) or "unknown site"
+    business = clean_text(alert.business, single_line=True) or "unknown business"
+    severity = clean_text(alert.severity, single_line=True).lower() or "normal"
+    icon = SEVERITY_ICONS.get(severity, "⚪")
+    ping = mention if (mention and severity == "critical") else None
+    url = safe_review_url(alert.url)
+
+    blocks: list[Block] = []
+    if ping:
+        # The operator's own mention, so raw mrkdwn on purpose; it is validated by SlackConfig.
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"{ping} critical review: please look now")))
+
+    blocks.append(HeaderBlock(text=plain(fit(f"{icon} {short_rating(alert.rating)} review · {business} · {site}", HEADER_MAX))))
+
+    fields = [
+        ("Rating", stars(alert.rating)),
+        ("Severity", severity),
+        ("Site", site),
+        ("Business", business),
+        ("Author", clean_text(alert.author, single_line=True) or None),
+        ("Published", format_when(alert.published_at)),
+        ("Sentiment", _sentiment(alert)),
+        ("Language", clean_text(alert.language, single_line=True) or None),
+    ]
+    blocks.append(
+        SectionBlock(fields=[plain(fit(f"{label}\n{value}", FIELD_TEXT_MAX)) for label, value in fields if value][:FIELDS_MAX])
+    )
+
+    title = clean_text(alert.title, single_line=True)
+    if title:
+        blocks.append(SectionBlock(text=plain(fit(f"“{title}”", 300))))
+
+    body = clean_text(alert.body)
+    cut_note = "… [cut: the full review is behind “Open review”]" if url else "… [cut: the review is longer]"
+    blocks.append(SectionBlock(text=plain(fit(body, SECTION_TEXT_MAX, cut_note) if body else "(no text)")))
+
+    why = clean_text(alert.why, single_line=True)
+    if why:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="*Why it fired*"), plain(fit(why, 1000))]))
+
+    draft = clean_text(alert.draft_reply)
+    if draft:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text="*Draft reply, not posted:* edit it and post it on the site yourself")])
+        )
+        blocks.append(SectionBlock(text=plain(fit(draft, SECTION_TEXT_MAX))))
+
+    footer: list[Any] = []
+    if url:
+        blocks.append(
+            ActionsBlock(
+                elements=[ButtonElement(text=PlainTextObject(text="Open review", emoji=False), url=url, action_id="open_review")]
+            )
+        )
+        footer.append(MarkdownTextObject(text=f"<{escape(url)}|Open the review on the site>"))
+    else:
+        footer.append(plain("No usable link: the review URL is not http(s)"))
+    footer.append(plain(fit(f"repwatch · source {clean_text(alert.source, single_line=True)} · review #{alert.review_id}", 300)))
+    blocks.append(ContextBlock(elements=footer))
+
+    fallback = f"{icon} {short_rating(alert.rating)} review of {business} on {site} ({severity}): "
+    excerpt = clean_text(title + " " + body if title else body, single_line=True)
+    text = inert_mrkdwn(fallback) + fit(excerpt, FALLBACK_EXCERPT, transform=inert_mrkdwn)
+    if url:
+        text += " " + escape(url)
+    if ping:
+        text = f"{ping} {text}"
+    rendered = [block.to_dict() for block in blocks]  # to_dict() runs slack-sdk's own Block Kit checks too
+    assert len(rendered) <= BLOCKS_MAX and len(text) <= MESSAGE_TEXT_MAX
+    return {"text": text, "blocks": rendered}
+
+
+def _sentiment(alert: Alert) -> str | None:
+    label = clean_text(alert.label, single_line=True)
+    if not label:
+        return None
+    if alert.score is not None and math.isfinite(alert.score):
+        return f"{label} ({alert.score:+.2f})"
+    return label
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Delivery
+
+
+def parse_retry_after(value: Any, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float:
+    """Seconds to wait from a Retry-After header: integer, decimal or HTTP-date; anything else -> the default."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    if value is None:
+        return DEFAULT_RETRY_AFTER
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return DEFAULT_RETRY_AFTER
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - now()).total_seconds()
+    if not math.isfinite(seconds):
+        return DEFAULT_RETRY_AFTER
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _header(headers: Mapping[str, Any] | Any, name: str) -> Any:
+    for key in getattr(headers, "keys", lambda: [])():
+        if key.lower() == name.lower():
+            return headers[key]
+    return None
+
+
+class _Pacer:
+    """Spaces sends to one destination `interval` seconds apart, across every notifier in the process.
+
+    Slack allows about one message per second per channel and answers a burst with 429; waiting our turn here
+    is cheaper than a 429 and a rescheduled delivery. A slot is reserved under the lock, so threads queue up.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_free: dict[str, float] = {}
+
+    def wait_turn(self, key: str, interval: float) -> None:
+        if interval <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next_free.get(key, now))
+            self._next_free[key] = start + interval
+        if start > now:
+            self._sleep(start - now)
+
+
+PACER = _Pacer()
+
+# slack-sdk logs request URLs and bodies at DEBUG (for a webhook the URL is the secret). Its clients log through
+# this logger, whose own level keeps that debug output from ever being produced, even under a DEBUG root logger.
+_SDK_LOGGER = logging.getLogger("alerts.slack.sdk")
+_SDK_LOGGER.setLevel(logging.INFO)
+
+
+class SlackNotifier(Notifier):
+    """Post each alert to Slack as a Block Kit message.
+
+    Either a bot token and a channel (chat.postMessage; the bot must be in the channel, scope chat:write):
+        kind: slack
+        token: ${SLACK_BOT_TOKEN}
+        channel: "#reviews"
+    or an incoming webhook (posts to the channel chosen when the webhook was created):
+        kind: slack
+        webhook_url: ${SLACK_WEBHOOK_URL}
+    Optional: mention: "<!here>" (added to critical alerts only), timeout: 10, min_interval: 1 (seconds between
+    messages to one channel), api_url (a Slack-compatible server, e.g. the offline demo's).
+    """
+
+    kind: ClassVar[str] = "slack"
+    Config: ClassVar[type[BaseModel]] = SlackConfig
+    config: SlackConfig
+
+    # Retrying: slack-sdk's retry handlers are switched off (retry_handlers=[]), and every failure becomes a
+    # DeliveryError for the outbox, which reschedules retryable ones with backoff and honours retry_after.
+    # Why not the sdk's: its RateLimitErrorRetryHandler crashes on a non-integer Retry-After and otherwise sleeps
+    # for as long as Slack says (an hour would stall every other delivery); its connection handler re-POSTs after
+    # a reset, which can post the alert twice while the outbox never learns an attempt was made. Bursts are
+    # avoided up front by the pacer instead.
+
+    def __init__(self, name: str, config: BaseModel):
+        super().__init__(name, config)
+        cfg = self.config
+        self._secrets = [s for s in (_secret(cfg.token), _secret(cfg.webhook_url)) if s]
+        if cfg.webhook_url is not None:
+            hook = cfg.webhook_url.get_secret_value().strip()
+            self._webhook: WebhookClient | None = WebhookClient(
+                url=hook, timeout=cfg.timeout, retry_handlers=[], logger=_SDK_LOGGER  # type: ignore[arg-type]
+            )
+            self._webhook.proxy = None  # see _honour_no_proxy
+            self._client: WebClient | None = None
+            self._destination = f"Slack webhook ({urlsplit(hook).hostname})"
+            self._pace_key = "webhook:" + hashlib.sha256(hook.encode()).hexdigest()
+            self._secrets.append(urlsplit(hook).path)
+        else:
+            self._client = WebClient(
+                token=_secret(cfg.token),
+                base_url=cfg.api_url,
+                timeout=cfg.timeout,  # type: ignore[arg-type]  # urllib takes a float
+                retry_handlers=[],
+                logger=_SDK_LOGGER,
+            )
+            self._client.proxy = None  # see _honour_no_proxy
+            self._webhook = None
+            self._destination = f"Slack channel {cfg.channel}"
+            self._pace_key = f"{cfg.api_url}#{cfg.channel}"
+        # _honour_no_proxy: slack-sdk copies HTTPS_PROXY into .proxy and then ignores NO_PROXY (a local Slack-shaped
+        # server would be sent to the proxy). With .proxy None it uses plain urlopen, which reads both variables.
+
+    def send(self, alert: Alert) -> SendResult:
+        message = build_message(alert, mention=self.config.mention)
+        PACER.wait_turn(self._pace_key, self.config.min_interval)
+        if self._webhook is not None:
+            return self._send_webhook(message)
+        return self._post(message)
+
+    def _post(self, message: dict[str, Any]) -> SendResult:
+        assert self._client is not None
+        try:
+            response = self._client.chat_postMessage(
+                channel=self.config.channel, text=message["text"], blocks=message["blocks"],
+                unfurl_links=False, unfurl_media=False,
+            )
+        except SlackApiError as err:
+            raise self._api_error(err) from None
+        except (OSError, http.client.HTTPException, SlackClientError) as err:
+            raise self._network_error(err) from None
+        channel, ts = response.get("channel"), response.get("ts")
+        return SendResult(remote_id=f"{channel}/{ts}" if channel and ts else None)
+
+    def _send_webhook(self, message: dict[str, Any]) -> SendResult:
+        assert self._webhook is not None
+        try:
+            response = self._webhook.send(
+                text=message["text"], blocks=message["blocks"], unfurl_links=False, unfurl_media=False
+            )
+        except (OSError, http.client.HTTPException, SlackClientError) as err:
+            raise self._network_error(err) from None
+        # WebhookClient returns 4xx/5xx (429 included) instead of raising: every answer is checked here.
+        if 200 <= response.status_code < 300:
+            return SendResult(remote_id=None)
+        code = (response.body or "").strip()
+        raise self._delivery_error(
+            status=response.status_code,
+            code=code if _ERROR_CODE.fullmatch(code) else None,
+            retry_after=_header(response.headers, "Retry-After"),
+        )
+
+    def _api_error(self, err: SlackApiError) -> DeliveryError:
+        response = err.response
+        data = response.data if isinstance(response.data, dict) else {}
+        code = data.get("error") if isinstance(data.get("error"), str) else None
+        return self._delivery_error(
+            status=response.status_code,
+            code=code if code and _ERROR_CODE.fullmatch(code) else None,
+            retry_after=_header(response.headers or {}, "Retry-After"),
+        )
+
+    def _delivery_error(self, *, status: int, code: str | None, retry_after: Any) -> DeliveryError:
+        """Slack's answer as a DeliveryError: 429 and 5xx are retryable, request and setup problems are not."""
+        what = f"{self._destination}: HTTP {status}" + (f" {code}" if code else "")
+        if status == 429 or code in ("ratelimited", "rate_limited"):
+            seconds = parse_retry_after(retry_after)
+            return DeliveryError(self._safe(f"{what}: rate limited, retry in {seconds:g}s"), retryable=True, retry_after=seconds)
+        if status >= 500 or status == 408 or code in TRANSIENT_ERRORS:
+            return DeliveryError(self._safe(f"{what}: Slack is having trouble, will retry"), retryable=True)
+        hint = ERROR_HINTS.get(code or "")
+        if hint is None and status in (403, 404, 410) and self._webhook is not None:
+            hint = "the webhook URL is wrong or was removed"
+        return DeliveryError(self._safe(what + (f": {hint}" if hint else "")), retryable=False)
+
+    def _network_error(self, err: BaseException) -> DeliveryError:
+        if isinstance(err, SlackClientError) and not isinstance(err, SlackApiError):
+            # e.g. SlackRequestError("Invalid URL detected: <the url>"): a setup problem, and its text may hold the URL.
+            return DeliveryError(self._safe(f"{self._destination}: request refused by slack-sdk ({type(err).__name__})"), retryable=False)
+        reason: Any = err.reason if isinstance(err, URLError) else err
+        if isinstance(reason, (TimeoutError,)) or "timed out" in str(reason):
+            detail = f"no answer within {self.config.timeout:g}s"
+        elif isinstance(reason, ConnectionRefusedError):
+            detail = "connection refused"
+        else:
+            detail = f"{type(reason).__name__}: {reason}"
+        return DeliveryError(self._safe(f"{self._destination}: could not reach Slack ({detail}), will retry"), retryable=True)
+
+    def _safe(self, message: str) -> str:
+        """Belt and braces: no secret survives into a message, whatever a library put into it."""
+        for secret in self._secrets:
+            if secret and len(secret) > 4:
+                message = message.replace(secret, "[redacted]")
+        return message
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value().strip() if value is not None else None

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): crawl throughput against a generated local site, recrawl cost."""

@@ -1,0 +1,213 @@
+"""Crawl benchmark: a bare Scrapy spider vs `repwatch crawl` on the same generated local site, then an unchanged recrawl."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from bench.site import build_site, start_path
+from demo.server import SiteServer
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench" / "out" / "crawl.json"
+ROBOTS = "User-agent: *\nAllow: /\n"
+
+
+@dataclass
+class ChildRun:
+    returncode: int
+    seconds: float
+    peak_rss_mb: float
+    stdout: str
+    stderr: str
+
+
+def run_child(argv: list[str], timeout: float) -> ChildRun:
+    """Run a child to completion; wall time, and its own peak RSS from wait4 (not the max over all children)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=out, stderr=err, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+        killer = threading.Timer(timeout, child.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            killer.cancel()
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
+        out.seek(0)
+        err.seek(0)
+        return ChildRun(
+            child.returncode,
+            seconds,
+            usage.ru_maxrss / 1024,  # KiB on Linux
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+        )
+
+
+def repwatch_command() -> list[str] | None:
+    """How to run `repwatch` here: the installed script, else the Typer app by import, else None."""
+    script = Path(sys.executable).with_name("repwatch")
+    if script.exists():
+        return [str(script)]
+    if importlib.util.find_spec("monitor.cli") is not None:
+        return [sys.executable, "-c", "import sys; from monitor.cli import app; sys.argv[0] = 'repwatch'; app()"]
+    return None
+
+
+def write_config(workdir: Path, url: str, pages: int, concurrency: int) -> Path:
+    config = {
+        "database": f"sqlite:///{workdir / 'repwatch.db'}",
+        "data_dir": str(workdir / "data"),
+        "crawl": {"obey_robots": True, "max_pages": pages + 10, "polite": False, "concurrency": concurrency},
+        "businesses": [{"name": "Bench Co", "sources": [{"name": "bench-site", "kind": "trustpilot", "url": url}]}],
+    }
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def stored_reviews(database: Path) -> dict[str, int] | None:
+    """Rows in the review table (and how many are scored), or None if the schema is not what we expect."""
+    try:
+        with sqlite3.connect(database) as db:
+            total, scored = db.execute("SELECT count(*), count(scored_at) FROM review").fetchone()
+        return {"stored": total, "scored": scored}
+    except sqlite3.Error:
+        return None
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "(no output)"
+
+
+def rate(count: float, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--per-page", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds before a child is killed")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+
+    site = build_site(args.pages, args.per_page)
+    page_paths = set(site)
+    average_kb = sum(map(len, site.values())) / len(site) / 1e3
+    result: dict = {
+        "site": {"pages": len(site), "per_page": args.per_page, "reviews": args.pages * args.per_page,
+                 "avg_page_kb": round(average_kb, 1)},
+        "concurrency": args.concurrency,
+        "cpus": os.cpu_count(),
+    }
+    print(f"site: {len(site)} pages × {args.per_page} reviews, {average_kb:.0f} KB a page")
+
+    with SiteServer(site, robots_txt=ROBOTS) as server:
+        url = server.url_for(start_path())
+
+        # (a) the baseline: parsing only
+        bare = run_child([sys.executable, "-m", "bench.bare_spider", "--url", url,
+                          "--concurrency", str(args.concurrency)], args.timeout)
+        if bare.returncode != 0:
+            print(f"(a) bare spider failed (exit {bare.returncode}): {last_line(bare.stderr)}")
+            return 1
+        reported = json.loads(last_line(bare.stdout))
+        result["bare"] = {
+            **reported,
+            "wall_seconds": round(bare.seconds, 3),
+            "peak_rss_mb": round(bare.peak_rss_mb, 1),
+            "requests": server.count(),
+            "pages_per_s": rate(reported["pages"], bare.seconds),
+            "items_per_s": rate(reported["items"], bare.seconds),
+        }
+
+        # (b) repwatch crawl: the same pages, stored and scored; (c) the same again, nothing changed
+        command = repwatch_command()
+        if command is None:
+            result["repwatch"] = {"skipped": "repwatch not runnable yet (no monitor.cli)"}
+        else:
+            with tempfile.TemporaryDirectory(prefix="repwatch-bench-") as tmp:
+                workdir = Path(tmp)
+                config = write_config(workdir, url, args.pages, args.concurrency)
+                argv = [*command, "crawl", "--config", str(config), "--no-alerts"]
+                server.reset_log()
+                first = run_child(argv, args.timeout)
+                first_log = server.requests
+                if first.returncode != 0:
+                    result["repwatch"] = {"skipped": f"repwatch crawl exited {first.returncode}: {last_line(first.stderr)}"}
+                else:
+                    pages = len({r.path for r in first_log if r.path in page_paths and r.status == 200})
+                    stored = stored_reviews(workdir / "repwatch.db")
+                    items = stored["stored"] if stored else pages * args.per_page
+                    result["repwatch"] = {
+                        "pages": pages,
+                        "items": items,
+                        "db": stored,
+                        "wall_seconds": round(first.seconds, 3),
+                        "peak_rss_mb": round(first.peak_rss_mb, 1),
+                        "requests": len(first_log),
+                        "pages_per_s": rate(pages, first.seconds),
+                        "items_per_s": rate(items, first.seconds),
+                    }
+                    server.reset_log()
+                    second = run_child(argv, args.timeout)
+                    result["recrawl"] = {
+                        "exit": second.returncode,
+                        "wall_seconds": round(second.seconds, 3),
+                        "requests": server.count(),
+                        "by_status": _by_status(server.requests),
+                        "paths": sorted({r.path for r in server.requests})[:10],
+                    }
+
+    if "pages_per_s" in result.get("repwatch", {}) and result["bare"]["pages_per_s"]:
+        result["ratio_b_over_a"] = round(result["repwatch"]["pages_per_s"] / result["bare"]["pages_per_s"], 3)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
+    print(f"written to {args.out}")
+    return 0
+
+
+def _by_status(requests: list) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for request in requests:
+        counts[str(request.status)] = counts.get(str(request.status), 0) + 1
+    return counts
+
+
+def print_table(result: dict) -> None:
+    rows = [("run", "pages", "items", "wall s", "pages/s", "items/s", "peak RSS MB", "requests")]
+    bare = result["bare"]
+    rows.append(("(a) bare scrapy", bare["pages"], bare["items"], bare["wall_seconds"], bare["pages_per_s"],
+                 bare["items_per_s"], bare["peak_rss_mb"], bare["requests"]))
+    repwatch = result.get("repwatch", {})
+    if "skipped" in repwatch:
+        print("\n".join("  ".join(f"{c!s:>12}" for c in row) for row in rows))
+        print(f"(b)/(c) skipped: {repwatch['skipped']}")
+        return
+    rows.append(("(b) repwatch", repwatch["pages"], repwatch["items"], repwatch["wall_seconds"],
+                 repwatch["pages_per_s"], repwatch["items_per_s"], repwatch["peak_rss_mb"], repwatch["requests"]))
+    recrawl = result["recrawl"]
+    rows.append(("(c) recrawl", "", "", recrawl["wall_seconds"], "", "", "", recrawl["requests"]))
+    print("\n".join("  ".join(f"{c!s:>15}" for c in row) for row in rows))
+    print(f"ratio b/a (pages/s): {result.get('ratio_b_over_a')}  (goal ≥ 0.8)   recrawl statuses: {recrawl['by_status']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,500 @@
+"""Writers of review pages in real sites' structures (Trustpilot Next.js, schema.org JSON-LD), filled with our own content."""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+__all__ = ["SiteReview", "trustpilot_pages", "trustpilot_path", "schema_org_page", "script_json"]
+
+
+@dataclass(slots=True)
+class SiteReview:
+    """One review as we want a generated site to show it (the expected output of extracting that site)."""
+
+    id: str
+    author: str
+    rating: int | None
+    title: str
+    body: str
+    published_at: datetime
+    language: str = "en"
+    reply_body: str | None = None
+    reply_at: datetime | None = None
+    country: str = "GB"
+
+
+# --- escaping -------------------------------------------------------------------------------------------
+
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def script_json(data: object) -> str:
+    """JSON safe to place inside <script>: `<`, `>`, `&` and U+2028/9 become \\u escapes, as Next.js does.
+
+    `</script>` or `<!--` in a review body can then never end or confuse the script element, and the text still
+    parses to the same JSON.
+    """
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_ESCAPES)
+
+
+def _text(value: str) -> str:
+    """Escaped element text; line breaks become <br/> the way Trustpilot renders them."""
+    return html.escape(value, quote=True).replace("\r\n", "\n").replace("\n", "<br/>")
+
+
+def _attr(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _utc(moment: datetime) -> datetime:
+    # Naive datetimes are taken as UTC: the generator never guesses a local zone.
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _iso_z(moment: datetime) -> str:
+    """Trustpilot's format: 2025-05-02T18:15:54.000Z."""
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%S.") + f"{_utc(moment).microsecond // 1000:03d}Z"
+
+
+def _human_date(moment: datetime) -> str:
+    moment = _utc(moment)
+    return f"{moment.strftime('%b')} {moment.day}, {moment.year}"
+
+
+def _hex_id(*parts: str) -> str:
+    """A stable 24-hex id (Trustpilot ids look like Mongo ObjectIds)."""
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+# --- Trustpilot -----------------------------------------------------------------------------------------
+
+def trustpilot_path(domain: str, page: int) -> str:
+    """Path of page `page` of a business's reviews: `/review/<domain>`, then `/review/<domain>?page=N`."""
+    return f"/review/{domain}" if page <= 1 else f"/review/{domain}?page={page}"
+
+
+def trustpilot_pages(
+    domain: str,
+    reviews: list[SiteReview],
+    per_page: int = 20,
+    relevant: list[SiteReview] | None = None,
+    *,
+    display_name: str | None = None,
+    with_json_ld: bool = True,
+) -> dict[str, bytes]:
+    """Path → page for a Trustpilot-style business page and its paging, newest reviews first.
+
+    Mirrors the 2024-2025 Next.js pages: `script#__NEXT_DATA__` (reviews, pagination, businessUnit), review cards
+    selected by `data-*` attributes (class names are build hashes), a JSON-LD `@graph` without replies, and,
+    when `relevant` is given, a "relevant reviews" block on every page that reuses the card marker (the trap:
+    those cards are not this page's reviews).
+    """
+    if per_page < 1:
+        raise ValueError("per_page must be at least 1")
+    for review in reviews:
+        if review.rating not in (1, 2, 3, 4, 5):
+            raise ValueError(f"Trustpilot reviews always have 1-5 stars; review {review.id!r} has {review.rating!r}")
+    ordered = sorted(reviews, key=lambda r: _utc(r.published_at), reverse=True)
+    total_pages = max(1, math.ceil(len(ordered) / per_page))
+    business = _business_unit(domain, display_name or domain, ordered)
+    pages: dict[str, bytes] = {}
+    for page in range(1, total_pages + 1):
+        chunk = ordered[(page - 1) * per_page : page * per_page]
+        pages[trustpilot_path(domain, page)] = _trustpilot_page(
+            domain, business, chunk, page, total_pages, per_page, len(ordered), relevant or [], with_json_ld
+        ).encode("utf-8")
+    return pages
+
+
+def _business_unit(domain: str, name: str, reviews: list[SiteReview]) -> dict:
+    counts = {n: sum(1 for r in reviews if r.rating == n) for n in range(1, 6)}
+    average = sum(n * c for n, c in counts.items()) / len(reviews) if reviews else 0.0
+    replied = [r for r in reviews if r.reply_body]
+    return {
+        "id": _hex_id("business", domain),
+        "displayName": name,
+        "identifyingName": domain,
+        "numberOfReviews": len(reviews),
+        "trustScore": round(average, 1),
+        "websiteUrl": f"https://{domain}",
+        "websiteTitle": domain,
+        "profileImageUrl": "",
+        "stars": round(average * 2) / 2,
+        "categories": [{"id": "coffee_shop", "name": "Coffee Shop", "isPrimary": True}],
+        "isClaimed": True,
+        "isClosed": False,
+        "activity": {
+            "isClaimed": True,
+            "replyBehavior": {"replyPercentage": round(100 * len(replied) / len(reviews)) if reviews else 0},
+        },
+        "ratings": {"one": counts[1], "two": counts[2], "three": counts[3], "four": counts[4], "five": counts[5]},
+    }
+
+
+def _review_json(review: SiteReview) -> dict:
+    published = _utc(review.published_at)
+    experienced = (published - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    consumer_id = _hex_id("consumer", review.author, review.id)
+    return {
+        "id": review.id,
+        "filtered": False,
+        "pending": False,
+        "text": review.body,
+        "rating": review.rating,
+        "labels": {"merged": None, "verification": {"isVerified": False, "createdDateTime": _iso_z(published),
+                                                    "reviewSourceName": "Organic", "verificationLevel": "not-verified"}},
+        "title": review.title,
+        "likes": 0,
+        "source": "Organic",
+        "dates": {
+            "experiencedDate": _iso_z(experienced),
+            "publishedDate": _iso_z(published),
+            "updatedDate": None,
+            "submittedDate": None,
+        },
+        "report": None,
+        "hasUnhandledReports": False,
+        "consumer": {
+            "id": consumer_id,
+            "displayName": review.author,
+            "imageUrl": "",
+            "numberOfReviews": 1 + int(consumer_id[:2], 16) % 7,
+            "countryCode": review.country,
+            "hasImage": False,
+            "isVerified": False,
+        },
+        "reply": (
+            {"message": review.reply_body, "publishedDate": _iso_z(review.reply_at or published), "updatedDate": None}
+            if review.reply_body
+            else None
+        ),
+        "consumersReviewCountOnSameDomain": 1,
+        "productReviews": [],
+        "language": review.language,
+        "location": None,
+    }
+
+
+def _initials(name: str) -> str:
+    letters = [part[0] for part in name.split() if part[:1].isalpha()]
+    return "".join(letters[:2]).upper() or "?"
+
+
+def _review_card(review: SiteReview, business_name: str) -> str:
+    """One main-list card, attribute for attribute like the 2025 build (class names are our own hashes)."""
+    consumer = _review_json(review)["consumer"]
+    stars = review.rating
+    reply = ""
+    if review.reply_body:
+        reply_at = review.reply_at or review.published_at
+        reply = (
+            '<div class="paper_paper__EGeEb card_card__yyGgu card_noPadding__OOiac styles_wrapper__WD_1K">'
+            '<div class="styles_content__eJmhl"><div class="styles_replyHeader__zKV_w"><div class="styles_replyInfo__41_in">'
+            '<p class="typography_body-m__k2UI7 typography_appearance-default__t8iAq typography_weight-heavy__rS52U '
+            f'styles_replyCompany__DgFhD" data-service-review-business-reply-title-typography="true">Reply from {_text(business_name)}</p>'
+            f'<time dateTime="{_iso_z(reply_at)}" class="typography_body-s__IqDta typography_appearance-default__t8iAq" '
+            f'data-service-review-business-reply-date-time-ago="true">{_human_date(reply_at)}</time></div></div>'
+            '<p class="typography_body-m__k2UI7 typography_appearance-default__t8iAq styles_message__jAzYB" '
+            f'data-service-review-business-reply-text-typography="true">{_text(review.reply_body)}</p></div></div>'
+        )
+    return (
+        '<article class="paper_paper__EGeEb paper_square__owXbO card_card__yyGgu card_noPadding__OOiac styles_reviewCard__Qwhpy" '
+        'data-service-review-card-paper="true"><div><div class="styles_reviewCardInnerHeader__8Xqy8">'
+        f'<aside class="styles_consumerInfoWrapper__6HN5O" aria-label="Info for {_attr(review.author)}">'
+        '<div class="styles_consumerDetailsWrapper__4eZod"><div class="avatar_avatar__QtS0N avatar_orange__cIcPd" '
+        f'data-consumer-avatar="true"><span class="typography_heading-xs__osRhC avatar_avatarName__2WZwR">{_text(_initials(review.author))}</span></div>'
+        f'<a href="/users/{consumer["id"]}" rel="nofollow" name="consumer-profile" target="_self" '
+        'class="link_internal__Eam_b link_wrapper__ahpyq styles_consumerDetails__POC79" data-consumer-profile-link="true">'
+        '<span class="typography_heading-xs__osRhC typography_appearance-default__t8iAq" '
+        f'data-consumer-name-typography="true">{_text(review.author)}</span>'
+        f'<div class="styles_consumerExtraDetails__NY6RP" data-consumer-reviews-count="{consumer["numberOfReviews"]}">'
+        '<span class="typography_body-m__k2UI7 typography_appearance-subtle__PYOVM" '
+        f'data-consumer-country-typography="true">{_text(review.country)}</span></div></a></div></aside>'
+        f'<div class="typography_body-m__k2UI7 typography_appearance-subtle__PYOVM"><time dateTime="{_iso_z(review.published_at)}" '
+        f'class="" data-service-review-date-time-ago="true">{_human_date(review.published_at)}</time></div></div>'
+        '<section class="styles_reviewContentwrapper__K2aRu" aria-disabled="false">'
+        f'<div class="styles_reviewHeader__DzoAZ" data-service-review-rating="{stars}"><div class="star-rating_starRating__sdbkn '
+        f'star-rating_medium__Oj7C9"><img alt="Rated {stars} out of 5 stars" src="/brand-assets/stars/stars-{stars}.svg"/></div></div>'
+        '<div class="styles_reviewContent__tuXiN" aria-hidden="false" data-review-content="true">'
+        f'<a href="/reviews/{_attr(review.id)}" rel="nofollow" target="_self" class="link_internal__Eam_b link_link__jBdLV '
+        'link_notUnderlined__y4Qsc" data-review-title-typography="true"><h2 class="typography_heading-xs__osRhC '
+        f'typography_appearance-default__t8iAq" data-service-review-title-typography="true">{_text(review.title)}</h2></a>'
+        '<p class="typography_body-l__v5JLj typography_appearance-default__t8iAq" '
+        f'data-service-review-text-typography="true">{_text(review.body)}</p></div></section>{reply}</div></article>'
+    )
+
+
+def _relevant_card(review: SiteReview) -> str:
+    """A card of the 2025 "relevant reviews" block: same card marker, no permalink, different text attribute."""
+    return (
+        '<article data-service-review-card-paper="true" class="styles_reviewCard__meSdm">'
+        f'<aside class="styles_consumerInfoWrapper__6HN5O" aria-label="Info for {_attr(review.author)}">'
+        '<div class="styles_consumerDetailsWrapper__4eZod"><a href="/users/'
+        f'{_hex_id("consumer", review.author, review.id)}" rel="nofollow" name="consumer-profile" '
+        'class="link_internal__Eam_b link_wrapper__ahpyq styles_consumerDetails__POC79" data-consumer-profile-link="true">'
+        f'<span class="typography_heading-xs__osRhC" data-consumer-name-typography="true">{_text(review.author)}</span>'
+        f'<div class="styles_consumerExtraDetails__NY6RP"><span><time dateTime="{_iso_z(review.published_at)}" class="" '
+        f'data-service-review-date-time-ago="true">{_human_date(review.published_at)}</time></span></div></a></div></aside>'
+        f'<div class="styles_starRating__BhKtt"><div class="star-rating_starRating__sdbkn star-rating_small__QylNX">'
+        f'<img alt="Rated {review.rating} out of 5 stars" src="/brand-assets/stars/stars-{review.rating}.svg"/></div></div>'
+        '<p class="typography_body-l__v5JLj typography_appearance-default__t8iAq" data-relevant-review-text-typography="true">'
+        f'<span class="styles_previewText__afbaG">{_text(review.body)}</span></p></article>'
+    )
+
+
+_PAGE_LINK_CLASS = (
+    "link_internal__Eam_b button_button__EM6gX button_m__J8iy5 button_appearance-outline__K_fYw "
+    "button_squared__ApvnR link_button__5LH_w"
+)
+
+
+def _pagination(domain: str, page: int, total_pages: int) -> str:
+    def link(kind: str, target: int | None, label: str, rel: str = "") -> str:
+        if target is None:  # disabled: no href, as on the real first/last page
+            return (
+                f'<a tabindex="-1" aria-disabled="true" name="pagination-button-{kind}" target="_self" '
+                f'class="{_PAGE_LINK_CLASS} link_disabled__mIxH1 pagination-link_disabled__7qfis pagination-link_{kind}__w8eh6" '
+                f'data-pagination-button-{kind}-link="true"><span class="typography_heading-xxs__UmE9o">{label}</span></a>'
+            )
+        rel_attr = f' rel="{rel}"' if rel else ""
+        return (
+            f'<a href="{_attr(trustpilot_path(domain, target))}"{rel_attr} name="pagination-button-{kind}" target="_self" '
+            f'class="{_PAGE_LINK_CLASS} pagination-link_{kind}__NdSsd" data-pagination-button-{kind}-link="true">'
+            f'<span class="typography_heading-xxs__UmE9o">{label}</span></a>'
+        )
+
+    numbers = "".join(
+        f'<a href="{_attr(trustpilot_path(domain, n))}" name="pagination-button-{n}" aria-label="Page number {n}" '
+        f'class="{_PAGE_LINK_CLASS} pagination-link_item__C2iL0{" pagination-link_current__tWg4w" if n == page else ""}" '
+        f'data-pagination-button-{n}-link="true"><span class="typography_heading-xxs__UmE9o">{n}</span></a>'
+        for n in range(max(1, page - 2), min(total_pages, page + 2) + 1)
+    )
+    return (
+        '<div class="styles_pagination__6VmQv"><nav role="navigation" aria-label="Pagination" class="pagination_pagination___F1qS">'
+        + link("previous", page - 1 if page > 1 else None, "Previous page", "prev")
+        + numbers
+        + link("next", page + 1 if page < total_pages else None, "Next page", "next")
+        + "</nav></div>"
+    )
+
+
+_HEAD_BOILERPLATE = (
+    '<meta charSet="UTF-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/>'
+    '<link rel="shortcut icon" type="image/x-icon" href="/brand-assets/favicons/favicon.ico"/>'
+    '<link rel="manifest" href="/manifest.json"/><meta name="theme-color" content="#1c1c1c"/>'
+    '<link rel="preload" href="/_next/static/css/6e1a2c0f3b7d.css" as="style"/>'
+    '<link rel="stylesheet" href="/_next/static/css/6e1a2c0f3b7d.css" data-n-g=""/>'
+    "<script>(function(){var os=location.search;var ns=os.length?'?'+os.substring(1).split('&').filter(function(p)"
+    "{return!/^ajs_(aid|event|uid)=/i.test(p)}).join('&'):'';if(typeof window.history==='object'&&os!==ns)"
+    "{window.history.replaceState({},'',location.pathname+ns)}})();</script>"
+    '<script defer="" nomodule="" src="/_next/static/chunks/polyfills-42372ed130431b0a.js"></script>'
+    '<script src="/_next/static/chunks/webpack-8c1f0a3b27e1d2f4.js" defer=""></script>'
+    '<script src="/_next/static/chunks/framework-0c7baedefba6b077.js" defer=""></script>'
+    '<script src="/_next/static/chunks/main-5b2e0a54b8a2d4c3.js" defer=""></script>'
+    '<script src="/_next/static/chunks/pages/_app-3f9d8e6b1c2a7d40.js" defer=""></script>'
+    '<script src="/_next/static/chunks/pages/review/%5BbusinessUnit%5D-7e2f1c4d9a8b3e60.js" defer=""></script>'
+)
+
+_HEADER_NAV = (
+    '<header class="styles_header__Vnfo1"><div class="styles_headerInner___HqqU" data-navigation="true">'
+    '<a href="/" name="company-logo" class="link_internal__Eam_b link_wrapper__ahpyq styles_logo__NsKLK" '
+    'data-company-logo-link="true"><img alt="Reviews" width="140" src="/brand-assets/logo-white.svg"/></a>'
+    '<div class="styles_midSection___K7k2"><form class="search-desktop_searchWithAutoComplete__oDbrC" autoComplete="off">'
+    '<input class="search-desktop_searchInputField__Dr1x9" placeholder="Search for a company or category…" name="query" '
+    'type="search" data-header-search-field="true" value=""/></form></div><nav class="styles_nav__6z_ik">'
+    '<ul class="styles_menu__sdD_g"><li><a href="/write-review" class="link_internal__Eam_b styles_menuLink__0oxyl" '
+    'data-write-review-link="true">Write a review</a></li><li><a href="/categories" class="link_internal__Eam_b '
+    'styles_menuLink__0oxyl">Categories</a></li><li><a href="/blog" class="link_internal__Eam_b styles_menuLink__0oxyl">Blog'
+    '</a></li><li><a href="/users/connect?redirect=%2F" rel="nofollow" class="link_internal__Eam_b styles_menuLink__0oxyl" '
+    'data-login-link="true">Log in</a></li><li><a href="https://business.example/" class="button_button__EM6gX '
+    'button_appearance-primary__Wd8dO" data-business-link="true">For businesses</a></li></ul></nav></div></header>'
+)
+
+_FOOTER = (
+    '<footer class="styles_footer__2bmAJ" data-footer="true"><div class="styles_footerInner__1xoJb">'
+    '<div class="styles_languageSelector__5eq9P"><select name="language" data-language-selector="true">'
+    '<option value="en-US" selected="">United States</option><option value="en-GB">United Kingdom</option>'
+    '<option value="de-DE">Deutschland</option><option value="pl-PL">Polska</option></select></div>'
+    '<nav class="styles_footerLinks__A9_4T"><h3>About</h3><ul><li><a href="/about">About us</a></li>'
+    '<li><a href="/jobs">Jobs</a></li><li><a href="/contact">Contact</a></li><li><a href="/blog">Blog</a></li></ul>'
+    '<h3>Community</h3><ul><li><a href="/trust">Trust in reviews</a></li><li><a href="/support">Help Center</a></li>'
+    '<li><a href="/users/connect">Log in</a></li></ul><h3>Businesses</h3><ul><li><a href="https://business.example/">'
+    'Products</a></li><li><a href="https://business.example/plans">Plans &amp; Pricing</a></li></ul></nav>'
+    '<p class="typography_body-s__IqDta styles_legal__pXc2H">© 2025 Example Reviews Ltd. All rights reserved. '
+    'Pages generated by repwatch for testing; the businesses and reviews are invented.</p></div></footer>'
+)
+
+
+def _trustpilot_page(
+    domain: str,
+    business: dict,
+    chunk: list[SiteReview],
+    page: int,
+    total_pages: int,
+    per_page: int,
+    total_count: int,
+    relevant: list[SiteReview],
+    with_json_ld: bool,
+) -> str:
+    name = business["displayName"]
+    page_url = f"https://www.trustpilot.example/review/{domain}"
+    next_data = {
+        "props": {
+            "pageProps": {
+                "pageUrl": page_url,
+                "businessUnit": business,
+                "reviews": [_review_json(r) for r in chunk],
+                "relevantReviews": [_review_json(r) for r in relevant],
+                "products": [],
+                "filters": {
+                    "hasActiveFilters": False,
+                    "totalNumberOfReviews": total_count,
+                    "totalNumberOfFilteredReviews": total_count,
+                    "pagination": {
+                        "currentPage": page,
+                        "perPage": per_page,
+                        "totalCount": total_count,
+                        "totalPages": total_pages,
+                    },
+                    "selected": {"languages": "all", "sort": "recency", "stars": None, "replies": False},
+                },
+                "noIndex": False,
+                "relevanceSortingEnabled": bool(relevant),
+            },
+            "locale": "en-US",
+            "__N_SSP": True,
+        },
+        "page": "/review/[businessUnit]",
+        "query": {"businessUnit": domain, **({"page": str(page)} if page > 1 else {})},
+        "buildId": "businessunitprofile-consumersite-2.3836.0",
+        "isFallback": False,
+        "gssp": True,
+        "scriptLoader": [],
+    }
+    json_ld = ""
+    if with_json_ld:
+        graph = [
+            {"@type": "LocalBusiness", "@id": f"{page_url}/#/schema/Organization/{domain}", "url": page_url,
+             "name": name, "aggregateRating": {"@type": "AggregateRating", "bestRating": "5", "worstRating": "1",
+                                               "ratingValue": str(business["trustScore"]),
+                                               "reviewCount": str(total_count)}},
+        ] + [
+            {
+                "@type": "Review",
+                "@id": f"{page_url}/#/schema/Review/{domain}/{r.id}",
+                "itemReviewed": {"@id": f"{page_url}/#/schema/Organization/{domain}"},
+                "author": {"@type": "Person", "name": r.author},
+                "datePublished": _iso_z(r.published_at),
+                "headline": r.title,
+                "reviewBody": r.body,
+                "reviewRating": {"@type": "Rating", "bestRating": "5", "worstRating": "1", "ratingValue": str(r.rating)},
+                "inLanguage": r.language,
+            }
+            for r in chunk
+        ]
+        json_ld = (
+            '<script type="application/ld+json" data-business-unit-json-ld="true">'
+            + script_json({"@context": "https://schema.org", "@graph": graph})
+            + "</script>"
+        )
+    relevant_block = (
+        '<div class="styles_relevantReviewsSection__nog13">' + "".join(_relevant_card(r) for r in relevant) + "</div>"
+        if relevant
+        else ""
+    )
+    cards = "".join(_review_card(r, name) for r in chunk)
+    title_suffix = f" | Read Customer Service Reviews of {domain}" + (f" | {page} of {total_pages}" if page > 1 else "")
+    return (
+        f'<!DOCTYPE html><html lang="en-US"><head>{_HEAD_BOILERPLATE}'
+        f"<title>{_text(name)} Reviews{_text(title_suffix)}</title>"
+        f'<meta name="description" content="Do you agree with {_attr(name)}&#x27;s {business["stars"]}-star rating? '
+        f'Check out what {total_count} people have written so far, and share your own experience."/>'
+        f'<link rel="canonical" href="{_attr(page_url + ("" if page == 1 else f"?page={page}"))}"/>{json_ld}</head>'
+        '<body><div id="__next"><div class="theme-provider_themeProvider__0aG1D theme-provider_theme-default__eMqb9" '
+        f'data-constellation-theme="default"><div class="layout_wrapper__kRH2o">{_HEADER_NAV}'
+        '<main class="styles_main__R40hJ"><div class="styles_businessInformation__X_xSf" data-business-unit-info="true">'
+        f'<h1 class="typography_default__hIMlQ styles_header__Ndsdj"><span class="title_displayName__TtDDM" '
+        f'data-business-unit-name="true">{_text(name)}</span></h1><p data-reviews-count-typography="true">Reviews '
+        f'{total_count}</p><p class="typography_body-l__v5JLj" data-rating-typography="true">{business["trustScore"]}</p>'
+        f'<a href="https://{_attr(domain)}" rel="noopener" data-visit-website-button-link="true">{_text(domain)}</a></div>'
+        '<section class="styles_reviewListContainer__2bg_p" data-nosnippet="false"><div class="styles_filtersContainer__AyRaV">'
+        '<button type="button" data-filter-button="true" class="button_button__EM6gX">Filter</button><button type="button" '
+        'data-sort-button="true" class="button_button__EM6gX">Most recent</button></div>'
+        f"{relevant_block}{cards}{_pagination(domain, page, total_pages)}</section></main>{_FOOTER}</div></div></div>"
+        f'<script id="__NEXT_DATA__" type="application/json">{script_json(next_data)}</script></body></html>'
+    )
+
+
+# --- schema.org -----------------------------------------------------------------------------------------
+
+def schema_org_page(
+    name: str,
+    reviews: list[SiteReview],
+    kind: str = "LocalBusiness",
+    next_href: str | None = None,
+    *,
+    page_url: str = "",
+) -> bytes:
+    """A business or product page carrying its reviews as JSON-LD (`@graph` → `kind` → `review[]`).
+
+    Reviews with `rating None` have no `reviewRating` (text-only reviews). `@id`s are `<page_url>#review-<id>`.
+    The visible markup repeats the reviews without microdata, so the JSON-LD is the one structured copy.
+    `next_href` adds `<link rel="next">` and a visible next link.
+    """
+    business_id = f"{page_url}#business"
+    rated = [r.rating for r in reviews if r.rating is not None]
+    entity: dict = {"@type": kind, "@id": business_id, "name": name, "url": page_url or None}
+    if kind == "LocalBusiness":
+        entity["address"] = {"@type": "PostalAddress", "streetAddress": "14 Harbour Lane", "addressLocality": "Porthallow",
+                             "postalCode": "TR12 6PN", "addressCountry": "GB"}
+        entity["priceRange"] = "££"
+    if rated:
+        entity["aggregateRating"] = {"@type": "AggregateRating", "ratingValue": round(sum(rated) / len(rated), 1),
+                                     "reviewCount": len(rated), "bestRating": 5, "worstRating": 1}
+    entity["review"] = []
+    for review in reviews:
+        node: dict = {
+            "@type": "Review",
+            "@id": f"{page_url}#review-{review.id}",
+            "name": review.title,
+            "author": {"@type": "Person", "name": review.author},
+            "datePublished": _utc(review.published_at).isoformat(timespec="seconds"),
+            "reviewBody": review.body,
+            "inLanguage": review.language,
+        }
+        if review.rating is not None:
+            node["reviewRating"] = {"@type": "Rating", "ratingValue": review.rating, "bestRating": 5, "worstRating": 1}
+        entity["review"].append(node)
+    graph = [{"@type": "WebPage", "@id": page_url or "#page", "name": f"{name} reviews", "about": {"@id": business_id}},
+             {k: v for k, v in entity.items() if v is not None}]
+
+    articles = []
+    for review in reviews:
+        stars = "★" * review.rating + "☆" * (5 - review.rating) if review.rating is not None else ""
+        reply = (
+            f'<div class="owner-reply"><strong>Response from the owner</strong><p>{_text(review.reply_body)}</p></div>'
+            if review.reply_body
+            else ""
+        )
+        articles.append(
+            f'<article class="review" id="review-{_attr(review.id)}"><header><h3>{_text(review.title)}</h3>'
+            f'<span class="stars" aria-label="{_attr(f"{review.rating} out of 5" if stars else "not rated")}">{stars}</span>'
+            f'<span class="by">by {_text(review.author)}</span> <time datetime="{_utc(review.published_at).isoformat(timespec="seconds")}">'
+            f"{_human_date(review.published_at)}</time></header><p>{_text(review.body)}</p>{reply}</article>"
+        )
+    next_head = f'<link rel="next" href="{_attr(next_href)}"/>' if next_href else ""
+    next_link = f'<nav class="pager"><a rel="next" href="{_attr(next_href)}">Older reviews</a></nav>' if next_href else ""
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"/><title>{_text(name)}: reviews</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"/>{next_head}'
+        f'<script type="application/ld+json">{script_json({"@context": "https://schema.org", "@graph": graph})}</script>'
+        f'</head><body><header class="site"><a href="/">{_text(name)}</a><nav><a href="/menu">Menu</a> '
+        f'<a href="/visit">Visit us</a> <a href="/reviews">Reviews</a></nav></header><main><h1>What our guests say</h1>'
+        f'<section class="reviews">{"".join(articles)}</section>{next_link}</main>'
+        "<footer><p>Invented business, written for the repwatch demo.</p></footer></body></html>"
+    )
+    return page.encode("utf-8")

@@ -1,0 +1,1 @@
+"""repwatch service: config, scoring, rules, crawl orchestration, scheduling, CLI."""

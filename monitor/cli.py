@@ -1,0 +1,394 @@
+"""The `repwatch` command: every verb an operator (or the scheduler) runs."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from monitor.config import DEFAULT_CONFIG_NAME, ConfigError, load_config, parse_duration
+from monitor.textsafe import terminal_safe
+
+app = typer.Typer(
+    help="repwatch: watch review sites, score what people say, alert on negative reviews.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check and show config.yaml.", no_args_is_help=True)
+sources_app = typer.Typer(help="Source kinds and the health of configured sources.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Try the alert destinations.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(sources_app, name="sources")
+app.add_typer(alerts_app, name="alerts")
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_FAILURE = 1
+EXIT_BLOCKED = 3
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", envvar="REPWATCH_CONFIG", help="config file", show_default=True),
+]
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    err.print(Text(f"repwatch: {message}"))
+    raise typer.Exit(code)
+
+
+def open_config(path: Path) -> Any:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(Text(problem if problem.startswith(str(path)) else f"{path}: {problem}"))
+        raise typer.Exit(EXIT_FAILURE) from None
+
+
+def open_database(config: Any):
+    from models.db import connect, migrate, session_factory
+
+    engine = connect(config.database_url())
+    migrate(engine)
+    return session_factory(engine)
+
+
+# --- init / config ----------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="where to write it")] = Path(DEFAULT_CONFIG_NAME),
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Write a commented config.yaml to start from."""
+    if path.exists() and not force:
+        fail(f"{path} exists; use --force to overwrite it")
+    template = Path(__file__).parent / "templates" / "config.yaml"
+    path.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    out.print(f"wrote {path}: edit the businesses and sources, set SLACK_BOT_TOKEN, then `repwatch config check`")
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
+    """Validate the config: exit 1 with one line per problem."""
+    loaded = open_config(config)
+    sources = loaded.sources()
+    out.print(
+        f"{config}: OK ({len(loaded.businesses)} businesses, {len(sources)} sources, {len(loaded.notifiers)} notifiers)"
+    )
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
+    """Print the effective config with defaults filled in and secrets redacted."""
+    import yaml
+
+    from monitor.config import redacted
+
+    out.print(Text(yaml.safe_dump(redacted(open_config(config)), sort_keys=False, allow_unicode=True)))
+
+
+# --- crawl ------------------------------------------------------------------------------------------
+
+
+@app.command()
+def crawl(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="only this source (repeatable)")] = None,
+    no_alerts: Annotated[bool, typer.Option("--no-alerts", help="queue alerts but do not send them now")] = False,
+) -> None:
+    """Crawl the sources, store new reviews, score them and send alerts. Exit 1 if anything failed."""
+    from alerts.outbox import deliver_due
+    from monitor.crawl import run_crawl
+    from monitor.scoring import score_pending
+    from monitor.sentiment import Scorer
+
+    loaded = open_config(config)
+    if source:
+        for name in source:
+            try:
+                loaded.source(name)
+            except ConfigError as exc:
+                fail(exc.problems[0])
+    sessions = open_database(loaded)
+    with err.status(f"crawling {len(source) if source else len(loaded.sources())} sources…"):
+        result = run_crawl(loaded, sessions, source)
+    with err.status("scoring new reviews…"):
+        scored, queued = score_pending(sessions, loaded, Scorer())
+    delivery = None
+    if not no_alerts:
+        with err.status("sending alerts…"):
+            delivery = deliver_due(sessions, loaded)
+
+    table = Table(title="crawl", title_justify="left")
+    for column in ("source", "outcome", "requests", "pages", "reviews", "new", "changed"):
+        table.add_column(column, justify="right" if column not in ("source", "outcome") else "left")
+    for s in result.sources:
+        style = "green" if s.outcome == "ok" else "red"
+        table.add_row(s.name, Text(s.outcome, style=style), *(str(v) for v in (s.requests, s.pages, s.items, s.new, s.changed)))
+    out.print(table)
+    summary = f"scored {scored} reviews, {queued} alerts queued"
+    if delivery is not None:
+        summary += f", {delivery.sent} sent"
+        if delivery.retrying:
+            summary += f", {delivery.retrying} waiting to retry"
+        if delivery.failed:
+            summary += f", {delivery.failed} failed"
+    out.print(summary)
+    problems = [f"source {s.name} {s.outcome}: {s.error}" for s in result.failures]
+    problems += [f"alerts: {p}" for p in (delivery.problems if delivery else [])]
+    for problem in problems:
+        err.print(Text(f"repwatch: {terminal_safe(problem)}"))
+    if problems:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+# --- extract / score --------------------------------------------------------------------------------
+
+
+@app.command()
+def extract(
+    target: Annotated[str, typer.Argument(help="a saved page (file) or an http(s) URL")],
+    spider: Annotated[str, typer.Option("--spider", help="spider name, or auto")] = "auto",
+    url: Annotated[str | None, typer.Option("--url", help="the page's original URL, for a saved file")] = None,
+) -> None:
+    """Parse one page offline and print its reviews as JSON Lines. Exit 3 on a bot-challenge page."""
+    from spiders.extract import Blocked, extract_reviews
+
+    status, headers = 200, None
+    if target.startswith(("http://", "https://")):
+        import httpx
+
+        try:
+            response = httpx.get(target, follow_redirects=True, timeout=30, headers={"User-Agent": "repwatch-extract/0.1"})
+        except httpx.HTTPError as exc:
+            fail(f"cannot fetch {target}: {exc}")
+        body, page_url, status, headers = response.content, str(response.url), response.status_code, dict(response.headers)
+    else:
+        path = Path(target)
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            fail(f"cannot read {target}: {exc.strerror}")
+        page_url = url or path.resolve().as_uri()
+    try:
+        reviews = extract_reviews(body, page_url, spider, status=status, headers=headers)
+    except Blocked as exc:
+        err.print(Text(f"blocked: {exc.vendor}"))
+        raise typer.Exit(EXIT_BLOCKED) from None
+    except ValueError as exc:
+        fail(str(exc))
+    for review in reviews:
+        sys.stdout.write(review.to_json() + "\n")
+
+
+@app.command()
+def score(
+    lang: Annotated[str, typer.Option("--lang", help="language of every line, or auto to detect")] = "auto",
+) -> None:
+    """Score JSON Lines from stdin ({"text", "stars"?, "lang"?}); print them with a "sentiment" object."""
+    from monitor.sentiment import score_jsonl
+
+    score_jsonl(sys.stdin, sys.stdout, lang=lang)
+
+
+# --- reviews ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def reviews(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    negative: Annotated[bool, typer.Option("--negative", help="only negative reviews")] = False,
+    since: Annotated[str | None, typer.Option("--since", help="first seen within, e.g. 7d or 24h")] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+) -> None:
+    """List stored reviews, newest first."""
+    from sqlalchemy import select
+
+    from models.tables import Review, Source
+
+    if output not in ("table", "json", "csv"):
+        fail(f"--format must be table, json or csv, not {output!r}")
+    window: timedelta | None = None
+    if since:
+        try:
+            window = parse_duration(since)
+        except ValueError as exc:
+            fail(f"--since: {exc}")
+    sessions = open_database(open_config(config))
+    query = select(Review, Source.name).join(Source).order_by(Review.published_at.desc().nulls_last(), Review.id.desc())
+    if negative:
+        query = query.where(Review.sentiment_label == "neg")
+    if window is not None:
+        query = query.where(Review.first_seen_at >= datetime.now(UTC) - window)
+    if source:
+        query = query.where(Source.name == source)
+    with sessions() as session:
+        rows = session.execute(query.limit(limit)).all()
+    records = [
+        {
+            "id": r.id,
+            "source": name,
+            "published_at": r.published_at.isoformat() if r.published_at else None,
+            "rating": r.rating,
+            "label": r.sentiment_label,
+            "severity": r.severity,
+            "lang": r.sentiment_lang or r.language,
+            "author": r.author,
+            "title": r.title,
+            "body": r.body,
+            "why": r.sentiment_why,
+            "url": r.url,
+            "reply": r.reply_body,
+        }
+        for r, name in rows
+    ]
+    if output == "json":
+        for record in records:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    if output == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["id"])
+        writer.writeheader()
+        writer.writerows(records)
+        return
+    out.print(reviews_table(records))
+
+
+def reviews_table(records: list[dict[str, Any]], title: str = "reviews") -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    table.add_column("when")
+    table.add_column("source")
+    table.add_column("★", justify="right")
+    table.add_column("verdict")
+    table.add_column("lang")
+    table.add_column("review", overflow="fold", max_width=70)
+    colours = {"neg": "red", "pos": "green", "neu": "yellow"}
+    for r in records:
+        when = (r["published_at"] or "")[:10]
+        stars = "" if r["rating"] is None else f"{r['rating']:g}"
+        text = terminal_safe(f"{r['title']}: {r['body']}" if r["title"] else r["body"], 160)
+        label = r["label"] or "pending"
+        verdict = Text(label, style=colours.get(label, ""))
+        table.add_row(when, Text(r["source"]), stars, verdict, r["lang"] or "", Text(text))
+    return table
+
+
+# --- sources / alerts -------------------------------------------------------------------------------
+
+
+@sources_app.command("list")
+def sources_list() -> None:
+    """The source kinds repwatch can crawl, with their help."""
+    from spiders.registry import load_spiders
+
+    table = Table(title="source kinds", title_justify="left")
+    table.add_column("kind")
+    table.add_column("site")
+    table.add_column("what it reads", overflow="fold")
+    for name, spider in sorted(load_spiders().items()):
+        doc = " ".join((spider.__doc__ or "").split())
+        table.add_row(name, spider.site_name or name, doc)
+    out.print(table)
+
+
+@sources_app.command("health")
+def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
+    """State of every configured source: ok, blocked, broken, failing, or new (never crawled)."""
+    from sqlalchemy import select
+
+    from models.tables import Source
+    from monitor.crawl import sync_config
+
+    loaded = open_config(config)
+    sessions = open_database(loaded)
+    with sessions.begin() as session:
+        sync_config(session, loaded)
+        rows = session.scalars(select(Source).order_by(Source.name)).all()
+        table = Table(title="sources", title_justify="left")
+        for column in ("source", "kind", "state", "last success", "failures", "last error"):
+            table.add_column(column)
+        colours = {"ok": "green", "new": "yellow"}
+        for s in rows:
+            table.add_row(
+                s.name,
+                s.kind,
+                Text(s.state, style=colours.get(s.state, "red")),
+                s.last_success_at.strftime("%Y-%m-%d %H:%M") if s.last_success_at else "never",
+                str(s.consecutive_failures),
+                Text(terminal_safe(s.last_error, 120)),
+            )
+    out.print(table)
+
+
+@alerts_app.command("test")
+def alerts_test(
+    kind: Annotated[str, typer.Argument(help="notifier kind, e.g. slack")],
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Send a sample alert through each configured notifier of this kind and say what happened."""
+    from alerts.base import DeliveryError
+    from alerts.outbox import build_notifiers
+
+    loaded = open_config(config)
+    chosen = {name: n for name, n in build_notifiers(loaded).items() if n.kind == kind}
+    if not chosen:
+        fail(f"no notifier of kind {kind!r} in {config}")
+    failed = False
+    for name, notifier in chosen.items():
+        try:
+            result = notifier.send_test()
+        except DeliveryError as exc:
+            failed = True
+            err.print(Text(f"{name}: FAILED: {exc}"))
+        else:
+            out.print(Text(f"{name}: sent" + (f" ({result.remote_id})" if result.remote_id else "")))
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def main() -> None:
+    """Console entry point: one line on stderr for anything unexpected, a traceback only with REPWATCH_DEBUG=1."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("repwatch: interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for a one-line error
+        if os.environ.get("REPWATCH_DEBUG"):
+            raise
+        err.print(Text(f"repwatch: {describe_error(exc)}"))
+        sys.exit(EXIT_FAILURE)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an unexpected error, without secrets (database URLs lose their passwords)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        original = getattr(exc, "orig", None)
+        detail = str(original or exc).splitlines()[0]
+        return f"database error: {redact_urls(detail)}"
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return f"disk full: {exc.filename or ''} (nothing half-written; free space and run again)"
+    return f"{type(exc).__name__}: {redact_urls(str(exc).splitlines()[0] if str(exc) else '')}"
+
+
+def redact_urls(text: str) -> str:
+    import re
+
+    return re.sub(r"(\w+://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)

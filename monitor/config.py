@@ -1,0 +1,345 @@
+"""config.yaml → a typed, validated Config: every problem named by its key path, all reported at once."""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG_NAME = "config.yaml"
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """Config problems, one line each, in the order found."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> Any:
+    """'90s', '15m', '72h', '7d', '2w' or a number of seconds."""
+    if isinstance(value, timedelta) or value is None:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
+    raise ValueError(f"expected a duration like 30m, 72h or 7d, got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CrawlSettings(Strict):
+    user_agent: str = Field(
+        "repwatch/0.1 (+https://github.com/repwatch/repwatch)",
+        description="an honest User-Agent with a contact URL",
+    )
+    max_pages: int = Field(10, ge=1, description="default per-source page cap")
+    timeout: Duration = Field(timedelta(minutes=15), description="a crawl child running longer is stopped")
+    obey_robots: bool = True
+    polite: bool = Field(True, description="AutoThrottle and a per-domain delay; false only for local benchmarks")
+    download_delay: float = Field(1.0, ge=0)
+    concurrency: int = Field(1, ge=1, le=64, description="requests at once per domain")
+
+
+class AlertingSettings(Strict):
+    baseline_window: Duration = Field(
+        timedelta(hours=72),
+        description="a source's first crawl alerts only on reviews published within this window",
+    )
+    max_attempts: int = Field(8, ge=1, description="delivery attempts before an alert is marked failed")
+    min_interval: Duration = Field(timedelta(seconds=1), description="pause between messages to one destination")
+    max_inline_wait: Duration = Field(timedelta(seconds=5), description="longest rate-limit wait inside a run")
+
+
+class SourceConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    kind: str
+    url: str
+    max_pages: int | None = Field(None, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
+        return url
+
+    @field_validator("kind")
+    @classmethod
+    def _known_spider(cls, kind: str) -> str:
+        from spiders.registry import load_spiders
+
+        spiders = load_spiders()
+        if kind not in spiders:
+            hint = difflib.get_close_matches(kind, spiders, n=1)
+            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ValueError(f"unknown source kind {kind!r}{did_you_mean}; known: {', '.join(sorted(spiders))}")
+        return kind
+
+    @model_validator(mode="after")
+    def _spider_options(self) -> SourceConfig:
+        from spiders.registry import load_spiders
+
+        try:
+            load_spiders()[self.kind].Options.model_validate(self.options)
+        except ValidationError as exc:
+            details = "; ".join(
+                f"options.{'.'.join(map(str, e['loc']))}: {'unknown option' if e['type'] == 'extra_forbidden' else e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValueError(details) from None
+        return self
+
+
+class BusinessConfig(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    notify: list[str] = Field(default_factory=list, description="notifier names that get this business's alerts")
+    sources: list[SourceConfig] = Field(default_factory=list)
+
+
+def _notifier_union() -> Any:
+    from alerts.base import notifier_config_types
+
+    types_ = notifier_config_types()
+    if len(types_) == 1:
+        return types_[0]
+    return Annotated[Union[types_], Field(discriminator="kind")]  # noqa: UP007 - runtime tuple
+
+
+def _build_config_model() -> type[BaseModel]:
+    notifier = _notifier_union()
+
+    class Config(Strict):
+        """The whole config.yaml."""
+
+        data_dir: Path = Path("data")
+        database: str | None = Field(None, description="SQLAlchemy URL; default SQLite under data_dir")
+        crawl: CrawlSettings = CrawlSettings()
+        alerting: AlertingSettings = AlertingSettings()
+        notifiers: dict[str, notifier] = Field(default_factory=dict)  # type: ignore[valid-type]
+        businesses: list[BusinessConfig] = Field(default_factory=list)
+
+        @model_validator(mode="after")
+        def _references(self) -> Config:
+            problems = []
+            seen_sources: set[str] = set()
+            seen_businesses: set[str] = set()
+            for b_index, business in enumerate(self.businesses):
+                if business.name in seen_businesses:
+                    problems.append(f"businesses.{b_index}.name: duplicate business {business.name!r}")
+                seen_businesses.add(business.name)
+                for n_index, name in enumerate(business.notify):
+                    if name not in self.notifiers:
+                        hint = difflib.get_close_matches(name, self.notifiers, n=1)
+                        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                        problems.append(
+                            f"businesses.{b_index}.notify.{n_index}: no notifier named {name!r}{extra}"
+                        )
+                for s_index, source in enumerate(business.sources):
+                    if source.name in seen_sources:
+                        problems.append(
+                            f"businesses.{b_index}.sources.{s_index}.name: duplicate source name {source.name!r}"
+                        )
+                    seen_sources.add(source.name)
+            if problems:
+                raise ConfigError(problems)
+            return self
+
+        def database_url(self) -> str:
+            return self.database or f"sqlite:///{self.data_dir / 'repwatch.db'}"
+
+        def sources(self) -> list[tuple[BusinessConfig, SourceConfig]]:
+            return [(b, s) for b in self.businesses for s in b.sources]
+
+        def source(self, name: str) -> tuple[BusinessConfig, SourceConfig]:
+            for business, source in self.sources():
+                if source.name == name:
+                    return business, source
+            names = [s.name for _, s in self.sources()]
+            hint = difflib.get_close_matches(name, names, n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError([f"no source named {name!r}{extra}"])
+
+    return Config
+
+
+_CONFIG_MODEL: type[BaseModel] | None = None
+
+
+def config_model() -> type[BaseModel]:
+    """The Config class; built on first use because notifier plugins extend it."""
+    global _CONFIG_MODEL
+    if _CONFIG_MODEL is None:
+        _CONFIG_MODEL = _build_config_model()
+    return _CONFIG_MODEL
+
+
+# --- loading -----------------------------------------------------------------------------------------
+
+
+def _interpolate(node: Any, path: str, env: typing.Mapping[str, str], problems: list[str]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string; a missing variable is a problem, not a blank."""
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}.{i}", env, problems) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match[1], match[2]
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{path}: environment variable {name} is not set")
+            return ""
+
+        return ENV_REFERENCE.sub(substitute, node)
+    return node
+
+
+def _model_at(model: Any, loc: tuple[Any, ...]) -> Any:
+    """Follow a pydantic error location through the model tree to the type that holds its last key."""
+    current = model
+    for part in loc:
+        current = _unwrap(current, part)
+        if current is None:
+            return None
+    return current
+
+
+def _unwrap(annotation: Any, part: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0], part)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(part)
+        return field.annotation if field else None
+    if origin in (list, tuple) and isinstance(part, int):
+        return typing.get_args(annotation)[0]
+    if origin is dict:
+        return typing.get_args(annotation)[1]
+    if origin in (Union, types.UnionType):
+        for member in typing.get_args(annotation):
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                kind = member.model_fields.get("kind")
+                if kind is not None and part in typing.get_args(kind.annotation):
+                    return member  # pydantic puts a tagged union's tag in the location
+        return None
+    return None
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+    loc = tuple(error["loc"])
+    shown = list(loc)
+    if len(shown) > 2 and shown[0] == "notifiers" and shown[2] in _notifier_kinds():
+        del shown[2]  # pydantic adds the union tag to the path; users never wrote it
+    path = ".".join(str(part) for part in shown) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        holder = _model_at(model, loc[:-1])
+        hint = ""
+        if isinstance(holder, type) and issubclass(holder, BaseModel):
+            close = difflib.get_close_matches(str(loc[-1]), holder.model_fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(holder.model_fields)})"
+        return f"{path}: unknown key{hint}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    message = error["msg"]
+    message = message.removeprefix("Value error, ")
+    if kind == "union_tag_invalid" or (kind == "literal_error" and shown[0] == "notifiers" and shown[-1] == "kind"):
+        path = ".".join(str(part) for part in shown[:2])
+        message = f"unknown notifier kind; known: {', '.join(sorted(_notifier_kinds()))}"
+    if kind == "union_tag_not_found":
+        message = f"needs `kind:` (one of {', '.join(sorted(_notifier_kinds()))})"
+    return f"{path}: {message}"
+
+
+def _notifier_kinds() -> list[str]:
+    from alerts.base import NOTIFIERS
+
+    return list(NOTIFIERS)
+
+
+def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, origin: str = "config.yaml", base_dir: Path | None = None) -> Any:
+    """Validate config text; raises ConfigError listing every problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{origin}:{where}: not valid YAML: {problem}"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{origin}: the top level must be a mapping of keys, got {type(raw).__name__}"])
+    problems: list[str] = []
+    raw = _interpolate(raw, "", os.environ if env is None else env, problems)
+    model = config_model()
+    try:
+        config = model.model_validate(raw)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    except ValidationError as exc:
+        nested: list[str] = []
+        for error in exc.errors():
+            ctx_error = (error.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, ConfigError):
+                nested.extend(ctx_error.problems)
+            else:
+                nested.append(_describe(error, model))
+        # A value left empty by a missing variable fails again downstream: report it once.
+        missing_paths = {p.split(":", 1)[0] for p in problems}
+        nested = [n for n in nested if n.split(":", 1)[0] not in missing_paths]
+        raise ConfigError(problems + nested) from None
+    if problems:
+        raise ConfigError(problems)
+    if base_dir is not None and not config.data_dir.is_absolute():
+        config = config.model_copy(update={"data_dir": base_dir / config.data_dir})
+    return config
+
+
+def load_config(path: Path | str) -> Any:
+    """Read and validate a config file; relative data_dir is taken from the config file's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file (create one with `repwatch init`)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    return parse_config(text, origin=str(path), base_dir=path.resolve().parent)
+
+
+def redacted(config: Any) -> dict[str, Any]:
+    """The config as a plain dict for display, with every secret replaced by '***'."""
+    return config.model_dump(mode="json")  # SecretStr dumps as '**********'

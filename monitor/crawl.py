@@ -1,0 +1,167 @@
+"""One crawl run: sync config to the database, crawl in a child process, record outcomes and source health."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.tables import Business, CrawlRun, Source
+
+
+@dataclass
+class SourceOutcome:
+    name: str
+    outcome: str
+    error: str | None = None
+    requests: int = 0
+    pages: int = 0
+    items: int = 0
+    new: int = 0
+    changed: int = 0
+
+
+@dataclass
+class CrawlResult:
+    sources: list[SourceOutcome] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[SourceOutcome]:
+        return [s for s in self.sources if s.outcome != "ok"]
+
+
+def sync_config(session: Session, config: Any) -> dict[str, Source]:
+    """Make the business and source rows match config.yaml (by name); returns sources by name."""
+    businesses = {b.name: b for b in session.scalars(select(Business))}
+    sources = {s.name: s for s in session.scalars(select(Source))}
+    for business_config, source_config in config.sources():
+        business = businesses.get(business_config.name)
+        if business is None:
+            business = businesses[business_config.name] = Business(name=business_config.name)
+            session.add(business)
+        source = sources.get(source_config.name)
+        if source is None:
+            source = sources[source_config.name] = Source(
+                name=source_config.name, kind=source_config.kind, url=source_config.url, business=business
+            )
+            session.add(source)
+        elif (source.kind, source.url) != (source_config.kind, source_config.url):
+            # A new address is a new page to learn: its first crawl is a silent baseline again.
+            source.kind, source.url, source.baseline_at, source.state = source_config.kind, source_config.url, None, "new"
+        source.business = business
+    session.flush()
+    return sources
+
+
+def _plan(config: Any, runs: list[tuple[Any, Source, CrawlRun]]) -> dict[str, Any]:
+    crawl = config.crawl
+    return {
+        "database_url": config.database_url(),
+        "data_dir": str(config.data_dir),
+        "crawl": {
+            "user_agent": crawl.user_agent,
+            "obey_robots": crawl.obey_robots,
+            "polite": crawl.polite,
+            "download_delay": crawl.download_delay,
+            "concurrency": crawl.concurrency,
+        },
+        "sources": [
+            {
+                "source_id": source.id,
+                "run_id": run.id,
+                "name": source.name,
+                "kind": source.kind,
+                "url": source.url,
+                "max_pages": source_config.max_pages or crawl.max_pages,
+                "options": source_config.options,
+                "baseline": source.baseline_at is None,
+                # Stop paging at known reviews only when the last run finished cleanly.
+                "incremental": source.baseline_at is not None and source.state == "ok",
+            }
+            for source_config, source, run in runs
+        ],
+    }
+
+
+def _run_child(plan_path: Path, timeout: float, log_path: Path) -> str | None:
+    """Run the crawl child; returns an error line if it did not exit cleanly."""
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "spiders.runner", str(plan_path)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # so a timeout can stop the whole group
+        )
+        try:
+            code = child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            return f"crawl timed out after {timeout:.0f} s"
+        except BaseException:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            raise
+    if code != 0:
+        return f"crawl process exited with code {code} (see {log_path})"
+    return None
+
+
+def run_crawl(config: Any, sessions: sessionmaker[Session], source_names: list[str] | None = None) -> CrawlResult:
+    """Crawl the chosen sources (all when None) and record each run's outcome on its Source."""
+    wanted = source_names or [s.name for _, s in config.sources()]
+    with sessions.begin() as session:
+        sources = sync_config(session, config)
+        runs = []
+        for name in wanted:
+            _, source_config = config.source(name)
+            run = CrawlRun(source=sources[name], outcome="running")
+            session.add(run)
+            runs.append((source_config, sources[name], run))
+        session.flush()
+        plan = _plan(config, runs)
+        run_ids = [run.id for _, _, run in runs]
+    if not run_ids:
+        return CrawlResult()
+
+    logs = config.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="repwatch-plan-") as tmp:
+        plan_path = Path(tmp) / "plan.json"
+        plan_path.write_text(json.dumps(plan), encoding="utf-8")
+        child_error = _run_child(plan_path, config.crawl.timeout.total_seconds(), logs / "crawl.log")
+
+    result = CrawlResult()
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        for run in session.scalars(select(CrawlRun).where(CrawlRun.id.in_(run_ids)).order_by(CrawlRun.id)):
+            if run.outcome == "running":  # the child died before recording it
+                run.outcome, run.error, run.finished_at = "failed", child_error or "crawl ended without a result", now
+            _update_health(run.source, run, now)
+            result.sources.append(
+                SourceOutcome(run.source.name, run.outcome, run.error, run.requests, run.pages, run.items, run.new, run.changed)
+            )
+    return result
+
+
+def _update_health(source: Source, run: CrawlRun, now: datetime) -> None:
+    if run.outcome == "ok":
+        source.state = "ok"
+        source.last_success_at = run.finished_at or now
+        source.consecutive_failures = 0
+        source.last_error = None
+        if source.baseline_at is None:
+            source.baseline_at = now
+        return
+    source.consecutive_failures += 1
+    source.last_error = run.error
+    source.state = run.outcome if run.outcome in ("blocked", "broken") else "failing"

@@ -1,0 +1,104 @@
+"""Measure the scorer on labelled JSON Lines ({"text", "label", "stars"?}): per-language P/R/F1 for neg, AUC, speed."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .scorer import Scorer
+from .verdict import LABELS, NEG, NEU, POS, TextInput
+
+GOLD_LABELS = (NEG, NEU, POS)
+
+
+def evaluate(
+    paths: Sequence[Path], *, scorer: Scorer | None = None, use_stars: bool = False, given_lang: bool = False
+) -> dict:
+    """Score each file (named <lang>.jsonl) and compare with its labels; `neg` is the positive class.
+
+    Stars are hidden unless `use_stars`; the language is detected unless `given_lang` (then the file name's).
+    Returns {lang: {n, precision, recall, f1, auc, confusion, unscored, lang_agreement, reviews_per_s}}.
+    Unscored reviews count as "not neg"; the AUC ranks the scored ones by -score.
+    """
+    scorer = scorer or Scorer()
+    results: dict[str, dict] = {}
+    for path in paths:
+        path = Path(path)
+        lang = path.stem
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        inputs = [
+            TextInput(
+                text=record.get("text") or "",
+                stars=record.get("stars") if use_stars else None,
+                lang=lang if given_lang else None,
+            )
+            for record in records
+        ]
+        started = time.perf_counter()
+        verdicts = scorer.score_many(inputs)
+        elapsed = time.perf_counter() - started
+        gold = [record["label"] for record in records]
+        results[lang] = _metrics(gold, verdicts, lang) | {
+            "reviews_per_s": round(len(records) / elapsed, 1) if elapsed > 0 else None
+        }
+    return results
+
+
+def _metrics(gold: list[str], verdicts: list, lang: str) -> dict:
+    confusion = {g: {p: 0 for p in LABELS} for g in GOLD_LABELS}
+    for truth, verdict in zip(gold, verdicts):
+        confusion[truth][verdict.label] += 1
+    tp = confusion[NEG][NEG]
+    fp = sum(confusion[g][NEG] for g in GOLD_LABELS if g != NEG)
+    fn = sum(confusion[NEG][p] for p in LABELS if p != NEG)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    scored = [(truth == NEG, -v.score) for truth, v in zip(gold, verdicts) if v.score is not None]
+    return {
+        "n": len(gold),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "auc": _auc(scored),
+        "confusion": confusion,
+        "unscored": sum(1 for v in verdicts if v.label == "unscored"),
+        "lang_agreement": round(sum(1 for v in verdicts if v.lang == lang) / len(gold), 4) if gold else None,
+    }
+
+
+def _auc(pairs: list[tuple[bool, float]]) -> float | None:
+    """Probability that a random negative review outranks a random other one (Mann-Whitney, ties count half)."""
+    positives = sum(1 for is_neg, _ in pairs if is_neg)
+    negatives = len(pairs) - positives
+    if not positives or not negatives:
+        return None
+    ordered = sorted(pairs, key=lambda pair: pair[1])
+    rank_sum, i = 0.0, 0
+    while i < len(ordered):
+        j = i
+        while j < len(ordered) and ordered[j][1] == ordered[i][1]:
+            j += 1
+        average_rank = (i + 1 + j) / 2  # ranks i+1..j share their mean
+        rank_sum += average_rank * sum(1 for is_neg, _ in ordered[i:j] if is_neg)
+        i = j
+    return round((rank_sum - positives * (positives + 1) / 2) / (positives * negatives), 4)
+
+
+def format_report(result: dict) -> str:
+    """A plain-text table: one line per language, then each confusion matrix (rows: truth, columns: verdict)."""
+    lines = [f"{'lang':<5} {'n':>5} {'P(neg)':>7} {'R(neg)':>7} {'F1(neg)':>8} {'AUC':>6} {'unscored':>9} "
+             f"{'lang ok':>8} {'rev/s':>9}"]  # fmt: skip
+    for lang, m in result.items():
+        auc = f"{m['auc']:.3f}" if m["auc"] is not None else "-"
+        agreement = f"{m['lang_agreement']:.1%}" if m["lang_agreement"] is not None else "-"
+        speed = f"{m['reviews_per_s']:.0f}" if m["reviews_per_s"] else "-"
+        lines.append(f"{lang:<5} {m['n']:>5} {m['precision']:>7.3f} {m['recall']:>7.3f} {m['f1']:>8.3f} {auc:>6} "
+                     f"{m['unscored']:>9} {agreement:>8} {speed:>9}")  # fmt: skip
+    for lang, m in result.items():
+        lines.append("")
+        lines.append(f"{lang}: truth \\ verdict " + " ".join(f"{p:>8}" for p in LABELS))
+        for truth in GOLD_LABELS:
+            lines.append(f"{'':<4}{truth:>16} " + " ".join(f"{m['confusion'][truth][p]:>8}" for p in LABELS))
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Scrapy project: how review pages become Review items."""

@@ -1,0 +1,133 @@
+"""ReviewSpider: the base every site spider extends, and the registry of spiders by name."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any, ClassVar
+
+import scrapy
+from pydantic import BaseModel, ConfigDict
+from scrapy.http import Response
+
+from spiders.items import Review
+
+# name -> spider class; filled by ReviewSpider.__init_subclass__
+SPIDERS: dict[str, type[ReviewSpider]] = {}
+
+
+class NoOptions(BaseModel):
+    """A spider that takes no per-source options still rejects unknown ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReviewSpider(scrapy.Spider):
+    """Base class: subclasses implement `parse_reviews` and `next_page`; paging and block checks live here.
+
+    A subclass's docstring is the help `repwatch sources list` prints. Set `abstract = True` on a platform
+    base class that should not be registered itself.
+    """
+
+    name: ClassVar[str]
+    site_name: ClassVar[str] = ""  # how people call the site ("Trustpilot"); defaults to the name
+    abstract: ClassVar[bool] = True
+    # Hosts this spider is made for; `--spider auto` tries them before sniffing content.
+    hosts: ClassVar[tuple[str, ...]] = ()
+    # Per-source options (config.yaml `options:`), validated when the config loads.
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    # Blocked answers must reach `parse` (after RetryMiddleware has had its tries) so they can be named.
+    handle_httpstatus_list = [403, 429, 503]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract", False):
+            return
+        cls.abstract = False
+        name = cls.__dict__.get("name")
+        if not name:
+            raise TypeError(f"{cls.__qualname__} must set a `name` (the module name) or `abstract = True`")
+        if name in SPIDERS:
+            raise TypeError(f"spider name {name!r} is registered twice: {SPIDERS[name].__qualname__} and {cls.__qualname__}")
+        SPIDERS[name] = cls
+
+    def __init__(
+        self,
+        url: str = "",
+        source: str = "",
+        known_ids: Iterable[str] = (),
+        max_pages: int = 10,
+        options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+        self.source = source or self.name
+        self.known_ids = frozenset(known_ids)
+        self.max_pages = max_pages
+        self.options = self.Options.model_validate(options or {})
+        self.problems: Counter[str] = Counter()  # used when there is no crawler (offline extract)
+
+    # --- what a site spider implements -------------------------------------------------------------
+
+    def parse_reviews(self, response: Response) -> Iterator[Review]:
+        """Yield the reviews on this page (not those of 'related' or 'relevant' blocks). Pure: no requests."""
+        raise NotImplementedError
+
+    def next_page(self, response: Response) -> str | None:
+        """URL of the next (older) page of reviews, or None on the last page."""
+        return None
+
+    # --- shared machinery ----------------------------------------------------------------------------
+
+    def problem(self, key: str, count: int = 1) -> None:
+        """Count a data-quality problem (DESIGN §5.7: counted, not raised)."""
+        crawler = getattr(self, "crawler", None)
+        if crawler is not None and crawler.stats is not None:
+            crawler.stats.inc_value(f"repwatch/problem/{key}", count)
+        else:
+            self.problems[key] += count
+
+    def stat(self, key: str, count: int = 1) -> None:
+        crawler = getattr(self, "crawler", None)
+        if crawler is not None and crawler.stats is not None:
+            crawler.stats.inc_value(f"repwatch/{key}", count)
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        yield scrapy.Request(self.url, callback=self.parse, errback=self.fetch_failed, meta={"page": 1})
+
+    def fetch_failed(self, failure: Any) -> None:
+        """Remember why a page could not be fetched; the run's outcome is decided from these stats."""
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else self.url
+        response = getattr(failure.value, "response", None)
+        reason = f"HTTP {response.status}" if response is not None else failure.getErrorMessage() or failure.type.__name__
+        self.stat("fetch_errors")
+        self.crawler.stats.set_value("repwatch/last_error", f"{reason} at {url}")
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Review | scrapy.Request]:
+        from spiders.blocked import detect_block
+
+        vendor = detect_block(response.status, response.headers, response.body)
+        if vendor:
+            self.crawler.stats.set_value("repwatch/blocked", vendor)
+            self.crawler.stats.set_value("repwatch/blocked_url", response.url)
+            return
+        self.stat("pages")
+        reviews = list(self.parse_reviews(response))
+        if not reviews:
+            self.stat("empty_pages")
+        for review in reviews:
+            review.source = self.source
+            yield review
+        # Incremental crawl: pages are newest first, so a page of known reviews means the rest is known too.
+        if reviews and all(r.external_id in self.known_ids for r in reviews):
+            self.stat("stopped_at_known")
+            return
+        page = response.meta.get("page", 1)
+        next_url = self.next_page(response)
+        if next_url and page >= self.max_pages:
+            self.stat("page_cap_reached")
+            return
+        if next_url:
+            yield response.follow(next_url, callback=self.parse, errback=self.fetch_failed, meta={"page": page + 1})

@@ -1,0 +1,240 @@
+"""Generic spider for schema.org `Review` markup: JSON-LD (any nesting) and microdata, deduplicated."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from extruct.w3cmicrodata import MicrodataExtractor
+from scrapy.http import Response, TextResponse
+
+from spiders.base import ReviewSpider
+from spiders.items import Review, snippet_hash
+from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
+
+# schema.org Review and the subtypes that are reviews written by people.
+REVIEW_TYPES = frozenset({"Review", "UserReview", "CriticReview", "EmployerReview"})
+_JSON_COMMENT_WRAPPERS = re.compile(r"^\s*(?:<!--|<!\[CDATA\[)|(?:-->|\]\]>)\s*$")
+_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
+
+
+class SchemaOrgSpider(ReviewSpider):
+    """Any page with schema.org reviews (JSON-LD or microdata): recipe blogs, shops, local businesses.
+
+    Ratings are scaled to 1-5 with the page's bestRating/worstRating. Reviews without an id get a stable one made
+    from author, date and text.
+    """
+
+    name = "schema_org"
+
+    @classmethod
+    def sniff(cls, response: Response) -> bool:
+        if not isinstance(response, TextResponse):
+            return False
+        return any(True for _ in _review_nodes(response))
+
+    def parse_reviews(self, response: Response) -> Iterator[Review]:
+        reviews = []
+        occurrences: Counter[tuple[str, str]] = Counter()
+        for syntax, node in _review_nodes(response, on_problem=self.problem):
+            try:
+                review, content_key = self._review(response, node)
+            except _REVIEW_ERRORS:
+                self.problem("schema_org/unreadable_review")
+                continue
+            # A review posted twice is listed twice: the n-th copy within one syntax gets its own key, and still
+            # matches the n-th copy in the other syntax.
+            occurrences[syntax, content_key] += 1
+            if occurrences[syntax, content_key] > 1:
+                content_key = f"{content_key}-{occurrences[syntax, content_key]}"
+            reviews.append((review, content_key))
+        # Some sites give every review the page's URL as its `url`: such an id identifies nothing.
+        id_counts = Counter(review.external_id for review, _ in reviews if review.external_id)
+        seen: set[str] = set()
+        for review, content_key in reviews:
+            if not review.external_id or id_counts[review.external_id] > 1:
+                if review.external_id:
+                    self.problem("schema_org/shared_review_id")
+                review.external_id = content_key
+            # The same review marked up twice (JSON-LD and microdata) is one review.
+            if review.external_id in seen or content_key in seen:
+                continue
+            seen.update((review.external_id, content_key))
+            yield review
+
+    def next_page(self, response: Response) -> str | None:
+        if not isinstance(response, TextResponse):
+            return None
+        href = response.css("link[rel~=next]::attr(href), a[rel~=next]::attr(href)").get()
+        if not href or not href.strip():
+            return None
+        url = response.urljoin(href.strip())
+        return None if url == response.url else url
+
+    def _review(self, response: Response, node: dict[str, Any]) -> tuple[Review, str]:
+        author = clean_line(_name(node.get("author")))
+        body = clean_text(_first(node.get("reviewBody")) or _first(node.get("description")) or _first(node.get("text")))
+        raw_date = _first(node.get("datePublished")) or _first(node.get("dateCreated"))
+        published = parse_datetime(raw_date) if raw_date else None
+        if raw_date and published is None:
+            self.problem("schema_org/bad_date")
+        rating = self._rating(node.get("reviewRating"))
+        review_url = _first(node.get("url"))
+        review_id = _identifier(node)
+        if review_id and review_id.startswith(("/", "#")):
+            review_id = response.urljoin(review_id)
+        if review_id == response.url:
+            review_id = None  # the page's own URL names the page, not this review
+        content_key = content_id(author, published.date().isoformat() if published else "", body)
+        review = Review(
+            external_id=review_id or "",
+            url=response.urljoin(review_url) if isinstance(review_url, str) and review_url.strip() else response.url,
+            body=body,
+            rating=rating,
+            author=author,
+            title=clean_line(_first(node.get("name")) or _first(node.get("headline"))),
+            published_at=published,
+            language=clean_line(_name(node.get("inLanguage"))),
+            snippet_hash=snippet_hash(json.dumps(node, sort_keys=True, ensure_ascii=False, default=str)),
+        )
+        return review, content_key
+
+    def _rating(self, rating: Any) -> float | None:
+        """reviewRating → 1-5: 8 of bestRating 10 is 4; an explicit odd worstRating maps the range linearly."""
+        rating = _first(rating)
+        if rating is None:
+            self.problem("schema_org/missing_rating")
+            return None
+        if isinstance(rating, dict):
+            value, best, worst = (_number(_first(rating.get(k))) for k in ("ratingValue", "bestRating", "worstRating"))
+        else:
+            value, best, worst = _number(rating), None, None
+        if value is None:
+            self.problem("schema_org/bad_rating")
+            return None
+        best = 5.0 if best is None else best
+        if worst is not None and worst not in (0.0, 1.0) and best > worst:
+            scaled = 1 + (value - worst) * 4 / (best - worst)
+        elif best > 0:
+            scaled = value * 5 / best
+        else:
+            self.problem("schema_org/bad_rating")
+            return None
+        if not 1 <= round(scaled, 6) <= 5:
+            self.problem("schema_org/rating_out_of_scale")
+        return round(min(5.0, max(1.0, scaled)), 2)
+
+
+def content_id(author: str | None, day: str, body: str) -> str:
+    """A stable id for a review the page gives none: author, day and text, case and spacing ignored."""
+    key = "\x1f".join(((author or "").casefold(), day, " ".join(body.split()).casefold()))
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _review_nodes(response: TextResponse, on_problem=None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(syntax, Review object) for every review in the page's JSON-LD, then its microdata (as JSON-LD dicts)."""
+    for raw in response.css('script[type="application/ld+json"]::text').getall():
+        data = _load_json_ld(raw)
+        if data is None:
+            if on_problem:
+                on_problem("schema_org/bad_json_ld")
+            continue
+        yield from (("json-ld", node) for node in _find_reviews(data))
+    if "itemscope" in response.text:
+        try:
+            items = MicrodataExtractor().extract_items(response.selector.root, response.url)
+        except (ValueError, TypeError, AttributeError):
+            if on_problem:
+                on_problem("schema_org/bad_microdata")
+            return
+        yield from (("microdata", node) for node in _find_reviews([_from_microdata(item) for item in items]))
+
+
+def _load_json_ld(raw: str) -> Any:
+    text = _JSON_COMMENT_WRAPPERS.sub("", raw.strip())
+    try:
+        return json.loads(text, strict=False)  # strict=False: raw newlines inside strings are common
+    except (ValueError, RecursionError):
+        return None
+
+
+def _find_reviews(data: Any) -> Iterator[dict[str, Any]]:
+    """Depth-first walk (iterative: pages can nest deeply) yielding Review dicts in document order."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, dict):
+            if _types(node) & REVIEW_TYPES:
+                yield node
+                continue  # a review's own nested objects (itemReviewed...) are not reviews of this page
+            stack.extend(reversed(list(node.values())))
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    types = node.get("@type")
+    if isinstance(types, str):
+        types = [types]
+    if not isinstance(types, list):
+        return set()
+    # "Review", "schema:Review" and "https://schema.org/Review" are all the same type.
+    return {re.split(r"[/#:]", t)[-1] for t in types if isinstance(t, str)}
+
+
+def _from_microdata(item: Any) -> Any:
+    """extruct's microdata item ({type, id, properties}) → the JSON-LD shape the walker reads."""
+    if not isinstance(item, dict):
+        return [_from_microdata(x) for x in item] if isinstance(item, list) else item
+    if "properties" not in item and "value" in item:
+        return item["value"]
+    node: dict[str, Any] = {k: _from_microdata(v) for k, v in (item.get("properties") or {}).items()}
+    if item.get("type"):
+        node["@type"] = item["type"]
+    if item.get("id"):
+        node["@id"] = item["id"]
+    return node
+
+
+def _first(value: Any) -> Any:
+    while isinstance(value, list):
+        value = value[0] if value else None
+    return value
+
+
+def _name(value: Any) -> str | None:
+    """author / inLanguage: a string, or an object with a name, or a list of either (first one)."""
+    value = _first(value)
+    if isinstance(value, dict):
+        value = _first(value.get("name")) or _first(value.get("alternateName"))
+    return value if isinstance(value, str) else None
+
+
+def _identifier(node: dict[str, Any]) -> str | None:
+    for key in ("@id", "url", "identifier"):
+        value = _first(node.get(key))
+        if isinstance(value, dict):  # PropertyValue
+            value = _first(value.get("value")) or _first(value.get("@id"))
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            if str(value).startswith("_:"):
+                continue  # a blank-node id is made up afresh by every serialisation
+            return str(value).strip()
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        match = re.search(r"-?\d+(?:[.,]\d+)?", value)
+        if not match:
+            return None
+        number = float(match.group().replace(",", "."))
+    else:
+        return None
+    return number if number == number and abs(number) != float("inf") else None

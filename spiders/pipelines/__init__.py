@@ -1,0 +1,1 @@
+"""Item pipelines, one per module: normalize (here), then dedupe and store."""

@@ -1,0 +1,166 @@
+"""Normalize pipeline: clean review text, UTC datetimes, 1-5 ratings; plus the text helpers spiders share."""
+from __future__ import annotations
+
+import html
+import math
+import re
+import unicodedata
+from dataclasses import replace
+from datetime import date, datetime, timezone
+from typing import Any
+
+from dateutil import parser as dateutil_parser
+
+from spiders.items import Reply, Review
+
+# Tags that end a line or a paragraph when markup is turned into text.
+_SKIPPED_ELEMENTS = re.compile(r"<(script|style|template)\b[^>]*>.*?</\1\s*>", re.I | re.S)
+_COMMENTS = re.compile(r"<!--.*?(?:-->|$)", re.S)
+_LINE_BREAK_TAGS = re.compile(r"<br\b[^>]*>|</?(?:li|tr|h[1-6]|dt|dd)\b[^>]*>", re.I)
+_PARAGRAPH_TAGS = re.compile(r"</?(?:p|div|ul|ol|table|blockquote|section|article|pre)\b[^>]*>", re.I)
+_ANY_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+# Only real HTML tags count as markup: "x<y and z>w" in a review is text, not a tag.
+_LOOKS_LIKE_MARKUP = re.compile(
+    r"</?(?:p|br|div|span|a|b|i|u|em|strong|small|sup|sub|font|ul|ol|li|h[1-6]|img|blockquote|table|tr|td"
+    r"|section|article|pre|code|hr)\b[^<>]*>|<!--",
+    re.I,
+)
+_HAS_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
+_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+# Invisible characters that only get in the way of matching and display (ZWJ is kept: emoji sequences need it).
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\ufeff\u00ad\u2028\u2029"), None)
+
+
+def html_to_text(markup: str) -> str:
+    """Markup fragment → plain text: source whitespace collapsed, <br> a line break, </p> a paragraph break."""
+    markup = _SKIPPED_ELEMENTS.sub(" ", markup)
+    markup = _COMMENTS.sub("", markup)
+    markup = re.sub(r"\s+", " ", markup)  # in HTML, newlines in the source are just spaces
+    markup = _LINE_BREAK_TAGS.sub("\n", markup)
+    markup = _PARAGRAPH_TAGS.sub("\n\n", markup)
+    markup = _ANY_TAG.sub("", markup)
+    return tidy_text(html.unescape(markup))
+
+
+def tidy_text(text: str) -> str:
+    """Plain text: control characters dropped, spaces collapsed, lines trimmed, at most one blank line in a row."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ").translate(_INVISIBLE)
+    text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cs"))
+    text = _HORIZONTAL_SPACE.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def clean_text(value: Any) -> str:
+    """Any text a site gives us (plain, entity-encoded or markup) → tidy plain text with paragraphs kept."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if "&" in text:
+        text = html.unescape(text)  # entity-encoded markup (&lt;p&gt;) becomes markup, handled below
+    if _LOOKS_LIKE_MARKUP.search(text):
+        return html_to_text(text)
+    return tidy_text(text)
+
+
+def clean_line(value: Any) -> str | None:
+    """A one-line field (author, title, language): all whitespace collapsed; empty → None."""
+    text = " ".join(clean_text(value).split())
+    return text or None
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """ISO 8601 (or a plain date, or a date dateutil understands) → tz-aware UTC; None if it is not a date.
+
+    A date without a zone is taken as UTC: sites print their own local date, and UTC is the least surprising guess.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > 64:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        except ValueError:
+            if not _HAS_YEAR.search(text):
+                return None  # dateutil would fill the gaps from today's date: "10" is not a date
+            try:
+                parsed = dateutil_parser.parse(text)
+            except (ValueError, OverflowError, TypeError):
+                return None
+    else:
+        return None
+    return to_utc(parsed)
+
+
+def to_utc(moment: datetime) -> datetime | None:
+    if moment.tzinfo is None or moment.tzinfo.utcoffset(moment) is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError):  # e.g. year 1 with a positive offset
+        return None
+
+
+def clamp_rating(value: Any) -> float | None:
+    """A 1-5 rating or None: numbers outside the scale are clamped, non-numbers and NaN dropped."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        rating = float(str(value).strip().replace(",", ".")) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not math.isfinite(rating):
+        return None
+    return min(5.0, max(1.0, rating))
+
+
+def normalize_review(review: Review) -> Review:
+    """The review as the store wants it: clean text, UTC datetimes, rating on 1-5 or None, '' → None."""
+    reply = None
+    if review.reply is not None:
+        reply_body = clean_text(review.reply.body)
+        if reply_body:
+            published = review.reply.published_at
+            reply = Reply(body=reply_body, published_at=to_utc(published) if published else None)
+    language = clean_line(review.language)
+    return replace(
+        review,
+        external_id=" ".join(str(review.external_id).split()),
+        url=str(review.url).strip(),
+        body=clean_text(review.body),
+        rating=clamp_rating(review.rating),
+        author=clean_line(review.author),
+        title=clean_line(review.title),
+        published_at=to_utc(review.published_at) if review.published_at else None,
+        language=language.lower() if language else None,
+        reply=reply,
+    )
+
+
+class NormalizePipeline:
+    """First pipeline: every Review leaves it normalized; other items pass through untouched."""
+
+    def __init__(self, stats: Any = None) -> None:
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> NormalizePipeline:
+        return cls(stats=crawler.stats)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Review):
+            return item
+        normalized = normalize_review(item)
+        if self.stats is not None:
+            if item.rating is not None and normalized.rating is None:
+                self.stats.inc_value("repwatch/problem/unreadable_rating")
+            if not normalized.body:
+                self.stats.inc_value("repwatch/problem/empty_body")
+        return normalized

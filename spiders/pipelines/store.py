@@ -1,0 +1,44 @@
+"""Write reviews to the database in batches as they are crawled (raw reviews land fast; scoring is elsewhere)."""
+from __future__ import annotations
+
+from scrapy.crawler import Crawler
+
+from models.db import connect, session_factory
+from models.store import store_reviews
+from spiders.items import Review
+
+BATCH_SIZE = 100
+
+
+class StorePipeline:
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self.batch: list[Review] = []
+        self.engine = connect(crawler.settings["REPWATCH_DATABASE_URL"])
+        self.sessions = session_factory(self.engine)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Review) -> Review:
+        self.batch.append(item)
+        if len(self.batch) >= BATCH_SIZE:
+            self.flush()
+        return item
+
+    def close_spider(self) -> None:
+        self.flush()
+        self.engine.dispose()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        spider = self.crawler.spider
+        with self.sessions.begin() as session:
+            result = store_reviews(session, spider.source_id, self.batch, baseline=spider.baseline)
+        stats = self.crawler.stats
+        stats.inc_value("repwatch/items", len(self.batch))
+        stats.inc_value("repwatch/new", result.new)
+        stats.inc_value("repwatch/changed", result.changed)
+        self.batch = []

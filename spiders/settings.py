@@ -1,0 +1,59 @@
+"""Scrapy settings: polite defaults, the revalidating HTTP cache, bounded downloads, our pipelines."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+BOT_NAME = "repwatch"
+SPIDER_MODULES = ["spiders.sites", "spiders.generic"]
+
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = 1.0
+RANDOMIZE_DOWNLOAD_DELAY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+DOWNLOAD_TIMEOUT = 30
+REDIRECT_MAX_TIMES = 5
+# Hostile pages: a 5 MB page is plausible, 20 MB is not a review page.
+DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
+DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
+
+HTTPCACHE_ENABLED = True
+HTTPCACHE_POLICY = "spiders.cache.RevalidatePolicy"
+HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
+HTTPCACHE_EXPIRATION_SECS = 0
+HTTPCACHE_GZIP = False
+
+ITEM_PIPELINES = {
+    "spiders.pipelines.normalize.NormalizePipeline": 100,
+    "spiders.pipelines.dedupe.DedupePipeline": 200,
+    "spiders.pipelines.store.StorePipeline": 300,
+}
+
+LOG_LEVEL = "WARNING"
+
+
+def crawl_settings(crawl: dict[str, Any], *, data_dir: Path, database_url: str) -> dict[str, Any]:
+    """This module's settings adjusted by config.yaml's `crawl:` section."""
+    settings = {key: value for key, value in globals().items() if key.isupper()}
+    settings.update(
+        USER_AGENT=crawl["user_agent"],
+        ROBOTSTXT_OBEY=crawl["obey_robots"],
+        CONCURRENT_REQUESTS_PER_DOMAIN=crawl["concurrency"],
+        DOWNLOAD_DELAY=crawl["download_delay"],
+        HTTPCACHE_DIR=str(data_dir / "httpcache"),
+        REPWATCH_DATABASE_URL=database_url,
+    )
+    if not crawl["polite"]:
+        # Local benchmarks only: no delay, no throttle.
+        settings.update(AUTOTHROTTLE_ENABLED=False, DOWNLOAD_DELAY=0, RANDOMIZE_DOWNLOAD_DELAY=False)
+    return settings

@@ -1,0 +1,1 @@
+"""Site spiders: one module per review-site family (DESIGN convention 3: module name = spider name)."""

@@ -1,0 +1,81 @@
+"""Storing reviews: new means inserted once, a change makes a version, times come back in UTC."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from models.store import known_external_ids, store_reviews
+from models.tables import Business, Review, ReviewVersion, Source
+from spiders.items import Reply
+from spiders.items import Review as ReviewItem
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def make_source(sessions) -> int:
+    with sessions.begin() as session:
+        source = Source(name="acme-tp", kind="trustpilot", url="https://example.com/review/acme",
+                        business=Business(name="Acme"))
+        session.add(source)
+        session.flush()
+        return source.id
+
+
+def item(external_id: str, body: str = "Cold coffee, rude staff.", rating: float | None = 1, reply=None) -> ReviewItem:
+    return ReviewItem(external_id=external_id, url=f"https://example.com/reviews/{external_id}", body=body,
+                      rating=rating, author="Ann", published_at=NOW - timedelta(hours=5), reply=reply)
+
+
+def test_new_reviews_are_inserted_once_and_counted(sessions):
+    source_id = make_source(sessions)
+    with sessions.begin() as session:
+        first = store_reviews(session, source_id, [item("a"), item("b")], now=NOW)
+    with sessions.begin() as session:
+        again = store_reviews(session, source_id, [item("a"), item("b"), item("c")], now=NOW)
+    assert (first.new, first.changed) == (2, 0)
+    assert (again.new, again.changed, again.unchanged) == (1, 0, 2)
+    with sessions() as session:
+        assert session.scalar(select(func.count(Review.id))) == 3
+        assert known_external_ids(session, source_id) == {"a", "b", "c"}
+
+
+def test_a_changed_review_is_versioned_and_sent_back_for_scoring(sessions):
+    source_id = make_source(sessions)
+    with sessions.begin() as session:
+        store_reviews(session, source_id, [item("a", rating=2)], now=NOW)
+        session.execute(Review.__table__.update().values(scored_at=NOW, sentiment_label="neg"))
+    edited = item("a", body="Cold coffee, rude staff. UPDATE: they refunded me.", rating=4,
+                  reply=Reply("Sorry! We fixed it.", NOW))
+    with sessions.begin() as session:
+        result = store_reviews(session, source_id, [edited], now=NOW + timedelta(days=1))
+    assert result.changed == 1
+    with sessions() as session:
+        review = session.scalars(select(Review)).one()
+        assert review.rating == 4 and review.reply_body == "Sorry! We fixed it."
+        assert review.scored_at is None  # re-scored on the next score stage
+        versions = session.scalars(select(ReviewVersion).order_by(ReviewVersion.id)).all()
+        assert [v.rating for v in versions] == [2, 4]
+        assert versions[0].body == "Cold coffee, rude staff."
+
+
+def test_timestamps_round_trip_as_utc(sessions):
+    source_id = make_source(sessions)
+    with sessions.begin() as session:
+        store_reviews(session, source_id, [item("a")], now=NOW)
+    with sessions() as session:
+        review = session.scalars(select(Review)).one()
+        assert review.published_at == NOW - timedelta(hours=5)
+        assert review.published_at.tzinfo is not None
+        assert review.first_seen_at == NOW
+
+
+def test_a_batch_of_thousands_is_a_few_statements(sessions):
+    source_id = make_source(sessions)
+    items = [item(f"id-{n}", body=f"review number {n}") for n in range(2500)]
+    with sessions.begin() as session:
+        result = store_reviews(session, source_id, items, baseline=True, now=NOW)
+    assert result.new == 2500
+    with sessions() as session:
+        assert session.scalar(select(func.count(Review.id)).where(Review.baseline)) == 2500
+        assert session.scalar(select(func.count(ReviewVersion.id))) == 2500

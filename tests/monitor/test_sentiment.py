@@ -1,0 +1,278 @@
+"""Tests of the score stage's scorer: stars, English text, language detection, the JSON Lines filter, evaluation."""
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+
+from monitor.sentiment import Scorer, TextInput, Verdict, score_jsonl
+from monitor.sentiment.english import MAX_TEXT_CHARS, calibrated_score, split_sentences
+from monitor.sentiment.evaluate import _auc, evaluate, format_report
+from monitor.sentiment.language import normalize_lang
+
+# Measured by bench/bench_score.py --evaluate with the language given (see monitor/sentiment/english.py).
+MEASURED_EN_NEG_F1 = 0.762
+
+
+@pytest.fixture(scope="session")
+def scorer() -> Scorer:
+    """One scorer for the session: the detector and VADER load once."""
+    return Scorer()
+
+
+# --- stars -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stars", "label", "score"),
+    [(1, "neg", -1.0), (2, "neg", -0.5), (3, "neu", 0.0), (4, "pos", 0.5), (5, "pos", 1.0), (2.5, "neu", -0.25)],
+)
+def test_stars_decide_label_and_score(scorer: Scorer, stars: float, label: str, score: float) -> None:
+    verdict = scorer.score(TextInput(text="Absolutely wonderful, best ever!", stars=stars, lang="en-GB"))
+    assert verdict == Verdict(label=label, score=score, lang="en", why=f"{stars:g}★ rating")
+
+
+def test_stars_path_touches_no_model_and_is_fast() -> None:
+    fresh = Scorer()
+    items = [TextInput(text="Terrible.", stars=1 + i % 5) for i in range(5000)]
+    started = time.perf_counter()
+    verdicts = fresh.score_many(items)
+    assert time.perf_counter() - started < 1.0  # >= 5,000/s even on a busy machine
+    assert fresh.detector._detector is None and fresh.english._analyzer is None
+    assert {v.lang for v in verdicts} == {"und"}
+
+
+@pytest.mark.parametrize("stars", [0, 6, -1, float("nan"), True, "5"])
+def test_out_of_range_stars_fall_back_to_text(scorer: Scorer, stars: object) -> None:
+    verdict = scorer.score(TextInput(text="Rude staff and a filthy room. Never again.", stars=stars, lang="en"))
+    assert verdict.label == "neg" and verdict.why.startswith("negative text:")
+
+
+# --- English text ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Terrible service. The order arrived two weeks late and the box was broken.",
+        "I waited forty minutes for a cold, bland burger. The manager was rude when I complained.",
+        "Stopped working after three days and support never answered my emails.",
+        "Don\u2019t waste your money, it didn\u2019t work out of the box.",
+    ],
+)
+def test_negative_english(scorer: Scorer, text: str) -> None:
+    verdict = scorer.score(TextInput(text=text, lang="en"))
+    assert verdict.label == "neg", verdict
+    assert verdict.score is not None and verdict.score <= -0.1
+    assert verdict.lang == "en" and verdict.why.startswith('negative text: "')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fantastic hotel! The staff were friendly and the breakfast was delicious. Highly recommend.",
+        "Great product, fast delivery, works perfectly. Love it!",
+    ],
+)
+def test_positive_english(scorer: Scorer, text: str) -> None:
+    verdict = scorer.score(TextInput(text=text, lang="en"))
+    assert verdict.label == "pos", verdict
+    assert verdict.score is not None and verdict.score >= 0.1
+    assert verdict.why.startswith('positive text: "')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I ordered the blue one in size 10. It was delivered on Tuesday.",
+        "The room was fine. Breakfast was okay, and the location is decent.",
+    ],
+)
+def test_neutral_english(scorer: Scorer, text: str) -> None:
+    verdict = scorer.score(TextInput(text=text, lang="en"))
+    assert verdict.label == "neu", verdict
+    assert verdict.score is not None and -0.1 < verdict.score < 0.1
+
+
+def test_long_polite_but_negative_review_is_negative(scorer: Scorer) -> None:
+    text = (
+        "We stayed four nights in October for our anniversary. The staff were lovely and the receptionist was "
+        "very kind when we arrived late. The location is great, close to the old town and the beach. "
+        "But the room smelled of damp, the shower ran cold every morning and the air conditioning rattled all "
+        "night, so we hardly slept. We asked twice to change rooms and were told it was not possible. "
+        "Breakfast was the same every day. For this price I expected much better. Never again."
+    )
+    verdict = scorer.score(TextInput(text=text))
+    assert verdict.lang == "en"
+    assert verdict.label == "neg", verdict
+    assert "Never again" not in verdict.why or verdict.why.startswith("negative text:")
+    assert len(verdict.why) <= 160 + len('negative text: ""')
+
+
+def test_why_quotes_the_most_negative_sentence_trimmed(scorer: Scorer) -> None:
+    worst = "The manager was rude, the food was disgusting and " + "I was overcharged again " * 12 + "."
+    verdict = scorer.score(TextInput(text=f"The place looks nice. {worst} Parking is easy.", lang="en"))
+    assert verdict.label == "neg"
+    assert verdict.why.startswith('negative text: "The manager was rude')
+    assert verdict.why.endswith('…"') and len(verdict.why) <= len('negative text: ""') + 160
+
+
+def test_huge_text_is_capped_and_quick(scorer: Scorer) -> None:
+    text = "The staff were helpful. The wifi never worked. " * 2000  # ~18,000 words
+    started = time.perf_counter()
+    verdict = scorer.score(TextInput(text=text, lang="en"))
+    assert time.perf_counter() - started < 1.0
+    assert verdict.label in {"neg", "neu", "pos"}
+    assert sum(len(s) for s in split_sentences(text)) <= MAX_TEXT_CHARS + 10
+
+
+def test_run_on_text_is_split_into_windows() -> None:
+    sentences = split_sentences("word " * 150)
+    assert [len(s.split()) for s in sentences] == [60, 60, 30]
+    assert split_sentences("It broke.Then it died!  \n\nAwful") == ["It broke.", "Then it died!", "Awful"]
+
+
+def test_calibrated_score_keeps_order_and_bands() -> None:
+    means = [-1.0, -0.5, 0.0, 0.15, 0.2, 0.25, 0.6, 1.0]
+    scores = [calibrated_score(m) for m in means]
+    assert scores == sorted(scores) and scores[0] == -1.0 and scores[-1] == 1.0
+    assert calibrated_score(0.15) == -0.1 and calibrated_score(0.25) == 0.1
+
+
+def test_empty_text_without_stars_is_unscored(scorer: Scorer) -> None:
+    assert scorer.score(TextInput(text="   ")) == Verdict("unscored", None, "und", "no text and no rating")
+
+
+# --- languages ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("en-US", "en"), ("EN_gb", "en"), ("pt-BR", "pt"), ("nb", "no"), ("deu", "de"), ("", None), (None, None),
+     ("und", None), ("klingon", None)],  # fmt: skip
+)
+def test_normalize_lang(given: str | None, expected: str | None) -> None:
+    assert normalize_lang(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("The delivery was late and nobody answered the phone.", "en"),
+        ("Die Lieferung kam zu spät und niemand ging ans Telefon.", "de"),
+        ("Dostawa przyszła za późno i nikt nie odbierał telefonu.", "pl"),
+        ("Η παράδοση άργησε και κανείς δεν σήκωνε το τηλέφωνο.", "el"),
+        ("Livrarea a intarziat si nimeni nu a raspuns la telefon.", "ro"),  # no diacritics, as people type
+        ("Livrarea a întârziat și nimeni nu a răspuns la telefon.", "ro"),
+        ("La livraison est arrivée en retard et personne ne répondait au téléphone.", "fr"),
+        (
+            "am comandat telefonul acum doua saptamani si inca nu a ajuns, am sunat de trei ori la serviciul "
+            "clienti si de fiecare data mi s-a spus ca o sa fie livrat a doua zi, nu recomand magazinul",
+            "ro",
+        ),
+    ],
+)
+def test_detects_language(scorer: Scorer, text: str, lang: str) -> None:
+    assert scorer.detector.detect(text) == lang
+
+
+def test_very_short_text_trusts_given_language_else_und(scorer: Scorer) -> None:
+    assert scorer.detector.detect("Super!") == "und"
+    assert scorer.detector.detect("Bardzo dobrze") == "und"
+    assert scorer.score(TextInput(text="Awful service", lang="en")).label == "neg"
+    unknown = scorer.score(TextInput(text="Awful service"))
+    assert (unknown.label, unknown.lang) == ("unscored", "und")
+
+
+def test_given_language_wins_over_detection(scorer: Scorer) -> None:
+    verdict = scorer.score(TextInput(text="Obsługa fatalna, nie polecam.", lang="pl-PL"))
+    assert verdict == Verdict("unscored", None, "pl", "no text scorer for pl yet")
+
+
+def test_languages_without_scorer_are_unscored(scorer: Scorer) -> None:
+    verdict = scorer.score(TextInput(text="Sehr unfreundliches Personal und das Essen war kalt. Nie wieder!"))
+    assert verdict == Verdict("unscored", None, "de", "no text scorer for de yet")
+
+
+def test_detection_is_restricted_to_configured_languages() -> None:
+    small = Scorer(languages=["en", "de"])
+    assert small.detector.languages == ("en", "de")
+    assert small.detector.detect("Dostawa przyszła za późno i nikt nie odbierał telefonu.") in {"en", "de", "und"}
+    with pytest.raises(ValueError, match="at least two"):
+        Scorer(languages=["en"])
+
+
+# --- score_jsonl -------------------------------------------------------------------------------------------------
+
+
+def test_score_jsonl_round_trip_keeps_order_and_marks_bad_lines(scorer: Scorer) -> None:
+    lines = [
+        json.dumps({"id": 1, "text": "Rude staff, dirty tables, cold food. Never again.", "lang": "en"}),
+        "{not json",
+        "",
+        json.dumps({"id": 3, "text": "Lovely", "stars": 5}),
+        json.dumps(["a", "list"]),
+        json.dumps({"id": 5, "text": 42}),
+        json.dumps({"id": 6, "text": "Obsługa bardzo miła, polecam ten sklep wszystkim znajomym."}),
+        json.dumps({"id": 7, "text": "Fantastic food and friendly staff, we loved it!"}),
+    ]
+    out = io.StringIO()
+    count = score_jsonl(lines, out, scorer=scorer)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert count == 4
+    assert len(records) == 7  # the blank line is skipped, every other line comes out in place
+    assert records[0]["id"] == 1 and records[0]["sentiment"]["label"] == "neg"
+    assert records[0]["sentiment"]["why"].startswith("negative text:")
+    assert records[1]["line"] == 2 and "not valid JSON" in records[1]["error"]
+    assert records[2]["sentiment"] == {"label": "pos", "score": 1.0, "lang": "und", "why": "5★ rating"}
+    assert records[3]["line"] == 5 and "JSON object" in records[3]["error"]
+    assert records[4]["id"] == 5 and '"text"' in records[4]["error"] and "sentiment" not in records[4]
+    assert records[5]["sentiment"]["label"] == "unscored" and records[5]["sentiment"]["lang"] == "pl"
+    assert records[6]["sentiment"]["label"] == "pos" and records[6]["sentiment"]["lang"] == "en"
+
+
+def test_score_jsonl_lang_option_applies_to_lines_without_lang(scorer: Scorer) -> None:
+    lines = [json.dumps({"text": "Awful service"}), json.dumps({"text": "Awful service", "lang": "de"})]
+    out = io.StringIO()
+    score_jsonl(lines, out, lang="en", scorer=scorer)
+    first, second = (json.loads(line)["sentiment"] for line in out.getvalue().splitlines())
+    assert (first["label"], first["lang"]) == ("neg", "en")
+    assert (second["label"], second["lang"]) == ("unscored", "de")
+
+
+# --- evaluation --------------------------------------------------------------------------------------------------
+
+
+def test_auc_counts_ties_half() -> None:
+    assert _auc([(True, 0.9), (False, 0.1)]) == 1.0
+    assert _auc([(True, 0.1), (False, 0.9)]) == 0.0
+    assert _auc([(True, 0.5), (False, 0.5)]) == 0.5
+    assert _auc([(True, 0.5)]) is None
+
+
+def test_evaluate_on_written_reviews(tmp_path, scorer: Scorer) -> None:
+    rows = [
+        {"text": "Terrible, rude staff and a dirty room. Never again.", "label": "neg", "stars": 1},
+        {"text": "Wonderful stay, friendly staff, great breakfast!", "label": "pos", "stars": 5},
+        {"text": "It was okay. Nothing special but fine.", "label": "neu", "stars": 3},
+    ]
+    path = tmp_path / "en.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    result = evaluate([path], scorer=scorer, given_lang=True)["en"]
+    assert result["n"] == 3 and result["precision"] == 1.0 and result["recall"] == 1.0 and result["auc"] == 1.0
+    assert result["confusion"]["neg"]["neg"] == 1 and result["confusion"]["pos"]["pos"] == 1
+    assert evaluate([path], scorer=scorer, use_stars=True)["en"]["f1"] == 1.0
+    report = format_report({"en": result})
+    assert report.splitlines()[0].split()[:2] == ["lang", "n"] and "unscored" in report
+
+
+@pytest.mark.fixtures
+def test_english_fixture_neg_f1(shared_fixtures, scorer: Scorer) -> None:
+    path = shared_fixtures / "sentiment" / "en.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    result = evaluate([path], scorer=scorer, given_lang=True)["en"]
+    assert result["precision"] >= 0.70, format_report({"en": result})
+    assert result["f1"] >= MEASURED_EN_NEG_F1 - 0.02, format_report({"en": result})
