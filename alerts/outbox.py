@@ -78,7 +78,6 @@ def deliver_due(
     names = site_names()
     report = DeliveryReport()
     failing: set[str] = set()
-    last_sent: dict[str, float] = {}
     with sessions() as session:
         due_ids = session.scalars(
             select(Delivery.id)
@@ -107,10 +106,6 @@ def deliver_due(
                 report.retrying += 1
                 report.problems.append(f"{delivery.destination}: no such notifier in config; alerts kept")
                 continue
-            # Slack allows about one message per second per channel (DESIGN §7).
-            wait = settings.min_interval.total_seconds() - (time.monotonic() - last_sent.get(delivery.destination, -1e9))
-            if wait > 0:
-                sleep(wait)
             alert = alert_for(review, source, business, names.get(source.kind, source.kind))
             delivery.attempts += 1
             try:
@@ -133,14 +128,13 @@ def deliver_due(
                     failing.add(delivery.destination)
                     report.retrying += 1
                     report.problems.append(
-                        f"{delivery.destination}: {error}; will retry after {delivery.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+                        f"{delivery.destination}: {error} (next try after {delivery.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC)"
                     )
                 else:
                     delivery.status = "failed"
                     report.failed += 1
                     report.problems.append(f"{delivery.destination}: {error}; alert for review {review.id} not delivered")
                 continue
-            last_sent[delivery.destination] = time.monotonic()
             delivery.status = "sent"
             delivery.sent_at = now()
             delivery.remote_id = result.remote_id

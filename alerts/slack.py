@@ -38,13 +38,12 @@ DEFAULT_RETRY_AFTER = 30.0
 # A Retry-After beyond this is treated as this (a broken header must not park an alert for days).
 MAX_RETRY_AFTER = 3600.0
 
-# Slack's limits (docs.slack.dev, Block Kit reference); we measure the escaped text, which is what Slack counts.
+# Slack's limits (docs.slack.dev, Block Kit reference), measured on the escaped text with slack_len().
 HEADER_MAX = 150
 SECTION_TEXT_MAX = 3000
 FIELD_TEXT_MAX = 2000
 FIELDS_MAX = 10
 BLOCKS_MAX = 50
-BUTTON_TEXT_MAX = 75
 BUTTON_URL_MAX = 3000
 MESSAGE_TEXT_MAX = 40000
 # The notification text only needs a glance's worth of the review.
@@ -158,6 +157,8 @@ _INVISIBLE = re.compile(
     "\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidi marks/overrides/isolates: they can make text read backwards
     "\ufeff]"
 )
+# Lone surrogates (json.loads makes them from "\\ud800" in a page's JSON-LD) cannot be sent as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _URL_UNSAFE = re.compile(r'[\s<>"|`\\^{}]')
 _FORMAT_MARKS = re.compile(r"([*_~`])")
 ZERO_WIDTH_SPACE = "\u200b"
@@ -165,7 +166,7 @@ ZERO_WIDTH_SPACE = "\u200b"
 
 def clean_text(text: str | None, *, single_line: bool = False) -> str:
     """Untrusted text without invisible controls; `single_line` folds all whitespace runs to one space."""
-    text = _INVISIBLE.sub("", text or "").replace("\r\n", "\n").replace("\r", "\n")
+    text = _SURROGATE.sub("\ufffd", _INVISIBLE.sub("", text or "")).replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\u2028", "\n").replace("\u2029", "\n")
     if single_line:
         return " ".join(text.split())
@@ -182,27 +183,32 @@ def inert_mrkdwn(text: str) -> str:
     return _FORMAT_MARKS.sub(r"\1" + ZERO_WIDTH_SPACE, escape(text))
 
 
+def slack_len(text: str) -> int:
+    """Length in UTF-16 code units: the stricter of the two counts Slack may apply (an emoji counts 2)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def fit(raw: str, limit: int, suffix: str = "…", *, transform: Callable[[str], str] = escape) -> str:
     """transform(raw), cut on a character boundary so that the result plus `suffix` is at most `limit` long."""
     whole = transform(raw)
-    if len(whole) <= limit:
+    if slack_len(whole) <= limit:
         return whole
-    budget = limit - len(suffix)
+    budget = limit - slack_len(suffix)
     out: list[str] = []
     used = 0
     for char in raw:
         piece = transform(char)
-        if used + len(piece) > budget:
+        if used + slack_len(piece) > budget:
             break
         out.append(piece)
-        used += len(piece)
+        used += slack_len(piece)
     return "".join(out).rstrip() + suffix
 
 
 def safe_review_url(url: str | None) -> str | None:
     """The review link if it is a plain http(s) URL that fits a button, else None (never javascript:, file:, …)."""
     url = (url or "").strip()
-    if not url or _INVISIBLE.search(url):
+    if not url or _INVISIBLE.search(url) or _SURROGATE.search(url):
         return None
     # Characters that would end a Slack <url|label> or break out of it are percent-encoded; the rest stays
     # (non-ASCII too: an internationalised host name must survive).
@@ -210,7 +216,7 @@ def safe_review_url(url: str | None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
-    if len(escape(url)) > BUTTON_URL_MAX:
+    if slack_len(escape(url)) > BUTTON_URL_MAX:
         return None
     return url
 
@@ -316,7 +322,7 @@ def build_message(alert: Alert, *, mention: str | None = None) -> dict[str, Any]
     if ping:
         text = f"{ping} {text}"
     rendered = [block.to_dict() for block in blocks]  # to_dict() runs slack-sdk's own Block Kit checks too
-    assert len(rendered) <= BLOCKS_MAX and len(text) <= MESSAGE_TEXT_MAX
+    assert len(rendered) <= BLOCKS_MAX and slack_len(text) <= MESSAGE_TEXT_MAX
     return {"text": text, "blocks": rendered}
 
 

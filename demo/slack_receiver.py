@@ -77,7 +77,10 @@ class SlackReceiver:
         Handler.receiver = receiver
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-receiver", daemon=True)
+        # A short poll keeps close() quick (shutdown waits for the loop to look at its flag).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-receiver", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -256,7 +259,7 @@ def _check_content(params: Mapping[str, Any]) -> tuple[str | None, list[dict[str
         text = str(text)
     if not text and not blocks:
         return None, None, {"ok": False, "error": "no_text"}
-    if text and len(text) > MAX_TEXT:
+    if text and _units(text) > MAX_TEXT:
         return None, None, {"ok": False, "error": "msg_too_long"}
     if blocks is not None:
         errors = block_errors(blocks)
@@ -325,6 +328,11 @@ def block_errors(blocks: Any) -> list[str]:
     return errors
 
 
+def _units(text: str) -> int:
+    """Length in UTF-16 code units (an emoji counts 2): the stricter of the counts Slack may apply."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def _text_errors(obj: Any, where: str, max_len: int, *, plain_only: bool = False) -> list[str]:
     if not isinstance(obj, dict):
         return [f"must be a text object [json-pointer:{where}]"]
@@ -336,7 +344,7 @@ def _text_errors(obj: Any, where: str, max_len: int, *, plain_only: bool = False
     errors = []
     if not isinstance(text, str) or not text:
         errors.append(f"must be more than 0 characters [json-pointer:{where}/text]")
-    elif len(text) > max_len:
+    elif _units(text) > max_len:
         errors.append(f"must be less than {max_len + 1} characters [json-pointer:{where}/text]")
     if kind == "mrkdwn" and "emoji" in obj:
         errors.append(f"emoji is only allowed in plain_text [json-pointer:{where}/emoji]")
@@ -352,7 +360,7 @@ def _element_errors(element: Any, where: str) -> list[str]:
         return []  # other interactive elements are not used by repwatch; accepted as-is
     errors = _text_errors(element.get("text"), f"{where}/text", BUTTON_TEXT_MAX, plain_only=True)
     url = element.get("url")
-    if url is not None and (not isinstance(url, str) or len(url) > URL_MAX or not url):
+    if url is not None and (not isinstance(url, str) or _units(url) > URL_MAX or not url):
         errors.append(f"must be less than {URL_MAX + 1} characters [json-pointer:{where}/url]")
     action_id = element.get("action_id")
     if action_id is not None and (not isinstance(action_id, str) or len(action_id) > ACTION_ID_MAX):
@@ -463,7 +471,8 @@ _MRKDWN_SPECIAL = re.compile(r"<(!here|!channel|!everyone|@[A-Z0-9]+|#[A-Z0-9]+|
 
 def terminal_safe(text: str) -> str:
     """Web text that cannot move the cursor, recolour, retitle or reverse a terminal."""
-    return _TERMINAL_HOSTILE.sub("", _ANSI.sub("", text.replace("\r\n", "\n").replace("\t", "    ")))
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
+    return _TERMINAL_HOSTILE.sub("", _ANSI.sub("", text))
 
 
 def _unescape(text: str) -> str:

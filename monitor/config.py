@@ -74,7 +74,6 @@ class AlertingSettings(Strict):
         description="a source's first crawl alerts only on reviews published within this window",
     )
     max_attempts: int = Field(8, ge=1, description="delivery attempts before an alert is marked failed")
-    min_interval: Duration = Field(timedelta(seconds=1), description="pause between messages to one destination")
     max_inline_wait: Duration = Field(timedelta(seconds=5), description="longest rate-limit wait inside a run")
 
 

@@ -1,6 +1,8 @@
-"""HTTP cache policy for review pages: always revalidate with validators, never let a cached copy hide a block."""
+"""HTTP caching for review pages: always revalidate, and never let a cached copy hide a block or an outage."""
 from __future__ import annotations
 
+from scrapy import Spider
+from scrapy.downloadermiddlewares.httpcache import HttpCacheMiddleware
 from scrapy.extensions.httpcache import RFC2616Policy
 from scrapy.http import Request, Response
 
@@ -20,3 +22,15 @@ class RevalidatePolicy(RFC2616Policy):
     def is_cached_response_valid(self, cachedresponse: Response, response: Response, request: Request) -> bool:
         # The parent serves the cached page on any 5xx; a 503 challenge must reach the block check instead.
         return response.status == 304
+
+
+class RevalidatingCacheMiddleware(HttpCacheMiddleware):
+    """The stock cache middleware, minus "error recovery".
+
+    On a download error Scrapy hands the spider the cached copy (`httpcache/errorrecovery`), so an unreachable
+    site looks healthy and its source is never reported failing. We let the error through.
+    """
+
+    def process_exception(self, request: Request, exception: Exception, spider: Spider | None = None) -> None:
+        request.meta.pop("cached_response", None)
+        return None

@@ -33,6 +33,11 @@ HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
 HTTPCACHE_EXPIRATION_SECS = 0
 HTTPCACHE_GZIP = False
 
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
+    "spiders.cache.RevalidatingCacheMiddleware": 900,
+}
+
 ITEM_PIPELINES = {
     "spiders.pipelines.normalize.NormalizePipeline": 100,
     "spiders.pipelines.dedupe.DedupePipeline": 200,

@@ -22,6 +22,8 @@ def evaluate(
     Unscored reviews count as "not neg"; the AUC ranks the scored ones by -score.
     """
     scorer = scorer or Scorer()
+    if hasattr(scorer, "warm_up"):
+        scorer.warm_up()  # reviews/s should measure scoring, not loading
     results: dict[str, dict] = {}
     for path in paths:
         path = Path(path)

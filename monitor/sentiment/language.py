@@ -102,7 +102,3 @@ class LanguageDetector:
             return UNDETERMINED
         code = best.language.iso_code_639_1.name.lower()
         return _REPORTED_AS.get(code, code)
-
-    def resolve(self, text: str, given: str | None) -> str:
-        """The site's language when it told us one, else the detected one."""
-        return normalize_lang(given) or self.detect(text)

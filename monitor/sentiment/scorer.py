@@ -23,6 +23,11 @@ class Scorer:
         self.detector = LanguageDetector(languages)
         self.english = EnglishScorer()
 
+    def warm_up(self) -> None:
+        """Load the detector and VADER now (a long-running service may prefer paying at start, not on first use)."""
+        self.detector.load()
+        self.english.score("Warm up.")
+
     def score(self, item: TextInput) -> Verdict:
         return self.score_many([item])[0]
 

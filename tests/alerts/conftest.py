@@ -9,9 +9,6 @@ import pytest
 from alerts.base import Alert
 from demo.slack_receiver import SlackReceiver
 
-BOT_TOKEN = "xoxb-1111-2222-SecretTokenValue"
-
-
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """slack-sdk would send 127.0.0.1 traffic to a proxy from the environment; tests stay on loopback."""
@@ -21,7 +18,7 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver(token=BOT_TOKEN) as receiver:
+    with SlackReceiver(token="xoxb-test-bot-token") as receiver:
         yield receiver
 
 

@@ -13,7 +13,7 @@ from monitor.sentiment.evaluate import _auc, evaluate, format_report
 from monitor.sentiment.language import normalize_lang
 
 # Measured by bench/bench_score.py --evaluate with the language given (see monitor/sentiment/english.py).
-MEASURED_EN_NEG_F1 = 0.762
+MEASURED_EN_NEG_F1 = 0.764
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +107,7 @@ def test_long_polite_but_negative_review_is_negative(scorer: Scorer) -> None:
     verdict = scorer.score(TextInput(text=text))
     assert verdict.lang == "en"
     assert verdict.label == "neg", verdict
-    assert "Never again" not in verdict.why or verdict.why.startswith("negative text:")
+    assert verdict.why.startswith("negative text: \"")
     assert len(verdict.why) <= 160 + len('negative text: ""')
 
 
@@ -256,7 +256,7 @@ def test_evaluate_on_written_reviews(tmp_path, scorer: Scorer) -> None:
     rows = [
         {"text": "Terrible, rude staff and a dirty room. Never again.", "label": "neg", "stars": 1},
         {"text": "Wonderful stay, friendly staff, great breakfast!", "label": "pos", "stars": 5},
-        {"text": "It was okay. Nothing special but fine.", "label": "neu", "stars": 3},
+        {"text": "The room was fine and the location is decent.", "label": "neu", "stars": 3},
     ]
     path = tmp_path / "en.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
@@ -276,3 +276,23 @@ def test_english_fixture_neg_f1(shared_fixtures, scorer: Scorer) -> None:
     result = evaluate([path], scorer=scorer, given_lang=True)["en"]
     assert result["precision"] >= 0.70, format_report({"en": result})
     assert result["f1"] >= MEASURED_EN_NEG_F1 - 0.02, format_report({"en": result})
+
+
+def test_warm_up_loads_lazily_built_parts() -> None:
+    fresh = Scorer()
+    assert fresh.detector._detector is None and fresh.english._analyzer is None
+    fresh.warm_up()
+    assert fresh.detector._detector is not None and fresh.english._analyzer is not None
+
+
+def test_one_scorer_shared_by_threads_gives_the_same_verdicts() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = ["Rude staff. Never again.", "Lovely food, friendly people!", "Dostawa przyszła za późno, nie polecam.",
+             "The room was fine and the location is decent."] * 5  # fmt: skip
+    items = [TextInput(text=t) for t in texts]
+    expected = Scorer().score_many(items)
+    shared = Scorer()  # nothing loaded yet: the threads race to load it
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(shared.score, items))
+    assert results == expected

@@ -1,0 +1,4 @@
+"""`python -m monitor` is the `repwatch` command."""
+from monitor.cli import main
+
+main()

@@ -1,0 +1,122 @@
+"""`repwatch crawl` end to end: local site → stored reviews → exactly the alerts the rules ask for, once."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import create_engine, func, select, update
+
+from models.tables import Delivery, Review
+from tests.e2e.conftest import NOW, site_review
+
+
+def alerted_review_ids(slack) -> list[str]:
+    """The review ids behind the alerts Slack accepted (each alert links to /reviews/<id>)."""
+    ids = []
+    for message in slack.messages:
+        found = re.findall(r"/reviews/([0-9a-f]{24})", str(message["blocks"]))
+        ids.append(found[0])
+    return ids
+
+
+def history(n_recent_negative: int = 2) -> list:
+    """45 reviews newest first: two recent negatives (alert), recent positives, and older history of all kinds."""
+    reviews = [site_review(0, 1, 3), site_review(1, 5, 6), site_review(2, 2, 30), site_review(3, 4, 50)]
+    reviews += [site_review(n, 1 + n % 5, 100 + 24 * n) for n in range(4, 45)]  # older than the 72 h window
+    return reviews
+
+
+def database(e2e):
+    return create_engine(f"sqlite:///{e2e.tmp / 'data' / 'repwatch.db'}")
+
+
+def test_first_crawl_is_a_silent_baseline_and_recrawl_is_one_request(e2e):
+    e2e.publish(history())
+    first = e2e.crawl()
+    assert first.code == 0, first.stderr
+    assert sorted(alerted_review_ids(e2e.slack)) == [f"{0:024x}", f"{2:024x}"]  # only recent negatives
+    with database(e2e).connect() as db:
+        assert db.scalar(select(func.count(Review.id))) == 45
+        assert db.scalar(select(func.count(Review.id)).where(Review.sentiment_label == "neg")) > 2
+
+    e2e.site.reset_log()
+    second = e2e.crawl()
+    assert second.code == 0, second.stderr
+    assert e2e.page_requests() == [f"/review/acme.example"]  # one request, answered 304
+    assert [r.status for r in e2e.site.requests if r.path != "/robots.txt"] == [304]
+    assert len(e2e.slack.messages) == 2  # no duplicates
+
+    # A new 1★ review appears on top: exactly one more alert, and paging stops at page 2 (all known there).
+    e2e.publish([site_review(99, 1, 1, body="Charged twice and nobody answers the phone.")] + history())
+    e2e.site.reset_log()
+    third = e2e.crawl()
+    assert third.code == 0, third.stderr
+    assert alerted_review_ids(e2e.slack)[-1] == f"{99:024x}"
+    assert len(e2e.slack.messages) == 3
+    assert e2e.page_requests() == ["/review/acme.example", "/review/acme.example?page=2"]
+
+
+def test_slack_outage_keeps_alerts_and_delivers_them_on_a_later_run(e2e):
+    e2e.publish(history())
+    e2e.slack.fail_next(1, status=500)  # the destination is then left alone for the rest of the run
+    down = e2e.crawl()
+    assert down.code == 1
+    errors = [line for line in down.stderr.splitlines() if line.startswith("repwatch:")]
+    assert errors and all("next try after" in line for line in errors), down.stderr
+    assert "Traceback" not in down.stderr and "xoxb-" not in down.stderr
+    assert e2e.slack.messages == []
+
+    # An hour later (the backoff has passed) Slack is back: the same two alerts go out, once.
+    engine = database(e2e)
+    with engine.begin() as db:
+        db.execute(update(Delivery).values(next_attempt_at=NOW - timedelta(seconds=1)))
+    back = e2e.crawl()
+    assert back.code == 0, back.stderr
+    assert sorted(alerted_review_ids(e2e.slack)) == [f"{0:024x}", f"{2:024x}"]
+    with engine.connect() as db:
+        assert db.scalar(select(func.count(Delivery.id)).where(Delivery.status == "sent")) == 2
+
+
+def test_a_short_rate_limit_is_waited_out_within_the_run(e2e):
+    e2e.publish(history())
+    e2e.slack.rate_limit_next(1, retry_after="0")
+    result = e2e.crawl()
+    assert result.code == 0, result.stderr
+    assert len(e2e.slack.messages) == 2
+
+
+def test_a_long_rate_limit_goes_back_to_the_outbox(e2e):
+    e2e.publish(history())
+    e2e.slack.rate_limit_next(1, retry_after="120")
+    result = e2e.crawl()
+    assert result.code == 1
+    assert "next try after" in result.stderr
+    with database(e2e).connect() as db:
+        pending = db.execute(select(Delivery.next_attempt_at).where(Delivery.status == "pending")).scalars().all()
+    assert len(pending) == 2  # the limited one waits as Slack asked; the other was not tried in this run
+    assert max(pending) >= NOW + timedelta(seconds=100)
+    assert e2e.slack.messages == []
+
+
+def test_an_unreachable_site_fails_with_one_line_and_loses_nothing(e2e):
+    e2e.publish(history())
+    assert e2e.crawl().code == 0
+    e2e.site.close_all()
+    result = e2e.crawl()
+    assert result.code == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("repwatch:")]
+    assert len(lines) == 1 and "acme-trustpilot failed" in lines[0], result.stderr
+    with database(e2e).connect() as db:
+        assert db.scalar(select(func.count(Review.id))) == 45
+    health = e2e.repwatch("sources", "health")
+    assert "failing" in health.stdout
+
+
+def test_a_broken_config_is_one_line_per_problem_and_exit_1(e2e):
+    e2e.config.write_text(e2e.config.read_text().replace("notify:", "notfy:").replace("kind: trustpilot", "kind: trustpilott"))
+    result = e2e.crawl()
+    assert result.code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr
+    assert any("notfy: unknown key (did you mean 'notify'?)" in line for line in lines)
+    assert any("did you mean 'trustpilot'" in line for line in lines)

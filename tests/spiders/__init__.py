@@ -1,0 +1,1 @@
+"""Tests of the page → Review item layer (spiders/)."""

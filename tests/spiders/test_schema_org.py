@@ -1,0 +1,169 @@
+"""SchemaOrgSpider: JSON-LD in every nesting, microdata, rating scales, ids, dedupe; real recipe pages."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from spiders.extract import extract_reviews
+from spiders.generic.schema_org import SchemaOrgSpider, content_id
+from tests.spiders._pages import html_response
+
+SHOP_URL = "https://kettle-corner.example/kettles/copper-17"
+RECIPE_URL = "https://flourandfold.example/rye"
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=timezone.utc)
+
+
+def parse(name_or_body, url):
+    spider = SchemaOrgSpider(url=url)
+    response = html_response(name_or_body, url)
+    return spider, list(spider.parse_reviews(response)), spider.next_page(response)
+
+
+def test_json_ld_reviews_in_every_nesting():
+    spider, reviews, next_url = parse("schema_org_jsonld.html", SHOP_URL)
+
+    assert [r.author for r in reviews] == ["Ines", "Bob", "Chen Wei", "Dev", "Ola"]
+    ines, bob, chen, dev, ola = reviews
+    assert ines.external_id == SHOP_URL + "#review-101"  # @id
+    assert ines.title == "Great kettle"
+    assert ines.published_at == utc(2024, 9, 1)
+    assert dev.external_id == "rv-77"  # identifier, in a `reviews` array of a LocalBusiness in a top-level list
+    assert dev.rating == 3  # a bare number as reviewRating
+    assert bob.rating == 4.0  # 8 of bestRating 10
+    assert bob.published_at == utc(2024, 8, 15, 8, 30)  # +02:00 → UTC
+    assert chen.body == "Handle got hot.\n\nReturned it."  # markup in a JSON-LD body becomes paragraphs
+    assert ola.rating == 4.5  # "4,5"
+    assert ola.published_at is None
+    assert bob.body == "Lid is stiff & loud."  # `description` when there is no reviewBody; entities decoded
+    assert bob.external_id == content_id("Bob", "2024-08-15", "Lid is stiff & loud.")
+    assert all(r.url == SHOP_URL for r in reviews)
+    assert spider.problems == {"schema_org/bad_json_ld": 1}  # the truncated third script; the others survive
+    assert next_url == "https://kettle-corner.example/kettles/copper-17/reviews?page=2"
+
+
+def test_extract_normalizes_markup_in_json_ld_bodies():
+    reviews = extract_reviews((Path(__file__).parent / "pages" / "schema_org_jsonld.html").read_bytes(), SHOP_URL)
+    assert reviews[1].body == "Lid is stiff & loud."
+    assert reviews[2].body == "Handle got hot.\n\nReturned it."
+
+
+def test_microdata_and_the_same_reviews_in_json_ld_count_once():
+    spider, reviews, next_url = parse("schema_org_microdata.html", RECIPE_URL)
+
+    assert [(r.author, r.rating, r.published_at) for r in reviews] == [
+        ("breadhead77", 4, utc(2023, 11, 2)),
+        ("Marta S", 1, utc(2023, 10, 15)),
+        ("Jo", 4.5, utc(2023, 9, 9, 22)),  # 9 on a 0-10 scale; -04:00 → UTC
+    ]
+    assert reviews[0].title == "Dense but tasty"
+    assert reviews[2].external_id == "https://flourandfold.example/rye#r9003"  # microdata itemid
+    assert reviews[2].body == "Best rye I have baked.\n\nUsed 10% more water."
+    assert reviews[0].external_id.startswith("sha256:")
+    assert next_url == "https://flourandfold.example/rye?reviews_page=2"
+    assert not spider.problems
+
+
+def test_microdata_only_gives_the_same_ids_as_json_ld_only():
+    """A site that moves its reviews from JSON-LD to microdata must not produce 'new' reviews."""
+    body = (Path(__file__).parent / "pages" / "schema_org_microdata.html").read_bytes()
+    head, _, rest = body.partition(b'<script type="application/ld+json">')
+    microdata_only = head + rest.partition(b"</script>")[2]
+    json_ld_only = body.split(b"<body>")[0] + b"<body></body></html>"
+
+    from_microdata = parse(microdata_only, RECIPE_URL)[1]
+    from_json_ld = parse(json_ld_only, RECIPE_URL)[1]
+    assert [r.external_id for r in from_json_ld] == [r.external_id for r in from_microdata[:2]]
+
+
+def test_generated_ids_are_stable_and_distinct_for_double_posts():
+    review = (
+        '{"@type": "Review", "author": "Al", "datePublished": "2024-01-01", "reviewBody": "Same text.",'
+        ' "reviewRating": {"ratingValue": 5}}'
+    )
+    body = f'<html><head><script type="application/ld+json">[{review}, {review}]</script></head></html>'.encode()
+    first = [r.external_id for r in parse(body, SHOP_URL)[1]]
+    again = [r.external_id for r in parse(body, SHOP_URL)[1]]
+    assert first == again
+    assert len(set(first)) == 2 and first[1] == first[0] + "-2"
+
+
+@pytest.mark.parametrize(
+    ("rating", "expected"),
+    [
+        ('{"ratingValue": "5"}', 5),
+        ('{"ratingValue": 8, "bestRating": 10}', 4.0),
+        ('{"ratingValue": 8, "bestRating": 10, "worstRating": 1}', 4.0),
+        ('{"ratingValue": 3, "bestRating": 3, "worstRating": 1}', 5.0),
+        ('{"ratingValue": 0, "bestRating": 2, "worstRating": -2}', 3.0),
+        ('{"ratingValue": 0, "bestRating": 5, "worstRating": 0}', 1.0),
+        ('{"ratingValue": 7}', 5.0),
+        ('{"ratingValue": "n/a"}', None),
+        ('{"bestRating": 5}', None),
+        ("null", None),
+    ],
+)
+def test_rating_scales(rating: str, expected):
+    body = (
+        '<script type="application/ld+json">{"@type": "Review", "author": "A", "reviewBody": "x", '
+        f'"reviewRating": {rating}}}</script>'
+    ).encode()
+    (review,) = parse(body, SHOP_URL)[1]
+    assert review.rating == expected
+
+
+def test_an_id_shared_by_all_reviews_is_not_an_id():
+    reviews_json = ", ".join(
+        f'{{"@type": "Review", "url": "{SHOP_URL}/reviews", "author": "{name}", "reviewBody": "{name} says hi"}}'
+        for name in ("Ann", "Ben")
+    )
+    body = f'<script type="application/ld+json">[{reviews_json}]</script>'.encode()
+    spider, reviews, _ = parse(body, SHOP_URL)
+    assert [r.external_id[:7] for r in reviews] == ["sha256:", "sha256:"]
+    assert spider.problems["schema_org/shared_review_id"] == 2
+
+
+def test_page_without_reviews():
+    spider, reviews, next_url = parse(b"<html><body><p>No reviews yet.</p></body></html>", SHOP_URL)
+    assert reviews == [] and next_url is None
+    assert not SchemaOrgSpider.sniff(html_response(b"<html><body>hi</body></html>", SHOP_URL))
+
+
+# --- real saved pages (../shared/fixtures) ---------------------------------------------------------------------
+
+
+@pytest.mark.fixtures
+def test_real_bazaarvoice_microdata(real_pages: Path):
+    body = (real_pages / "schema_org" / "recipe-scrapers__williamssonoma_2__bazaarvoice-microdata.html").read_bytes()
+    reviews = extract_reviews(body, "https://www.williams-sonoma.com/recipe/double-chocolate-layer-cake.html")
+
+    assert [(r.rating, r.published_at.date().isoformat(), r.author) for r in reviews] == [
+        (1, "2022-10-30", "Donnagar10"),
+        (5, "2020-07-10", "CocinarteYYC"),
+        (5, "2020-04-23", "Kimmie"),
+        (5, "2018-09-15", "miriam12882"),
+        (5, "2017-04-29", "gcnchgo"),
+        (1, "2017-03-31", "snowybear1957"),
+        (5, "2016-11-15", "MrsAimersO"),
+        (5, "2016-09-20", "passioncook"),
+    ]
+    assert reviews[0].title == "Chocolate Cake?"
+    assert all(r.body and r.external_id.startswith("sha256:") for r in reviews)
+    assert len({r.external_id for r in reviews}) == 8
+
+
+@pytest.mark.fixtures
+def test_real_json_ld_recipe_reviews(real_pages: Path):
+    body = (real_pages / "schema_org" / "recipe-scrapers__rachlmansfield__jsonld-recipe-reviews.html").read_bytes()
+    reviews = extract_reviews(body, "https://rachlmansfield.com/healthy-flourless-brownies/")
+
+    assert len(reviews) == 78
+    assert len({r.external_id for r in reviews}) == 78  # one review is posted twice: two ids, "-2" on the copy
+    assert sum(r.external_id.endswith("-2") for r in reviews) == 1
+    assert (reviews[0].author, reviews[0].rating, reviews[0].published_at) == ("Kellie", 5, utc(2020, 2, 13))
+    assert (reviews[-1].author, reviews[-1].published_at) == ("Emily Ellerbrock", utc(2023, 4, 27))
+    assert all(r.rating in (1, 2, 3, 4, 5) and r.body and r.published_at for r in reviews)
