@@ -31,7 +31,7 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(alerts_app, name="alerts")
 
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem = one line, never wrapped
 
 EXIT_FAILURE = 1
 EXIT_BLOCKED = 3

@@ -75,6 +75,8 @@ def run_plan(plan: dict[str, Any]) -> None:
     sessions = session_factory(engine)
     spiders = load_spiders()
     process = CrawlerProcess(settings, install_root_handler=False)
+    # Scrapy leaves its loggers at NOTSET: without this every item builds a DEBUG record nobody reads.
+    logging.getLogger("scrapy").setLevel(logging.WARNING)
     for source in plan["sources"]:
         with sessions() as session:
             known = known_external_ids(session, source["source_id"])

@@ -29,7 +29,7 @@ DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "spiders.cache.RevalidatePolicy"
-HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
+HTTPCACHE_STORAGE = "spiders.cache.SqliteCacheStorage"
 HTTPCACHE_EXPIRATION_SECS = 0
 HTTPCACHE_GZIP = False
 

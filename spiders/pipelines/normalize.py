@@ -28,6 +28,8 @@ _LOOKS_LIKE_MARKUP = re.compile(
 _HAS_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# Unicode categories Cc (C0, DEL, C1; tab and newline are handled before) and Cs (lone surrogates).
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 # Invisible characters that only get in the way of matching and display (ZWJ is kept: emoji sequences need it).
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\ufeff\u00ad\u2028\u2029"), None)
 
@@ -46,7 +48,7 @@ def html_to_text(markup: str) -> str:
 def tidy_text(text: str) -> str:
     """Plain text: control characters dropped, spaces collapsed, lines trimmed, at most one blank line in a row."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ").translate(_INVISIBLE)
-    text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cs"))
+    text = _CONTROL_OR_SURROGATE.sub("", text)
     text = _HORIZONTAL_SPACE.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
@@ -59,7 +61,7 @@ def clean_text(value: Any) -> str:
     text = value if isinstance(value, str) else str(value)
     if "&" in text:
         text = html.unescape(text)  # entity-encoded markup (&lt;p&gt;) becomes markup, handled below
-    if _LOOKS_LIKE_MARKUP.search(text):
+    if "<" in text and _LOOKS_LIKE_MARKUP.search(text):
         return html_to_text(text)
     return tidy_text(text)
 

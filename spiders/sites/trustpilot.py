@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from parsel import Selector
-from scrapy.http import Response, TextResponse
-from w3lib.url import add_or_replace_parameter
+from scrapy.http import HtmlResponse, Response, TextResponse
+from w3lib.url import add_or_replace_parameter, url_query_parameter
 
 from spiders.base import ReviewSpider
 from spiders.items import Reply, Review, snippet_hash
@@ -37,7 +38,9 @@ class TrustpilotSpider(ReviewSpider):
     @classmethod
     def sniff(cls, response: Response) -> bool:
         """True for a page carrying Trustpilot's review data (used by `extract --spider auto` on unknown hosts)."""
-        return _page_props(response) is not None or bool(
+        if _page_props(response) is not None:
+            return True
+        return isinstance(response, HtmlResponse) and bool(
             response.css('article[data-service-review-card-paper] a[href*="/reviews/"]')
         )
 
@@ -46,20 +49,22 @@ class TrustpilotSpider(ReviewSpider):
         if props is not None and isinstance(props.get("reviews"), list):
             yield from self._reviews_from_json(response, props["reviews"])
             return
+        if not isinstance(response, HtmlResponse):
+            return
         if response.css("[data-service-review-card-paper]"):
             yield from self._reviews_from_cards(response)
         else:
             yield from self._reviews_from_2016_cards(response)
 
     def next_page(self, response: Response) -> str | None:
-        link = response.css('a[data-pagination-button-next-link="true"]')
+        link = response.css('a[data-pagination-button-next-link="true"]') if isinstance(response, HtmlResponse) else []
         if link:
             href = link.attrib.get("href")
             disabled = link.attrib.get("aria-disabled") == "true" or "disabled" in link.attrib.get("class", "")
-            return None if disabled or not href else response.urljoin(href)
+            return None if disabled or not href else _keep_filters(response.url, response.urljoin(href))
         props = _page_props(response) or {}
-        pagination = (props.get("filters") or {}).get("pagination") or {}
         try:
+            pagination = props["filters"]["pagination"]
             current, total = int(pagination["currentPage"]), int(pagination["totalPages"])
         except (KeyError, TypeError, ValueError):
             return None
@@ -178,7 +183,7 @@ class TrustpilotSpider(ReviewSpider):
 
     # --- field helpers: bad values are counted, never raised -----------------------------------------------------
 
-    def _date(self, value: Any):
+    def _date(self, value: Any) -> datetime | None:
         if not value:
             return None
         parsed = parse_datetime(value)
@@ -202,21 +207,39 @@ class TrustpilotSpider(ReviewSpider):
 
 
 def _page_props(response: Response) -> dict[str, Any] | None:
-    """`props.pageProps` of the `__NEXT_DATA__` script, or None when the page has no (readable) script."""
+    """`pageProps` with a `reviews` list, or None.
+
+    Found in the page's `__NEXT_DATA__` script, or a JSON answer of the `/_next/data/<build>/review/<domain>.json`
+    API (`{"pageProps": ...}`), or a saved JSON list of that API's review objects.
+    """
     if not isinstance(response, TextResponse):
         return None
-    raw = response.css("script#__NEXT_DATA__::text").get()
+    raw = response.css("script#__NEXT_DATA__::text").get() if isinstance(response, HtmlResponse) else response.text
     if not raw:
         return None
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
         return None
-    props = data.get("props") if isinstance(data, dict) else None
-    page_props = props.get("pageProps") if isinstance(props, dict) else None
+    if isinstance(data, list) and data and all(isinstance(r, dict) and "id" in r and "rating" in r for r in data):
+        return {"reviews": data}
+    if not isinstance(data, dict):
+        return None
+    if "props" in data:
+        data = data["props"] if isinstance(data["props"], dict) else {}
+    page_props = data.get("pageProps")
     if not isinstance(page_props, dict) or not isinstance(page_props.get("reviews"), list):
         return None
     return page_props
+
+
+def _keep_filters(current_url: str, next_url: str) -> str:
+    """Some builds link page 2 as bare `?page=2`: keep our language and sort choice on the following pages."""
+    for parameter in ("languages", "sort"):
+        value = url_query_parameter(current_url, parameter)
+        if value and not url_query_parameter(next_url, parameter):
+            next_url = add_or_replace_parameter(next_url, parameter, value)
+    return next_url
 
 
 def _review_id(href: str | None) -> str | None:

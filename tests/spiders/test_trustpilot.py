@@ -253,3 +253,38 @@ def test_through_the_base_parse_with_a_crawler():
 
     assert list(spider.parse(fetched("blocked_perimeterx.html", status=403))) == []
     assert crawler.stats.get_value("repwatch/blocked") == "perimeterx"
+
+
+def test_next_data_api_json():
+    """The `/_next/data/<build>/review/<domain>.json?page=N` answer: same review objects, pagination in filters."""
+    url = "https://www.trustpilot.com/_next/data/businessunitprofile-consumersite-2025.5.1/review/nordlys-bikes.example.json?page=2"
+    from scrapy.http import TextResponse
+
+    spider = TrustpilotSpider(url=url)
+    response = TextResponse(url=url, body=page_bytes("trustpilot_next_data_api.json"), encoding="utf-8")
+    reviews = list(spider.parse_reviews(response))
+
+    assert [(r.external_id, r.rating) for r in reviews] == [("65c4d3e2f1a0b9c8d7e6f504", 4), ("65b3c2d1e0f9a8b7c6d5e403", 2)]
+    assert reviews[0].reply.body == "Obrigado Rui!" and reviews[1].reply is None
+    assert reviews[0].url == "https://www.trustpilot.com/reviews/65c4d3e2f1a0b9c8d7e6f504"
+    assert spider.next_page(response) == url.replace("page=2", "page=3")
+    assert [r.external_id for r in extract_reviews(page_bytes("trustpilot_next_data_api.json"), url)] == [
+        r.external_id for r in reviews
+    ]
+
+
+@pytest.mark.fixtures
+def test_real_next_data_api_reviews(real_pages: Path):
+    body = (real_pages / "trustpilot" / "json" / "scrapfly__trustpilot_next-data-api_reviews__2023-12.json").read_bytes()
+    reviews = extract_reviews(body, "https://www.trustpilot.com/review/www.bhphotovideo.com")
+
+    assert len(reviews) == 60 and len({r.external_id for r in reviews}) == 60
+    assert (reviews[0].external_id, reviews[0].rating, reviews[0].published_at, reviews[0].author) == (
+        "65718f1ba9549dd90f396b4a", 5, utc(2023, 12, 7, 11, 23, 40), "Dean"
+    )
+    assert reviews[0].body.endswith("the shipping rates are very reasonable.") and "\n\n" in reviews[0].body
+
+
+def test_next_page_keeps_language_and_sort():
+    _, _, next_url = parse("trustpilot.html", BIZ_URL + "?languages=all&sort=recency")
+    assert next_url == BIZ_URL + "?page=2&languages=all&sort=recency"
