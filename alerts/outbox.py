@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,10 +55,14 @@ def alert_for(review: Review, source: Source, business: Business, site_name: str
     )
 
 
-def site_names() -> dict[str, str]:
+def site_name(source: Source) -> str:
+    """How the owner calls the site: the spider's site name, or for generic spiders the page's host."""
     from spiders.registry import load_spiders
 
-    return {name: spider.site_name or name.replace("_", " ").title() for name, spider in load_spiders().items()}
+    spider = load_spiders().get(source.kind)
+    if spider is not None and spider.site_name:
+        return spider.site_name
+    return urlsplit(source.url).hostname or source.kind
 
 
 def build_notifiers(config: Any) -> dict[str, Notifier]:
@@ -75,7 +80,6 @@ def deliver_due(
     """Send every due alert once. A destination that fails is skipped for the rest of this run; others go on."""
     notifiers = build_notifiers(config) if notifiers is None else notifiers
     settings = config.alerting
-    names = site_names()
     report = DeliveryReport()
     failing: set[str] = set()
     with sessions() as session:
@@ -106,7 +110,7 @@ def deliver_due(
                 report.retrying += 1
                 report.problems.append(f"{delivery.destination}: no such notifier in config; alerts kept")
                 continue
-            alert = alert_for(review, source, business, names.get(source.kind, source.kind))
+            alert = alert_for(review, source, business, site_name(source))
             delivery.attempts += 1
             try:
                 try:

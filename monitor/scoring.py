@@ -1,7 +1,6 @@
 """The score stage: verdicts for reviews waiting to be scored, alert decisions, and outbox rows for them."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,15 +40,20 @@ def score_pending(
     *,
     batch_size: int = BATCH_SIZE,
     now: datetime | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    max_batches: int | None = None,
 ) -> tuple[int, int]:
-    """Score every review with no verdict yet, in batches, committing each; returns (scored, alerts queued)."""
+    """Score reviews with no verdict yet, in batches, committing each; returns (scored, alerts queued).
+
+    `max_batches` bounds one call, for scoring while a crawl is still storing reviews.
+    """
     now = now or datetime.now(UTC)
     destinations = destinations_by_source(config)
     window = config.alerting.baseline_window
     scored = queued = 0
     last_id = 0
-    while True:
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
         with sessions.begin() as session:
             batch = session.execute(
                 select(Review, Source.name)
@@ -96,6 +100,4 @@ def score_pending(
             _insert_deliveries(session, deliveries)
             scored += len(batch)
             queued += len(deliveries)
-        if on_batch:
-            on_batch(len(batch))
     return scored, queued

@@ -29,6 +29,7 @@ class TrustpilotSpider(ReviewSpider):
     """
 
     name = "trustpilot"
+    site_name = "Trustpilot"
     hosts = (
         "trustpilot.com", "www.trustpilot.com", "uk.trustpilot.com", "de.trustpilot.com", "dk.trustpilot.com",
         "fr.trustpilot.com", "es.trustpilot.com", "it.trustpilot.com", "nl.trustpilot.com", "no.trustpilot.com",

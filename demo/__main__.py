@@ -1,0 +1,95 @@
+"""`python -m demo` (`make demo`): the whole pipeline offline, on a local review site and a local Slack stand-in."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.rule import Rule
+
+from demo.reviews import BUSINESS_NAME, SCHEMA_ORG_PATH, TRUSTPILOT_DOMAIN, demo_pages
+from demo.server import SiteServer
+from demo.slack_receiver import SlackReceiver, render_message
+
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "config.yaml"
+DEMO_TOKEN = "xoxb-demo-not-a-real-token"
+
+console = Console(highlight=False, width=max(Console().width, 110))
+
+
+def repwatch(*args: str, env: dict[str, str]) -> int:
+    """Run the real `repwatch` command, as an operator would, showing its output."""
+    command = [sys.executable, "-m", "monitor", *args]
+    console.print(f"[bold cyan]$ repwatch {' '.join(args)}[/]")
+    return subprocess.run(command, env=env).returncode
+
+
+def main() -> int:
+    started = time.monotonic()
+    data_dir = (HERE / "../data/demo").resolve()
+    if data_dir.exists():
+        shutil.rmtree(data_dir)  # the demo always starts from an empty database: its first crawl is the story
+    with SiteServer(robots_txt="User-agent: *\nDisallow: /admin/\n") as site, SlackReceiver(token=DEMO_TOKEN) as slack:
+        for path, body in demo_pages(datetime.now(UTC), base_url=site.url).items():
+            site.set_page(path, body)
+        env = {
+            **os.environ,
+            "DEMO_SITE_URL": site.url,
+            "DEMO_SLACK_API": slack.api_url,
+            "SLACK_BOT_TOKEN": DEMO_TOKEN,
+            "REPWATCH_CONFIG": str(CONFIG),
+            "COLUMNS": str(console.width),
+        }
+        console.print(Panel.fit(
+            f"[bold]repwatch demo[/]: {BUSINESS_NAME}\n"
+            f"review site  {site.url}/review/{TRUSTPILOT_DOMAIN}  (Trustpilot structure, 3 pages)\n"
+            f"             {site.url}{SCHEMA_ORG_PATH}  (schema.org JSON-LD, some reviews without stars)\n"
+            f"Slack        {slack.api_url}  (a local stand-in that checks messages as Slack would)\n"
+            f"database     {data_dir / 'repwatch.db'}",
+        ))
+
+        console.print(Rule("1. first crawl: store everything, alert only on recent negative reviews"))
+        code = repwatch("crawl", env=env)
+
+        console.print(Rule("2. what repwatch found: the negative reviews (`repwatch reviews` lists them all)"))
+        repwatch("reviews", "--negative", "--limit", "20", env=env)
+
+        console.print(Rule(f"3. the Slack alerts it sent ({len(slack.messages)})"))
+        for message in slack.messages:
+            console.print(render_message(message), markup=False, highlight=False, soft_wrap=True)
+            console.print()
+
+        console.print(Rule("4. crawl again: nothing new, so no requests beyond page 1 and no alerts"))
+        before = len(slack.messages)
+        site.reset_log()
+        repwatch("crawl", env=env)
+        pages = [r for r in site.requests if r.path != "/robots.txt"]
+        statuses = ", ".join(f"{r.path} → {r.status}" for r in pages)
+        console.print(f"site saw {len(pages)} page requests ({statuses}); new Slack messages: {len(slack.messages) - before}")
+
+        console.print(Rule("5. sources"))
+        repwatch("sources", "health", env=env)
+
+    console.print(Panel.fit(
+        f"Demo finished in {time.monotonic() - started:.0f} s.\n\n"
+        "[bold]For real use[/]\n"
+        "  repwatch init                      # writes a commented config.yaml\n"
+        "  $EDITOR config.yaml                # your business, its review pages, your Slack channel\n"
+        "  export SLACK_BOT_TOKEN=xoxb-...    # a Slack bot with chat:write, invited to the channel\n"
+        "  repwatch config check\n"
+        "  repwatch crawl                     # first run: a silent baseline, then alerts on new negatives\n"
+        "  crontab -e   →   */30 * * * * cd /srv/repwatch && .venv/bin/repwatch crawl >> data/cron.log 2>&1\n\n"
+        "See README.md for Slack setup, Docker and every command.",
+    ))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

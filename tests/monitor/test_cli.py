@@ -1,0 +1,82 @@
+"""The `repwatch` command as an operator uses it: exit codes, stdout/stderr, what is written."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PAGES = REPO / "tests" / "spiders" / "pages"
+
+
+def repwatch(*args: str, stdin: str | None = None, cwd: Path | None = None, env: dict | None = None):
+    import os
+
+    return subprocess.run([sys.executable, "-m", "monitor", *args], input=stdin, capture_output=True, text=True,
+                          cwd=cwd or REPO, env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=120)
+
+
+def test_extract_prints_one_json_line_per_review():
+    result = repwatch("extract", str(PAGES / "trustpilot.html"), "--url", "https://www.trustpilot.com/review/x.example")
+    assert result.returncode == 0, result.stderr
+    reviews = [json.loads(line) for line in result.stdout.splitlines()]
+    assert reviews and all(set(r) >= {"external_id", "url", "author", "rating", "title", "body", "published_at",
+                                      "language", "reply"} for r in reviews)
+    assert all(r["published_at"].endswith("+00:00") for r in reviews)
+
+
+@pytest.mark.parametrize("page, vendor", [("blocked_cloudflare_challenge.html", "cloudflare"),
+                                          ("blocked_perimeterx.html", "perimeterx")])
+def test_extract_on_a_challenge_page_prints_nothing_and_exits_3(page, vendor):
+    result = repwatch("extract", str(PAGES / page))
+    assert (result.returncode, result.stdout, result.stderr.strip()) == (3, "", f"blocked: {vendor}")
+
+
+def test_extract_on_the_real_blocked_pages_exits_3(shared_fixtures):
+    for page in sorted((shared_fixtures / "pages" / "blocked").glob("*.html")):
+        result = repwatch("extract", str(page))
+        assert result.returncode == 3 and result.stdout == "", page.name
+        assert result.stderr.startswith("blocked: "), page.name
+
+
+def test_extract_of_a_missing_file_is_one_line():
+    result = repwatch("extract", "/nonexistent/page.html")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["repwatch: cannot read /nonexistent/page.html: No such file or directory"]
+
+
+def test_score_adds_a_sentiment_to_each_line():
+    lines = [{"text": "Cold food, rude staff, waited an hour. Never again."}, {"text": "Great", "stars": 5},
+             {"text": "Obsługa była bardzo niemiła i kawa zimna.", "lang": "pl"}]
+    result = repwatch("score", stdin="\n".join(json.dumps(line) for line in lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["sentiment"]["label"] for o in out] == ["neg", "pos", "unscored"]
+    assert out[0]["text"] == lines[0]["text"] and out[1]["sentiment"]["why"].startswith("5")
+
+
+def test_init_writes_a_config_that_checks(tmp_path):
+    assert repwatch("init", cwd=tmp_path).returncode == 0
+    again = repwatch("init", cwd=tmp_path)
+    assert again.returncode == 1 and "exists" in again.stderr
+    check = repwatch("config", "check", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert check.returncode == 0, check.stderr
+    assert "OK (1 businesses, 2 sources, 1 notifiers)" in check.stdout
+    missing = repwatch("config", "check", cwd=tmp_path, env={"SLACK_BOT_TOKEN": ""})
+    assert missing.returncode == 1
+
+
+def test_config_show_never_prints_a_secret(tmp_path):
+    repwatch("init", cwd=tmp_path)
+    shown = repwatch("config", "show", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-very-secret"})
+    assert shown.returncode == 0, shown.stderr
+    assert "xoxb-very-secret" not in shown.stdout and "channel: '#reviews'" in shown.stdout
+
+
+def test_sources_list_shows_every_kind_with_its_help():
+    result = repwatch("sources", "list")
+    assert result.returncode == 0
+    assert "trustpilot" in result.stdout and "schema_org" in result.stdout
