@@ -81,7 +81,8 @@ def deliver_due(
     notifiers = build_notifiers(config) if notifiers is None else notifiers
     settings = config.alerting
     report = DeliveryReport()
-    failing: set[str] = set()
+    # destination -> when to try it again; its other alerts wait with it, so they still go out in order
+    failing: dict[str, datetime] = {}
     with sessions() as session:
         due_ids = session.scalars(
             select(Delivery.id)
@@ -101,12 +102,13 @@ def deliver_due(
                 continue
             delivery, review, source, business = row
             if delivery.destination in failing:
+                delivery.next_attempt_at = max(delivery.next_attempt_at, failing[delivery.destination])
                 report.retrying += 1
                 continue
             notifier = notifiers.get(delivery.destination)
             if notifier is None:
                 # The destination was removed from config: keep the row, say so once.
-                failing.add(delivery.destination)
+                failing[delivery.destination] = delivery.next_attempt_at
                 report.retrying += 1
                 report.problems.append(f"{delivery.destination}: no such notifier in config; alerts kept")
                 continue
@@ -129,7 +131,7 @@ def deliver_due(
                     if error.retry_after:
                         delay = max(delay, timedelta(seconds=error.retry_after))
                     delivery.next_attempt_at = now() + delay
-                    failing.add(delivery.destination)
+                    failing[delivery.destination] = delivery.next_attempt_at
                     report.retrying += 1
                     report.problems.append(
                         f"{delivery.destination}: {error} (next try after {delivery.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC)"
