@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from monitor.textsafe import terminal_safe
+
 # Slack's Block Kit limits (docs.slack.dev reference pages), as the API enforces them.
 MAX_BLOCKS = 50
 MAX_TEXT = 40000
@@ -462,17 +464,9 @@ def _parse_body(raw: bytes, content_type: str) -> dict[str, Any] | None:
 # -- rendering for a terminal ------------------------------------------------------------------------------------
 
 # ANSI/VT escape sequences first (so their parameters go too), then any other control or bidi character.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|\x9b[0-?]*[ -/]*[@-~]")
-_TERMINAL_HOSTILE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _MRKDWN_LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>")
 _MRKDWN_BOLD = re.compile(r"(?<![^\s(])\*([^*\n]+)\*(?![^\s.,:;!?)])")
 _MRKDWN_SPECIAL = re.compile(r"<(!here|!channel|!everyone|@[A-Z0-9]+|#[A-Z0-9]+|!subteam\^[A-Z0-9]+)(?:\|[^<>]*)?>")
-
-
-def terminal_safe(text: str) -> str:
-    """Web text that cannot move the cursor, recolour, retitle or reverse a terminal."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
-    return _TERMINAL_HOSTILE.sub("", _ANSI.sub("", text))
 
 
 def _unescape(text: str) -> str:

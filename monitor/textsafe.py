@@ -12,6 +12,7 @@ def terminal_safe(text: str | None, limit: int | None = None) -> str:
     """Strip ANSI sequences and control characters; optionally cut to `limit` characters with an ellipsis."""
     if not text:
         return ""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # a lone CR would overwrite the line: make it a break
     text = _UNSAFE.sub("", _ANSI.sub("", text))
     if limit is not None and len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
