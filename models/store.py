@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from models.tables import Review, ReviewVersion
@@ -20,12 +20,32 @@ class StoreResult:
     unchanged: int = 0
 
 
-def _insert(session: Session):
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Review)
+_REVIEW = Review.__table__
+_VERSION = ReviewVersion.__table__
+# Core statements, not ORM-enabled ones: the ORM bulk-insert path cost ~90 µs a row here (of ~150 µs stored).
+_EXISTING = select(_REVIEW.c.id, _REVIEW.c.external_id, _REVIEW.c.content_hash).where(
+    _REVIEW.c.source_id == bindparam("source_id"), _REVIEW.c.external_id.in_(bindparam("external_ids", expanding=True))
+)
+_TOUCH = update(_REVIEW).where(_REVIEW.c.id.in_(bindparam("ids", expanding=True))).values(last_seen_at=bindparam("now"))
 
 
-def _content_columns(item: ReviewItem) -> dict:
+@cache
+def _insert(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return (
+        insert(_REVIEW)
+        .on_conflict_do_nothing(index_elements=["source_id", "external_id"])
+        # No sort_by_parameter_order: rows are matched by external_id, and asking for the order made SQLAlchemy
+        # send one INSERT per row on SQLite (no usable sentinel) instead of a multi-row VALUES.
+        .returning(_REVIEW.c.id, _REVIEW.c.external_id)
+    )
+
+
+def _content_columns(item: ReviewItem, content_hash: str) -> dict:
+    reply = item.reply
     return {
         "url": item.url,
         "author": item.author,
@@ -34,17 +54,17 @@ def _content_columns(item: ReviewItem) -> dict:
         "body": item.body,
         "published_at": item.published_at,
         "language": item.language,
-        "reply_body": item.reply.body if item.reply else None,
-        "reply_published_at": item.reply.published_at if item.reply else None,
-        "content_hash": item.content_hash(),
+        "reply_body": reply.body if reply else None,
+        "reply_published_at": reply.published_at if reply else None,
+        "content_hash": content_hash,
     }
 
 
-def _version(review_id: int, item: ReviewItem, now: datetime) -> dict:
+def _version(review_id: int, item: ReviewItem, content_hash: str, now: datetime) -> dict:
     return {
         "review_id": review_id,
         "seen_at": now,
-        "content_hash": item.content_hash(),
+        "content_hash": content_hash,
         "snippet_hash": item.snippet_hash,
         "rating": item.rating,
         "title": item.title,
@@ -66,59 +86,58 @@ def store_reviews(
     result = StoreResult()
     if not items:
         return result
+    connection = session.connection()
     by_id = {item.external_id: item for item in items}  # last one wins inside a batch
+    hashes = {external_id: item.content_hash() for external_id, item in by_id.items()}  # once per item
     existing = {
         external_id: (review_id, content_hash)
-        for review_id, external_id, content_hash in session.execute(
-            select(Review.id, Review.external_id, Review.content_hash).where(
-                Review.source_id == source_id, Review.external_id.in_(list(by_id))
-            )
+        for review_id, external_id, content_hash in connection.execute(
+            _EXISTING, {"source_id": source_id, "external_ids": list(by_id)}
         )
     }
-    fresh = [item for external_id, item in by_id.items() if external_id not in existing]
     versions: list[dict] = []
+    fresh = [
+        {
+            "source_id": source_id,
+            "external_id": external_id,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "baseline": baseline,
+            "status": "new",
+            **_content_columns(item, hashes[external_id]),
+        }
+        for external_id, item in by_id.items()
+        if external_id not in existing
+    ]
     if fresh:
-        rows = [
-            {
-                "source_id": source_id,
-                "external_id": item.external_id,
-                "first_seen_at": now,
-                "last_seen_at": now,
-                "baseline": baseline,
-                "status": "new",
-                **_content_columns(item),
-            }
-            for item in fresh
-        ]
-        statement = (
-            _insert(session)
-            .on_conflict_do_nothing(index_elements=["source_id", "external_id"])
-            .returning(Review.id, Review.external_id, sort_by_parameter_order=True)
-        )
-        inserted = session.execute(statement, rows).all()
+        inserted = dict((external_id, review_id) for review_id, external_id in connection.execute(
+            _insert(connection.dialect.name), fresh
+        ))
         result.new = len(inserted)
-        versions.extend(_version(review_id, by_id[external_id], now) for review_id, external_id in inserted)
+        versions.extend(
+            _version(inserted[row["external_id"]], by_id[row["external_id"]], row["content_hash"], now)
+            for row in fresh
+            if row["external_id"] in inserted
+        )
 
-    changed_ids: list[int] = []
     unchanged_ids: list[int] = []
     for external_id, (review_id, content_hash) in existing.items():
-        item = by_id[external_id]
-        if item.content_hash() == content_hash:
+        item, new_hash = by_id[external_id], hashes[external_id]
+        if new_hash == content_hash:
             unchanged_ids.append(review_id)
             continue
-        changed_ids.append(review_id)
+        result.changed += 1
         # Content changed: store it, re-score it, keep the old text in the version history.
-        session.execute(
-            update(Review)
-            .where(Review.id == review_id)
-            .values(last_seen_at=now, scored_at=None, **_content_columns(item))
+        connection.execute(
+            update(_REVIEW)
+            .where(_REVIEW.c.id == review_id)
+            .values(last_seen_at=now, scored_at=None, **_content_columns(item, new_hash))
         )
-        versions.append(_version(review_id, item, now))
+        versions.append(_version(review_id, item, new_hash, now))
     if unchanged_ids:
-        session.execute(update(Review).where(Review.id.in_(unchanged_ids)).values(last_seen_at=now))
+        connection.execute(_TOUCH, {"ids": unchanged_ids, "now": now})
     if versions:
-        session.execute(ReviewVersion.__table__.insert(), versions)
-    result.changed = len(changed_ids)
+        connection.execute(_VERSION.insert(), versions)
     result.unchanged = len(unchanged_ids)
     return result
 

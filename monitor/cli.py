@@ -313,7 +313,7 @@ def sources_list() -> None:
     table.add_column("what it reads", overflow="fold")
     for name, spider in sorted(load_spiders().items()):
         doc = " ".join((spider.__doc__ or "").split())
-        table.add_row(name, spider.site_name or name, doc)
+        table.add_row(name, spider.site_name or name, Text(doc))  # Text: `div.review[data-id]` is not markup
     out.print(table)
 
 

@@ -18,6 +18,8 @@ from spiders.pipelines.normalize import clean_line, clean_text, html_to_text, pa
 _REVIEW_ID_IN_URL = re.compile(r"/reviews/([0-9a-fA-F]{8,})")
 _RATED_N = re.compile(r"Rated (\d(?:\.\d)?) out of 5")
 _STAR_COUNT_CLASS = re.compile(r"\bcount-(\d)\b")
+# An id that needs no escaping: "/reviews/" + id is then exactly what urljoin would build.
+_PLAIN_ID = re.compile(r"[0-9A-Za-z_-]+")
 # Per-review failures we count and survive (DESIGN §5.7); anything else is a bug and should surface.
 _REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
@@ -75,9 +77,11 @@ class TrustpilotSpider(ReviewSpider):
 
     def _reviews_from_json(self, response: Response, items: list[Any]) -> Iterator[Review]:
         seen: set[str] = set()
+        # One urljoin per page, not per review (urljoin was ~15 % of parsing a 20-review page).
+        review_base = response.urljoin("/reviews/")
         for item in items:
             try:
-                review = self._review_from_json(response, item)
+                review = self._review_from_json(response, item, review_base)
             except _REVIEW_ERRORS:
                 self.problem("trustpilot/unreadable_review")
                 continue
@@ -86,7 +90,7 @@ class TrustpilotSpider(ReviewSpider):
             seen.add(review.external_id)
             yield review
 
-    def _review_from_json(self, response: Response, item: dict[str, Any]) -> Review | None:
+    def _review_from_json(self, response: Response, item: dict[str, Any], review_base: str) -> Review | None:
         review_id = str(item.get("id") or "").strip()
         if not review_id:
             self.problem("trustpilot/missing_id")
@@ -101,7 +105,7 @@ class TrustpilotSpider(ReviewSpider):
             )
         return Review(
             external_id=review_id,
-            url=response.urljoin(f"/reviews/{review_id}"),
+            url=review_base + review_id if _PLAIN_ID.fullmatch(review_id) else response.urljoin(f"/reviews/{review_id}"),
             body=clean_text(item.get("text")),
             rating=self._rating(item.get("rating")),
             author=clean_line((item.get("consumer") or {}).get("displayName")),
@@ -109,7 +113,8 @@ class TrustpilotSpider(ReviewSpider):
             published_at=published,
             language=clean_line(item.get("language")),
             reply=reply,
-            snippet_hash=snippet_hash(json.dumps(item, sort_keys=True, ensure_ascii=False)),
+            # The object as the site sent it (key order kept: stable for the same page, no sorting per review).
+            snippet_hash=snippet_hash(json.dumps(item, ensure_ascii=False, check_circular=False)),
         )
 
     # --- HTML cards (when a page arrives without its data script) ---------------------------------------------------

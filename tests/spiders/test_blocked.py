@@ -110,3 +110,49 @@ def test_real_review_pages_are_not_blocked(real_pages: Path):
     assert len(pages) >= 10
     for page in pages:
         assert detect_block(200, {"Server": "cloudflare"}, page.read_bytes()) is None, page.name
+
+
+def _full_check(monkeypatch, status, headers, body):
+    """detect_block with its fast path off (every page counts as carrying a marker)."""
+    from spiders import blocked
+
+    with monkeypatch.context() as patch:
+        patch.setattr(blocked, "_PAGE_LITERALS", (b"",))
+        return detect_block(status, headers, body)
+
+
+@pytest.mark.parametrize(
+    "page",
+    ["blocked_cloudflare_challenge.html", "blocked_cloudflare_1020.html", "blocked_perimeterx.html",
+     "blocked_imperva.html", "blocked_datadome.html", "trustpilot.html", "trustpilot_2024_cards.html",
+     "schema_org_jsonld.html", "schema_org_microdata.html"],
+)
+@pytest.mark.parametrize("headers", [{}, {"Server": "cloudflare"}, {"Server": "AkamaiGHost"}, {"cf-mitigated": "challenge"}])
+def test_fast_path_gives_what_the_full_check_gives(monkeypatch, page: str, headers: dict):
+    body = strip_fences(page_bytes(page))
+    for status in (200, 404, 403):
+        assert detect_block(status, headers, body) == _full_check(monkeypatch, status, headers, body)
+
+
+@pytest.mark.parametrize(
+    ("marker", "vendor"),
+    [
+        (b"<title>Just a moment...</title><script src='/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1'>", "cloudflare"),
+        (b"<div id=\"px-captcha\"></div>", "perimeterx"),
+        (b"<script src='https://geo.captcha-delivery.com/captcha/'></script>", "datadome"),
+        (b"<iframe src='/_Incapsula_Resource?CWUDNSAI=9'></iframe>Incapsula incident ID: 1-2", "imperva"),
+        (b"<TITLE>Attention Required! | Cloudflare</TITLE>", "cloudflare"),
+    ],
+)
+def test_fast_path_still_fires_on_a_200_challenge(marker: bytes, vendor: str):
+    """A challenge served with status 200 carries its marker in the first KB; the cheap pre-check must see it."""
+    body = b"<html><head>" + marker + b"</head><body>" + b"x" * 20_000 + b"</body></html>"
+    assert detect_block(200, {}, body) == vendor
+
+
+def test_fast_path_is_cheap_on_an_ordinary_page():
+    body = page_bytes("trustpilot.html") * 10  # past SCAN_BYTES, like a real 400 KB review page
+    started = time.perf_counter()
+    for _ in range(500):
+        assert detect_block(200, {"server": "cloudflare"}, body) is None
+    assert (time.perf_counter() - started) / 500 < 0.001  # the full check took ~1.6 ms on a 90 KB page

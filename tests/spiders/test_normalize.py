@@ -120,3 +120,50 @@ def test_pipeline_is_scrapy_2_19_style():
     assert isinstance(out, Review) and out.body == "Hi" and out.rating is None
     assert pipeline.process_item({"not": "a review"}) == {"not": "a review"}
     assert crawler.stats.get_value("repwatch/problem/unreadable_rating") == 1
+
+
+# --- the fast paths (already-clean text and already-normalized reviews) give exactly what the full work gives ---
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from spiders.pipelines import normalize as normalize_module  # noqa: E402
+
+_TRICKY = st.text(
+    alphabet=st.sampled_from(list("ab é\n\t\r &<>p;/\x00\x1f\x85\xa0\u00ad\u200b\u2028\u3000\ufeff") + ["\ud800"]),
+    max_size=30,
+)
+
+
+def _full_clean(text: str) -> str:
+    """clean_text without its fast path."""
+    if "&" in text:
+        text = normalize_module.html.unescape(text)
+    if "<" in text and normalize_module._LOOKS_LIKE_MARKUP.search(text):
+        return html_to_text(text)
+    return normalize_module.tidy_text(text)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_TRICKY)
+def test_clean_text_fast_path_is_exact(text: str):
+    assert clean_text(text) == _full_clean(text)
+    assert normalize_module.clean_line(text) == (" ".join(_full_clean(text).split()) or None)
+    if normalize_module._is_clean(text):
+        assert _full_clean(text) == text
+
+
+def test_an_already_normalized_review_comes_back_as_is():
+    clean = review(body="Fine.\n\nReally.", title="T", author="Ann", rating=4.0, language="da",
+                   published_at=datetime(2025, 1, 2, tzinfo=timezone.utc), reply=Reply("Thanks", None))
+    assert normalize_review(clean) is clean
+    for dirty in (
+        review(rating=4),  # an int rating becomes a float
+        review(language="DA"),
+        review(published_at=datetime(2025, 1, 2, 1, tzinfo=timezone(timedelta(hours=1)))),
+        review(reply=Reply("  Thanks ", None)),
+        review(reply=Reply("\u200b", None)),
+        review(external_id=" r1 "),
+    ):
+        normalized = normalize_review(dirty)
+        assert normalized is not dirty and normalize_review(normalized) is normalized
