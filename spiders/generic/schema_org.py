@@ -31,8 +31,6 @@ class SchemaOrgSpider(ReviewSpider):
 
     @classmethod
     def sniff(cls, response: Response) -> bool:
-        if not isinstance(response, TextResponse):
-            return False
         return any(True for _ in _review_nodes(response))
 
     def parse_reviews(self, response: Response) -> Iterator[Review]:
@@ -65,7 +63,7 @@ class SchemaOrgSpider(ReviewSpider):
             yield review
 
     def next_page(self, response: Response) -> str | None:
-        if not isinstance(response, TextResponse):
+        if not _is_markup(response):
             return None
         href = response.css("link[rel~=next]::attr(href), a[rel~=next]::attr(href)").get()
         if not href or not href.strip():
@@ -133,8 +131,15 @@ def content_id(author: str | None, day: str, body: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _is_markup(response: Response) -> bool:
+    """Only HTML/XML carries JSON-LD scripts or microdata; parsel refuses CSS on a JSON body."""
+    return isinstance(response, TextResponse) and response.selector.type in ("html", "xml")
+
+
 def _review_nodes(response: TextResponse, on_problem=None) -> Iterator[tuple[str, dict[str, Any]]]:
     """(syntax, Review object) for every review in the page's JSON-LD, then its microdata (as JSON-LD dicts)."""
+    if not _is_markup(response):
+        return
     for raw in response.css('script[type="application/ld+json"]::text').getall():
         data = _load_json_ld(raw)
         if data is None:

@@ -55,15 +55,14 @@ def test_unknown_site_is_a_clear_value_error():
         extract_reviews(page_bytes("trustpilot.html"), TRUSTPILOT_URL, spider="nope")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="schema_org.sniff/_review_nodes call .css() on a JSON TextResponse: parsel raises ValueError "
-    "'Cannot use css on a Selector of type json' (fix in spiders/generic/schema_org.py, then drop this mark)",
-)
 def test_json_no_spider_reads_is_a_clear_value_error():
     with pytest.raises(ValueError) as caught:
         extract_reviews(b'{"items": [{"id": 1}]}', "https://api.example/things")
     assert "no spider recognises" in str(caught.value)
+
+
+def test_schema_org_on_a_json_body_yields_nothing_instead_of_crashing():
+    assert extract_reviews(b'{"items": [{"id": 1}]}', "https://api.example/things", spider="schema_org") == []
 
 
 def test_named_spider_overrides_auto():
