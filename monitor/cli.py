@@ -123,21 +123,12 @@ def crawl(
             except ConfigError as exc:
                 fail(exc.problems[0])
     sessions = open_database(loaded)
-    scorer = Scorer()
-    totals = [0, 0]
-
-    def score_some() -> int:
-        scored, queued = score_pending(sessions, loaded, scorer, max_batches=1)
-        totals[0] += scored
-        totals[1] += queued
-        return scored
-
     with err.status(f"crawling {len(source) if source else len(loaded.sources())} sources…"):
-        # Reviews are scored while the crawl child is still fetching: two cores, neither waits for the other.
-        result = run_crawl(loaded, sessions, source, while_running=score_some)
+        result = run_crawl(loaded, sessions, source)
     with err.status("scoring new reviews…"):
-        scored, queued = score_pending(sessions, loaded, scorer)
-    scored, queued = scored + totals[0], queued + totals[1]
+        # After the crawl, not during it: measured here, scoring alongside the crawl child slowed the crawl by
+        # more than the scoring it hid (they share two cores and SQLite's single writer).
+        scored, queued = score_pending(sessions, loaded, Scorer())
     delivery = None
     if not no_alerts:
         with err.status("sending alerts…"):

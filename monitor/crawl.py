@@ -7,8 +7,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,15 +92,8 @@ def _plan(config: Any, runs: list[tuple[Any, Source, CrawlRun]]) -> dict[str, An
     }
 
 
-def _run_child(
-    plan_path: Path, timeout: float, log_path: Path, while_running: Callable[[], int] | None = None
-) -> str | None:
-    """Run the crawl child; returns an error line if it did not exit cleanly.
-
-    `while_running` is called repeatedly while the child crawls (the parent scores what is already stored, on
-    the other core); it returns how much it did, so the loop only pauses when there is nothing to do.
-    """
-    deadline = time.monotonic() + timeout
+def _run_child(plan_path: Path, timeout: float, log_path: Path) -> str | None:
+    """Run the crawl child; returns an error line if it did not exit cleanly."""
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "spiders.runner", str(plan_path)],
@@ -111,18 +102,11 @@ def _run_child(
             start_new_session=True,  # so a timeout can stop the whole group
         )
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    os.killpg(child.pid, signal.SIGKILL)
-                    child.wait()
-                    return f"crawl timed out after {timeout:.0f} s"
-                busy = while_running() if while_running else 0
-                try:
-                    code = child.wait(timeout=0.01 if busy else min(0.25, remaining))
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            code = child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            return f"crawl timed out after {timeout:.0f} s"
         except BaseException:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
@@ -132,13 +116,7 @@ def _run_child(
     return None
 
 
-def run_crawl(
-    config: Any,
-    sessions: sessionmaker[Session],
-    source_names: list[str] | None = None,
-    *,
-    while_running: Callable[[], int] | None = None,
-) -> CrawlResult:
+def run_crawl(config: Any, sessions: sessionmaker[Session], source_names: list[str] | None = None) -> CrawlResult:
     """Crawl the chosen sources (all when None) and record each run's outcome on its Source."""
     wanted = source_names or [s.name for _, s in config.sources()]
     with sessions.begin() as session:
@@ -160,7 +138,7 @@ def run_crawl(
     with tempfile.TemporaryDirectory(prefix="repwatch-plan-") as tmp:
         plan_path = Path(tmp) / "plan.json"
         plan_path.write_text(json.dumps(plan), encoding="utf-8")
-        child_error = _run_child(plan_path, config.crawl.timeout.total_seconds(), logs / "crawl.log", while_running)
+        child_error = _run_child(plan_path, config.crawl.timeout.total_seconds(), logs / "crawl.log")
 
     result = CrawlResult()
     now = datetime.now(UTC)

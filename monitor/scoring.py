@@ -40,20 +40,14 @@ def score_pending(
     *,
     batch_size: int = BATCH_SIZE,
     now: datetime | None = None,
-    max_batches: int | None = None,
 ) -> tuple[int, int]:
-    """Score reviews with no verdict yet, in batches, committing each; returns (scored, alerts queued).
-
-    `max_batches` bounds one call, for scoring while a crawl is still storing reviews.
-    """
+    """Score every review with no verdict yet, in batches, committing each; returns (scored, alerts queued)."""
     now = now or datetime.now(UTC)
     destinations = destinations_by_source(config)
     window = config.alerting.baseline_window
     scored = queued = 0
     last_id = 0
-    batches = 0
-    while max_batches is None or batches < max_batches:
-        batches += 1
+    while True:
         with sessions.begin() as session:
             batch = session.execute(
                 select(Review, Source.name)
