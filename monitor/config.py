@@ -66,6 +66,7 @@ class CrawlSettings(Strict):
     polite: bool = Field(True, description="AutoThrottle and a per-domain delay; false only for local benchmarks")
     download_delay: float = Field(1.0, ge=0)
     concurrency: int = Field(1, ge=1, le=64, description="requests at once per domain")
+    browser_path: Path = Field(Path("/usr/bin/chromium"), description="Chromium for sources with render: true")
 
 
 class AlertingSettings(Strict):
@@ -82,6 +83,8 @@ class SourceConfig(Strict):
     kind: str
     url: str
     max_pages: int | None = Field(None, ge=1)
+    render: bool = Field(False, description="render pages in headless Chromium (sites that build reviews with JS)")
+    obey_robots: bool | None = Field(None, description="override crawl.obey_robots for this source (logged)")
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("url")

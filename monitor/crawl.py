@@ -73,6 +73,7 @@ def _plan(config: Any, runs: list[tuple[Any, Source, CrawlRun]]) -> dict[str, An
             "polite": crawl.polite,
             "download_delay": crawl.download_delay,
             "concurrency": crawl.concurrency,
+            "browser_path": str(crawl.browser_path),
         },
         "sources": [
             {
@@ -83,6 +84,8 @@ def _plan(config: Any, runs: list[tuple[Any, Source, CrawlRun]]) -> dict[str, An
                 "url": source.url,
                 "max_pages": source_config.max_pages or crawl.max_pages,
                 "options": source_config.options,
+                "render": source_config.render,
+                "obey_robots": crawl.obey_robots if source_config.obey_robots is None else source_config.obey_robots,
                 "baseline": source.baseline_at is None,
                 # Stop paging at known reviews only when the last run finished cleanly.
                 "incremental": source.baseline_at is not None and source.state == "ok",
