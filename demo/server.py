@@ -27,6 +27,7 @@ class LoggedRequest(NamedTuple):
     path: str
     headers: dict[str, str]  # header names lower-cased
     status: int  # 0 when the connection was closed without an answer
+    at: float = 0.0  # time.monotonic() when the request was read (for spacing checks)
 
 
 @dataclass(slots=True)
@@ -218,9 +219,9 @@ class SiteServer:
         with self._lock:
             self._requests.clear()
 
-    def _log(self, method: str, path: str, headers: dict[str, str], status: int) -> None:
+    def _log(self, method: str, path: str, headers: dict[str, str], status: int, at: float) -> None:
         with self._lock:
-            self._requests.append(LoggedRequest(method, path, headers, status))
+            self._requests.append(LoggedRequest(method, path, headers, status, at))
 
     def _lookup(self, path: str) -> _Page | None:
         with self._lock:
@@ -259,29 +260,30 @@ def _handler_for(site: SiteServer) -> type[BaseHTTPRequestHandler]:
             self._answer(send_body=False)
 
         def _answer(self, send_body: bool) -> None:
+            at = time.monotonic()
             headers = {name.lower(): value for name, value in self.headers.items()}
             fault = site._take_fault(self.path)
             if fault is not None and fault.status is None:
-                site._log(self.command, self.path, headers, 0)
+                site._log(self.command, self.path, headers, 0, at)
                 self.close_connection = True
                 return
             if fault is not None:
-                site._log(self.command, self.path, headers, fault.status)
+                site._log(self.command, self.path, headers, fault.status, at)
                 self._send(fault.status, {"Content-Type": _HTML, **fault.headers}, fault.body, send_body)
                 return
             page = site._lookup(self.path)
             if page is None:
-                site._log(self.command, self.path, headers, 404)
+                site._log(self.command, self.path, headers, 404, at)
                 self._send(404, {"Content-Type": "text/plain; charset=utf-8"}, b"not found\n", send_body)
                 return
             validators = {"ETag": page.etag, "Last-Modified": formatdate(page.last_modified, usegmt=True)}
             if site.cache_control:
                 validators["Cache-Control"] = site.cache_control
             if _not_modified(page, headers):
-                site._log(self.command, self.path, headers, 304)
+                site._log(self.command, self.path, headers, 304, at)
                 self._send(304, validators, b"", send_body=False)
                 return
-            site._log(self.command, self.path, headers, 200)
+            site._log(self.command, self.path, headers, 200, at)
             self._send(200, {"Content-Type": page.content_type, **validators}, page.body, send_body)
 
         def _send(self, status: int, headers: dict[str, str], body: bytes, send_body: bool) -> None:

@@ -23,7 +23,7 @@ class StoreResult:
 _REVIEW = Review.__table__
 _VERSION = ReviewVersion.__table__
 # Core statements, not ORM-enabled ones: the ORM bulk-insert path cost ~90 µs a row here (of ~150 µs stored).
-_EXISTING = select(_REVIEW.c.id, _REVIEW.c.external_id, _REVIEW.c.content_hash).where(
+_EXISTING = select(_REVIEW.c.id, _REVIEW.c.external_id, _REVIEW.c.content_hash, _REVIEW.c.removed_at).where(
     _REVIEW.c.source_id == bindparam("source_id"), _REVIEW.c.external_id.in_(bindparam("external_ids", expanding=True))
 )
 _TOUCH = update(_REVIEW).where(_REVIEW.c.id.in_(bindparam("ids", expanding=True))).values(last_seen_at=bindparam("now"))
@@ -60,10 +60,11 @@ def _content_columns(item: ReviewItem, content_hash: str) -> dict:
     }
 
 
-def _version(review_id: int, item: ReviewItem, content_hash: str, now: datetime) -> dict:
+def _version(review_id: int, item: ReviewItem, content_hash: str, now: datetime, change: str) -> dict:
     return {
         "review_id": review_id,
         "seen_at": now,
+        "change": change,
         "content_hash": content_hash,
         "snippet_hash": item.snippet_hash,
         "rating": item.rating,
@@ -90,8 +91,8 @@ def store_reviews(
     by_id = {item.external_id: item for item in items}  # last one wins inside a batch
     hashes = {external_id: item.content_hash() for external_id, item in by_id.items()}  # once per item
     existing = {
-        external_id: (review_id, content_hash)
-        for review_id, external_id, content_hash in connection.execute(
+        external_id: (review_id, content_hash, removed_at)
+        for review_id, external_id, content_hash, removed_at in connection.execute(
             _EXISTING, {"source_id": source_id, "external_ids": list(by_id)}
         )
     }
@@ -115,25 +116,25 @@ def store_reviews(
         ))
         result.new = len(inserted)
         versions.extend(
-            _version(inserted[row["external_id"]], by_id[row["external_id"]], row["content_hash"], now)
+            _version(inserted[row["external_id"]], by_id[row["external_id"]], row["content_hash"], now, "first")
             for row in fresh
             if row["external_id"] in inserted
         )
 
     unchanged_ids: list[int] = []
-    for external_id, (review_id, content_hash) in existing.items():
+    for external_id, (review_id, content_hash, removed_at) in existing.items():
         item, new_hash = by_id[external_id], hashes[external_id]
-        if new_hash == content_hash:
+        if new_hash == content_hash and removed_at is None:
             unchanged_ids.append(review_id)
             continue
         result.changed += 1
-        # Content changed: store it, re-score it, keep the old text in the version history.
+        # Changed or back on the site: store it, re-score it, keep the old text in the version history.
         connection.execute(
             update(_REVIEW)
             .where(_REVIEW.c.id == review_id)
-            .values(last_seen_at=now, scored_at=None, **_content_columns(item, new_hash))
+            .values(last_seen_at=now, scored_at=None, removed_at=None, **_content_columns(item, new_hash))
         )
-        versions.append(_version(review_id, item, new_hash, now))
+        versions.append(_version(review_id, item, new_hash, now, "reappeared" if removed_at else "edited"))
     if unchanged_ids:
         connection.execute(_TOUCH, {"ids": unchanged_ids, "now": now})
     if versions:
@@ -144,3 +145,26 @@ def store_reviews(
 
 def known_external_ids(session: Session, source_id: int) -> set[str]:
     return set(session.scalars(select(Review.external_id).where(Review.source_id == source_id)))
+
+
+def mark_removed(session: Session, source_id: int, *, not_seen_since: datetime, now: datetime | None = None) -> int:
+    """After a complete crawl: reviews of the source it did not see are gone from the site. Returns how many."""
+    now = now or datetime.now(UTC)
+    gone = session.execute(
+        select(Review.id, Review.content_hash, Review.rating, Review.title, Review.body, Review.reply_body).where(
+            Review.source_id == source_id, Review.removed_at.is_(None), Review.last_seen_at < not_seen_since
+        )
+    ).all()
+    if not gone:
+        return 0
+    session.execute(update(Review).where(Review.id.in_([row.id for row in gone])).values(removed_at=now))
+    session.execute(
+        _VERSION.insert(),
+        [
+            {"review_id": row.id, "seen_at": now, "change": "removed", "content_hash": row.content_hash,
+             "snippet_hash": None, "rating": row.rating, "title": row.title, "body": row.body,
+             "reply_body": row.reply_body}
+            for row in gone
+        ],
+    )
+    return len(gone)

@@ -114,19 +114,23 @@ class Review(Base):
     scored_at: Mapped[datetime | None]
     # new / acknowledged / responded / resolved
     status: Mapped[str] = mapped_column(String(20), default="new")
+    # set when a complete crawl of the source no longer found it on the site
+    removed_at: Mapped[datetime | None]
 
     source: Mapped[Source] = relationship()
     versions: Mapped[list[ReviewVersion]] = relationship(back_populates="review", order_by="ReviewVersion.id")
 
 
 class ReviewVersion(Base):
-    """Every content change of a review as seen on the site (the first sighting is version 1)."""
+    """Every change of a review as seen on the site: what it said on a date, and the hash of the raw snippet."""
 
     __tablename__ = "review_version"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("review.id", ondelete="CASCADE"), index=True)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # first / edited / removed / reappeared
+    change: Mapped[str] = mapped_column(String(12), default="first", server_default="first")
     content_hash: Mapped[str] = mapped_column(String(64))
     snippet_hash: Mapped[str | None] = mapped_column(String(64))
     rating: Mapped[float | None] = mapped_column(Float)

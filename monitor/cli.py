@@ -108,6 +108,7 @@ def crawl(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="only this source (repeatable)")] = None,
     no_alerts: Annotated[bool, typer.Option("--no-alerts", help="queue alerts but do not send them now")] = False,
+    full: Annotated[bool, typer.Option("--full", help="page through every source to its end (no stop at known reviews) and record reviews removed from the site")] = False,
 ) -> None:
     """Crawl the sources, store new reviews, score them and send alerts. Exit 1 if anything failed."""
     from alerts.outbox import deliver_due
@@ -124,7 +125,7 @@ def crawl(
                 fail(exc.problems[0])
     sessions = open_database(loaded)
     with err.status(f"crawling {len(source) if source else len(loaded.sources())} sources…"):
-        result = run_crawl(loaded, sessions, source)
+        result = run_crawl(loaded, sessions, source, full=full)
     with err.status("scoring new reviews…"):
         # After the crawl, not during it: measured here, scoring alongside the crawl child slowed the crawl by
         # more than the scoring it hid (they share two cores and SQLite's single writer).
@@ -135,11 +136,11 @@ def crawl(
             delivery = deliver_due(sessions, loaded)
 
     table = Table(title="crawl", title_justify="left")
-    for column in ("source", "outcome", "requests", "pages", "reviews", "new", "changed"):
+    for column in ("source", "outcome", "requests", "pages", "reviews", "new", "changed", "removed"):
         table.add_column(column, justify="right" if column not in ("source", "outcome") else "left")
     for s in result.sources:
         style = "green" if s.outcome == "ok" else "red"
-        table.add_row(s.name, Text(s.outcome, style=style), *(str(v) for v in (s.requests, s.pages, s.items, s.new, s.changed)))
+        table.add_row(s.name, Text(s.outcome, style=style), *(str(v) for v in (s.requests, s.pages, s.items, s.new, s.changed, s.removed)))
     out.print(table)
     summary = f"scored {scored} reviews, {queued} alerts queued"
     if delivery is not None:
@@ -288,6 +289,48 @@ def reviews_table(records: list[dict[str, Any]], title: str = "reviews") -> Tabl
         verdict = Text(label, style=colours.get(label, ""))
         table.add_row(when, Text(r["source"]), stars, verdict, r["lang"] or "", Text(text))
     return table
+
+
+@app.command()
+def history(
+    review_id: Annotated[int, typer.Argument(help="the review's id (the `id` of `repwatch reviews --format json`)")],
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """What a review said on each date it changed, with the hash of the raw snippet it was read from."""
+    from sqlalchemy import select
+
+    from models.tables import Review, ReviewVersion
+
+    sessions = open_database(open_config(config))
+    with sessions() as session:
+        review = session.get(Review, review_id)
+        if review is None:
+            fail(f"no review with id {review_id}")
+        versions = session.scalars(
+            select(ReviewVersion).where(ReviewVersion.review_id == review_id).order_by(ReviewVersion.id)
+        ).all()
+        records = [
+            {"seen_at": v.seen_at.isoformat(), "change": v.change, "rating": v.rating, "title": v.title,
+             "body": v.body, "reply": v.reply_body, "snippet_sha256": v.snippet_hash, "content_sha256": v.content_hash}
+            for v in versions
+        ]
+        url, removed_at = review.url, review.removed_at
+    if output == "json":
+        for record in records:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    title = f"review {review_id}: {url}" + (f" (removed from the site {removed_at:%Y-%m-%d %H:%M} UTC)" if removed_at else "")
+    table = Table(title=Text(terminal_safe(title)), title_justify="left")
+    for column in ("seen (UTC)", "change", "★", "text", "snippet sha256"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        text = terminal_safe(f"{r['title']}: {r['body']}" if r["title"] else r["body"], 300)
+        if r["reply"]:
+            text += terminal_safe(f"\n↳ reply: {r['reply']}", 200)
+        stars = "" if r["rating"] is None else f"{r['rating']:g}"
+        table.add_row(r["seen_at"][:16].replace("T", " "), r["change"], stars, Text(text), (r["snippet_sha256"] or "")[:16])
+    out.print(table)
 
 
 # --- sources / alerts -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.store import mark_removed
 from models.tables import Business, CrawlRun, Source
 
 
@@ -28,6 +29,7 @@ class SourceOutcome:
     items: int = 0
     new: int = 0
     changed: int = 0
+    removed: int = 0
 
 
 @dataclass
@@ -62,7 +64,7 @@ def sync_config(session: Session, config: Any) -> dict[str, Source]:
     return sources
 
 
-def _plan(config: Any, runs: list[tuple[Any, Source, CrawlRun]]) -> dict[str, Any]:
+def _plan(config: Any, runs: list[tuple[Any, Source, CrawlRun]], full: bool) -> dict[str, Any]:
     crawl = config.crawl
     return {
         "database_url": config.database_url(),
@@ -87,8 +89,8 @@ def _plan(config: Any, runs: list[tuple[Any, Source, CrawlRun]]) -> dict[str, An
                 "render": source_config.render,
                 "obey_robots": crawl.obey_robots if source_config.obey_robots is None else source_config.obey_robots,
                 "baseline": source.baseline_at is None,
-                # Stop paging at known reviews only when the last run finished cleanly.
-                "incremental": source.baseline_at is not None and source.state == "ok",
+                # Stop paging at known reviews only when the last run finished cleanly (and no full crawl is asked).
+                "incremental": not full and source.baseline_at is not None and source.state == "ok",
             }
             for source_config, source, run in runs
         ],
@@ -119,8 +121,13 @@ def _run_child(plan_path: Path, timeout: float, log_path: Path) -> str | None:
     return None
 
 
-def run_crawl(config: Any, sessions: sessionmaker[Session], source_names: list[str] | None = None) -> CrawlResult:
-    """Crawl the chosen sources (all when None) and record each run's outcome on its Source."""
+def run_crawl(
+    config: Any, sessions: sessionmaker[Session], source_names: list[str] | None = None, *, full: bool = False
+) -> CrawlResult:
+    """Crawl the chosen sources (all when None) and record each run's outcome on its Source.
+
+    `full` pages through every source to its end; a complete full crawl also records reviews removed from the site.
+    """
     wanted = source_names or [s.name for _, s in config.sources()]
     with sessions.begin() as session:
         sources = sync_config(session, config)
@@ -131,8 +138,9 @@ def run_crawl(config: Any, sessions: sessionmaker[Session], source_names: list[s
             session.add(run)
             runs.append((source_config, sources[name], run))
         session.flush()
-        plan = _plan(config, runs)
+        plan = _plan(config, runs, full)
         run_ids = [run.id for _, _, run in runs]
+        incremental = {source["run_id"]: source["incremental"] for source in plan["sources"]}
     if not run_ids:
         return CrawlResult()
 
@@ -150,10 +158,22 @@ def run_crawl(config: Any, sessions: sessionmaker[Session], source_names: list[s
             if run.outcome == "running":  # the child died before recording it
                 run.outcome, run.error, run.finished_at = "failed", child_error or "crawl ended without a result", now
             _update_health(run.source, run, now)
+            removed = 0
+            if not incremental[run.id] and covered_whole_source(run):
+                removed = mark_removed(session, run.source_id, not_seen_since=run.started_at, now=now)
             result.sources.append(
-                SourceOutcome(run.source.name, run.outcome, run.error, run.requests, run.pages, run.items, run.new, run.changed)
+                SourceOutcome(run.source.name, run.outcome, run.error, run.requests, run.pages, run.items, run.new,
+                              run.changed, removed)
             )
     return result
+
+
+def covered_whole_source(run: CrawlRun) -> bool:
+    """Did this run see every review the source shows? Only then is a review it missed really gone."""
+    stats = run.stats or {}
+    return run.outcome == "ok" and not any(
+        stats.get(key) for key in ("repwatch/page_cap_reached", "repwatch/stopped_at_known", "repwatch/fetch_errors")
+    )
 
 
 def _update_health(source: Source, run: CrawlRun, now: datetime) -> None:

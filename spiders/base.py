@@ -1,6 +1,7 @@
 """ReviewSpider: the base every site spider extends, and the registry of spiders by name."""
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar
@@ -58,6 +59,7 @@ class ReviewSpider(scrapy.Spider):
         known_ids: Iterable[str] = (),
         max_pages: int = 10,
         options: dict[str, Any] | None = None,
+        render: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -66,6 +68,7 @@ class ReviewSpider(scrapy.Spider):
         self.known_ids = frozenset(known_ids)
         self.max_pages = max_pages
         self.options = self.Options.model_validate(options or {})
+        self.render = render  # fetch pages through headless Chromium (config `render: true`, spiders/render.py)
         self.problems: Counter[str] = Counter()  # used when there is no crawler (offline extract)
 
     # --- what a site spider implements -------------------------------------------------------------
@@ -93,8 +96,24 @@ class ReviewSpider(scrapy.Spider):
         if crawler is not None and crawler.stats is not None:
             crawler.stats.inc_value(f"repwatch/{key}", count)
 
+    def record_evidence(self, response: Response) -> None:
+        """Keep what a blocked or empty page looked like (URL, status, body hash) for the CrawlRun (first one wins)."""
+        stats = self.crawler.stats
+        if stats.get_value("repwatch/evidence_url") is None:
+            stats.set_value("repwatch/evidence_url", response.url)
+            stats.set_value("repwatch/evidence_status", response.status)
+            stats.set_value("repwatch/evidence_sha256", hashlib.sha256(response.body).hexdigest())
+
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield scrapy.Request(self.url, callback=self.parse, errback=self.fetch_failed, meta={"page": 1})
+        yield scrapy.Request(self.url, callback=self.parse, errback=self.fetch_failed, meta=self.page_meta(1))
+
+    def page_meta(self, page: int) -> dict[str, Any]:
+        """Meta of the request for page `page`; playwright is imported only when this source renders."""
+        if not self.render:
+            return {"page": page}
+        from spiders.render import render_meta
+
+        return {"page": page, **render_meta()}
 
     def fetch_failed(self, failure: Any) -> None:
         """Remember why a page could not be fetched; the run's outcome is decided from these stats."""
@@ -111,12 +130,13 @@ class ReviewSpider(scrapy.Spider):
         vendor = detect_block(response.status, response.headers, response.body)
         if vendor:
             self.crawler.stats.set_value("repwatch/blocked", vendor)
-            self.crawler.stats.set_value("repwatch/blocked_url", response.url)
+            self.record_evidence(response)
             return
         self.stat("pages")
         reviews = list(self.parse_reviews(response))
         if not reviews:
             self.stat("empty_pages")
+            self.record_evidence(response)
         for review in reviews:
             review.source = self.source
             yield review
@@ -130,4 +150,4 @@ class ReviewSpider(scrapy.Spider):
             self.stat("page_cap_reached")
             return
         if next_url:
-            yield response.follow(next_url, callback=self.parse, errback=self.fetch_failed, meta={"page": page + 1})
+            yield response.follow(next_url, callback=self.parse, errback=self.fetch_failed, meta=self.page_meta(page + 1))

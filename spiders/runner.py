@@ -24,12 +24,20 @@ if TYPE_CHECKING:
 # imports make ~1 M objects and the collector walked them a few times (~0.2 s of a crawl's start).
 
 
+def _evidence(stats: dict[str, Any]) -> str:
+    """The page behind a blocked or broken verdict: URL, HTTP status and the body's hash."""
+    return (
+        f"{stats.get('repwatch/evidence_url')} (HTTP {stats.get('repwatch/evidence_status')}, "
+        f"body sha256 {str(stats.get('repwatch/evidence_sha256'))[:16]})"
+    )
+
+
 def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tuple[str, str | None]:
     """Decide ok / blocked / failed / broken for one finished spider from its stats (DESIGN §5.7)."""
     pages = stats.get("repwatch/pages", 0)
     items = stats.get("repwatch/items", 0)
     if vendor := stats.get("repwatch/blocked"):
-        return "blocked", f"blocked: {vendor} at {stats.get('repwatch/blocked_url')}"
+        return "blocked", f"blocked: {vendor} at {_evidence(stats)}"
     if pages == 0:
         if error := stats.get("repwatch/last_error"):
             return "failed", error
@@ -39,7 +47,7 @@ def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tup
     if reason != "finished":
         return "failed", f"crawl ended early: {reason}"
     if items == 0 and had_reviews:
-        return "broken", "the page returned no reviews where it used to (layout changed?)"
+        return "broken", f"no reviews where there used to be some (layout changed?) at {_evidence(stats)}"
     if stats.get("repwatch/fetch_errors"):
         return "ok", f"some pages failed: {stats.get('repwatch/last_error')}"
     return "ok", None
@@ -91,6 +99,31 @@ def spider_class(kind: str) -> type[ReviewSpider]:
     return load_spiders()[kind]
 
 
+# --- render: true (headless Chromium through scrapy-playwright) -------------------------------------------------
+
+def _render_settings(crawl: dict[str, Any], source: dict[str, Any], sessions) -> dict[str, Any] | None:
+    """Settings for a rendered source's crawler, or None after recording the run as failed (no browser).
+
+    Imported here only: sources that do not render never load playwright nor start a browser.
+    """
+    from spiders.render import render_problem, render_settings
+
+    problem = render_problem(crawl["browser_path"])
+    if problem is None:
+        return render_settings(crawl["browser_path"])
+    from sqlalchemy import update
+
+    from models.tables import CrawlRun
+
+    with sessions.begin() as session:
+        session.execute(
+            update(CrawlRun)
+            .where(CrawlRun.id == source["run_id"])
+            .values(finished_at=datetime.now(UTC), outcome="failed", error=problem)
+        )
+    return None
+
+
 def run_plan(plan: dict[str, Any]) -> None:
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
@@ -111,7 +144,11 @@ def run_plan(plan: dict[str, Any]) -> None:
             known = known_external_ids(session, source["source_id"])
         # After an interrupted run the stop-at-known rule could skip pages never stored: crawl them all.
         known_for_paging = known if source["incremental"] else ()
+        render = _render_settings(plan["crawl"], source, sessions) if source.get("render") else {}
+        if render is None:
+            continue  # recorded as failed: nothing to render with
         crawler = process.create_crawler(spider_class(source["kind"]))
+        crawler.settings.update(render, priority="spider")  # this crawler only; not frozen until crawl()
 
         def on_closed(spider, reason, _crawler=crawler, _run=source["run_id"], _had=bool(known)) -> None:
             _record_run(_crawler, _run, _had, sessions, reason)
@@ -127,6 +164,7 @@ def run_plan(plan: dict[str, Any]) -> None:
             source_id=source["source_id"],
             run_id=source["run_id"],
             baseline=source["baseline"],
+            render=bool(source.get("render")),
         )
     # What exists now (modules, settings, spiders) lives as long as the process: out of the collector's sight.
     # Measured on a 500-page crawl: the collector took ~0.65 s as it was, ~0.25 s with the freeze, ~0.19 s with

@@ -79,3 +79,25 @@ def test_a_batch_of_thousands_is_a_few_statements(sessions):
     with sessions() as session:
         assert session.scalar(select(func.count(Review.id)).where(Review.baseline)) == 2500
         assert session.scalar(select(func.count(ReviewVersion.id))) == 2500
+
+
+def test_removal_and_reappearance_are_recorded_as_versions(sessions):
+    from models.store import mark_removed
+
+    source_id = make_source(sessions)
+    with sessions.begin() as session:
+        store_reviews(session, source_id, [item("a"), item("b")], now=NOW)
+    # A later complete crawl sees only "a": "b" was taken down.
+    with sessions.begin() as session:
+        store_reviews(session, source_id, [item("a")], now=NOW + timedelta(days=1))
+        assert mark_removed(session, source_id, not_seen_since=NOW + timedelta(days=1), now=NOW + timedelta(days=1)) == 1
+    with sessions.begin() as session:
+        assert mark_removed(session, source_id, not_seen_since=NOW + timedelta(days=1)) == 0  # once
+        result = store_reviews(session, source_id, [item("b")], now=NOW + timedelta(days=2))
+    assert result.changed == 1
+    with sessions() as session:
+        b = session.scalars(select(Review).where(Review.external_id == "b")).one()
+        assert b.removed_at is None
+        assert [(v.change, v.seen_at) for v in b.versions] == [
+            ("first", NOW), ("removed", NOW + timedelta(days=1)), ("reappeared", NOW + timedelta(days=2))]
+        assert b.versions[1].body == "Cold coffee, rude staff."  # what it said when it was taken down

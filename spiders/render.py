@@ -1,0 +1,65 @@
+"""Headless Chromium for sources with `render: true`: the crawler settings, the request meta and the launch checks."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+# The flags the machine probe used (docs of this machine kind): without the background-networking ones Chromium
+# keeps calling Google's hosts, which a closed network refuses. Playwright adds --headless and a fresh profile dir.
+CHROMIUM_ARGS = (
+    "--no-sandbox",  # crawls run as root in containers, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+NAVIGATION_TIMEOUT_MS = 30_000  # as DOWNLOAD_TIMEOUT for plain fetches
+SETTLE_TIMEOUT_MS = 10_000  # after `load`, how long to wait for the page's own requests (XHR/fetch) to go quiet
+
+
+def render_problem(browser_path: str) -> str | None:
+    """Why a rendered source cannot run here, as one line, or None when it can."""
+    if importlib.util.find_spec("scrapy_playwright") is None:
+        return "render: scrapy-playwright is not installed (pip install 'repwatch[render]')"
+    if not (os.path.isfile(browser_path) and os.access(browser_path, os.X_OK)):
+        return f"render: no Chromium at {browser_path} (apt-get install chromium)"
+    return None
+
+
+def render_settings(browser_path: str) -> dict[str, Any]:
+    """Per-crawler settings: pages go through Chromium (robots.txt still through Scrapy's own HTTP client)."""
+    handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+    return {
+        "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
+        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": browser_path, "headless": True, "args": list(CHROMIUM_ARGS)},
+        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": NAVIGATION_TIMEOUT_MS,
+        # The cache stores the rendered DOM under the HTML shell's validators: a 304 for an unchanged shell would
+        # replay old reviews while the data the script loads has changed. Rendered pages are always fetched whole.
+        "HTTPCACHE_ENABLED": False,
+    }
+
+
+def render_meta() -> dict[str, Any]:
+    """Request meta that sends one page through Chromium: wait for `load`, then for the network to settle."""
+    from scrapy_playwright.page import PageMethod
+
+    return {
+        "playwright": True,
+        "playwright_page_goto_kwargs": {"wait_until": "load"},
+        "playwright_page_methods": [PageMethod(settle, SETTLE_TIMEOUT_MS)],
+    }
+
+
+async def settle(page: Any, timeout_ms: float) -> None:
+    """Wait until no request has been in flight for 500 ms, or `timeout_ms`; a page that polls forever (analytics,
+    live chat) is then read as it stands rather than failed."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        await page.wait_for_load_state("networkidle", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pass
