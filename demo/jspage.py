@@ -6,7 +6,7 @@ import math
 
 from demo.sitegen import SiteReview, _human_date, _utc, script_json
 
-__all__ = ["js_review_pages", "js_page_path", "js_data_path"]
+__all__ = ["js_data_path", "js_page_path", "js_review_pages"]
 
 # Runs in the browser. Everything is built with DOM calls and textContent, never innerHTML, so a review body that
 # contains markup stays text. The data arrives by fetch() after `load`: a crawler must wait for the network to
@@ -84,11 +84,11 @@ def js_review_pages(name: str, reviews: list[SiteReview], *, base: str = "/revie
             ],
             "next": js_page_path(base, page + 1) if page < total else None,
         }
-        pages[js_data_path(base, page)] = script_json(data).encode("utf-8")
+        pages[js_data_path(base, page)] = script_json(data).encode()
         pages[js_page_path(base, page)] = (
             f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"/><title>{html.escape(name)}: reviews</title>'
-            f'</head><body><main><h1>What our guests say</h1>'
+            f'</head><body><header><img src="/img/logo.png" alt="{html.escape(name)}"/></header><main><h1>What our guests say</h1>'
             f'<section id="reviews" data-src="{html.escape(js_data_path(base, page))}"><p>Loading reviews…</p></section>'
             f'<nav id="pager"></nav></main><script>{_BUILD_SCRIPT}</script></body></html>'
-        ).encode("utf-8")
+        ).encode()
     return pages

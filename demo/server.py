@@ -22,12 +22,22 @@ _CONTENT_TYPES = {
 _HTML = "text/html; charset=utf-8"
 
 
-class LoggedRequest(NamedTuple):
+class _Logged(NamedTuple):
     method: str
     path: str
     headers: dict[str, str]  # header names lower-cased
     status: int  # 0 when the connection was closed without an answer
-    at: float = 0.0  # time.monotonic() when the request was read (for spacing checks)
+
+
+class LoggedRequest(_Logged):
+    """One request as the server saw it: still the 4-tuple callers unpack, plus `at` for spacing checks."""
+
+    at: float = 0.0  # time.monotonic() when the request was read
+
+    def __new__(cls, method: str, path: str, headers: dict[str, str], status: int, at: float = 0.0) -> LoggedRequest:
+        self = super().__new__(cls, method, path, headers, status)
+        self.at = at
+        return self
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import os
 import sys
@@ -333,6 +334,75 @@ def history(
     out.print(table)
 
 
+# --- digest ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def digest(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    week: Annotated[str | None, typer.Option("--week", help="ISO week, e.g. 2026-W47; default: the last complete week (UTC)")] = None,
+    business: Annotated[str | None, typer.Option("--business", "-b", help="only this business")] = None,
+    preview: Annotated[Path | None, typer.Option("--preview", help="write the HTML to this file (chart inline) to open in a browser")] = None,
+    send: Annotated[bool, typer.Option("--send", help="email it to digest.to through digest.smtp")] = False,
+) -> None:
+    """The weekly digest per business: new reviews, ratings, sentiment, negative and unanswered reviews, a chart.
+
+    Without --send or --preview it prints the plain-text version.
+    """
+    import difflib
+
+    from alerts.base import DeliveryError
+    from alerts.digest import IsoWeek, build_digest, build_message, chart_data_uri, render_chart, render_html, render_text
+    from alerts.email import send_email
+
+    if send and preview:
+        fail("use --send or --preview, not both")
+    try:
+        chosen = IsoWeek.parse(week) if week else IsoWeek.last_complete(datetime.now(UTC))
+    except ValueError as exc:
+        fail(f"--week: {exc}")
+    loaded = open_config(config)
+    names = [b.name for b in loaded.businesses]
+    if business is not None:
+        if business not in names:
+            hint = difflib.get_close_matches(business, names, n=1)
+            fail(f"no business named {business!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        names = [business]
+    if not names:
+        fail(f"{config} lists no businesses")
+    if send and loaded.digest is None:
+        fail(f"{config} has no digest: section (SMTP server and recipients); see `repwatch init`")
+    sessions = open_database(loaded)
+    with sessions() as session:
+        digests = [build_digest(session, name, chosen) for name in names]
+    failed = False
+    for index, item in enumerate(digests):
+        if preview is not None:
+            path = preview if len(digests) == 1 else preview.with_name(f"{preview.stem}-{index + 1}{preview.suffix or '.html'}")
+            try:
+                path.write_text(render_html(item, chart_data_uri(render_chart(item))), encoding="utf-8")
+            except OSError as exc:
+                fail(f"cannot write {path}: {exc.strerror}")
+            out.print(Text(f"{path.resolve()}" + (f"  ({item.business})" if len(digests) > 1 else "")))
+        elif send:
+            try:
+                report = send_email(build_message(item, loaded.digest), loaded.digest.smtp)
+            except DeliveryError as exc:
+                failed = True
+                later = " (temporary: try again later)" if exc.retryable else ""
+                err.print(Text(f"repwatch: digest for {item.business} not sent: {exc}{later}"))
+                continue
+            out.print(Text(f"{item.business}: sent the {item.week.label} digest to {', '.join(report.accepted)}"))
+            if report.refused:
+                failed = True
+                refused = "; ".join(f"{rcpt}: {reply}" for rcpt, reply in report.refused.items())
+                err.print(Text(f"repwatch: digest for {item.business}: refused for {refused}"))
+        else:
+            sys.stdout.write(render_text(item))
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
 # --- sources / alerts -------------------------------------------------------------------------------
 
 
@@ -346,9 +416,15 @@ def sources_list() -> None:
     table.add_column("site")
     table.add_column("what it reads", overflow="fold")
     for name, spider in sorted(load_spiders().items()):
-        doc = " ".join((spider.__doc__ or "").split())
+        doc = help_text(spider.__doc__)
         table.add_row(name, spider.site_name or name, Text(doc))  # Text: `div.review[data-id]` is not markup
     out.print(table)
+
+
+def help_text(docstring: str | None) -> str:
+    """A docstring for a table cell: prose paragraphs reflowed, indented blocks (config examples) kept as written."""
+    paragraphs = inspect.cleandoc(docstring or "").split("\n\n")
+    return "\n\n".join(p if p.startswith(" ") else " ".join(p.split()) for p in paragraphs)
 
 
 @sources_app.command("health")

@@ -8,7 +8,7 @@ import types
 import typing
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 import yaml
 from pydantic import (
@@ -114,7 +114,7 @@ class SourceConfig(Strict):
             load_spiders()[self.kind].Options.model_validate(self.options)
         except ValidationError as exc:
             details = "; ".join(
-                f"options.{'.'.join(map(str, e['loc']))}: {'unknown option' if e['type'] == 'extra_forbidden' else e['msg']}"
+                f"options.{'.'.join(map(str, e['loc']))}: {'unknown option' if e['type'] == 'extra_forbidden' else e['msg'].removeprefix('Value error, ')}"
                 for e in exc.errors()
             )
             raise ValueError(details) from None
@@ -138,6 +138,7 @@ def _notifier_union() -> Any:
 
 def _build_config_model() -> type[BaseModel]:
     notifier = _notifier_union()
+    from alerts.email import DigestSettings  # the `digest:` section lives with the code that sends it
 
     class Config(Strict):
         """The whole config.yaml."""
@@ -148,6 +149,7 @@ def _build_config_model() -> type[BaseModel]:
         alerting: AlertingSettings = AlertingSettings()
         notifiers: dict[str, notifier] = Field(default_factory=dict)  # type: ignore[valid-type]
         businesses: list[BusinessConfig] = Field(default_factory=list)
+        digest: DigestSettings | None = Field(None, description="the weekly email digest; off when absent")
 
         @model_validator(mode="after")
         def _references(self) -> Config:

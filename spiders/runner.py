@@ -124,6 +124,18 @@ def _render_settings(crawl: dict[str, Any], source: dict[str, Any], sessions) ->
     return None
 
 
+# --- robots.txt per source (politeness: spiders/politeness.py) ----------------------------------------------------
+
+def _robots_settings(crawl: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """This source's crawler obeys robots.txt unless the plan says otherwise for it; not obeying is logged."""
+    obey = source.get("obey_robots", crawl["obey_robots"])
+    if not obey:
+        logging.getLogger("spiders.runner").warning(
+            "source %s: robots.txt is NOT obeyed (obey_robots: false in config.yaml)", source["name"]
+        )
+    return {"ROBOTSTXT_OBEY": bool(obey)}
+
+
 def run_plan(plan: dict[str, Any]) -> None:
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
@@ -149,6 +161,7 @@ def run_plan(plan: dict[str, Any]) -> None:
             continue  # recorded as failed: nothing to render with
         crawler = process.create_crawler(spider_class(source["kind"]))
         crawler.settings.update(render, priority="spider")  # this crawler only; not frozen until crawl()
+        crawler.settings.update(_robots_settings(plan["crawl"], source), priority="spider")
 
         def on_closed(spider, reason, _crawler=crawler, _run=source["run_id"], _had=bool(known)) -> None:
             _record_run(_crawler, _run, _had, sessions, reason)

@@ -33,7 +33,13 @@ HTTPCACHE_STORAGE = "spiders.cache.SqliteCacheStorage"
 HTTPCACHE_EXPIRATION_SECS = 0
 HTTPCACHE_GZIP = False
 
+# spiders/politeness.py closes Scrapy's gaps measured in DESIGN §7: the robots.txt race, Crawl-delay, Retry-After.
+DOWNLOADER = "spiders.politeness.PoliteDownloader"
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "spiders.politeness.RobotsFirstMiddleware": 100,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "spiders.politeness.RetryAfterMiddleware": 550,
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
     "spiders.cache.RevalidatingCacheMiddleware": 900,
 }
@@ -50,9 +56,13 @@ LOG_INSTALL_ROOT_HANDLER = False  # the runner configures logging itself
 
 def crawl_settings(crawl: dict[str, Any], *, data_dir: Path, database_url: str) -> dict[str, Any]:
     """This module's settings adjusted by config.yaml's `crawl:` section."""
+    from spiders.politeness import robots_token
+
     settings = {key: value for key, value in globals().items() if key.isupper()}
     settings.update(
         USER_AGENT=crawl["user_agent"],
+        # robots.txt groups (and Crawl-delay) are matched against our product token, not the whole header.
+        ROBOTSTXT_USER_AGENT=robots_token(crawl["user_agent"], BOT_NAME),
         ROBOTSTXT_OBEY=crawl["obey_robots"],
         CONCURRENT_REQUESTS_PER_DOMAIN=crawl["concurrency"],
         DOWNLOAD_DELAY=crawl["download_delay"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 import html
 import math
 import re
-import unicodedata
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any

@@ -43,7 +43,7 @@ def test_first_crawl_is_a_silent_baseline_and_recrawl_is_one_request(e2e):
     e2e.site.reset_log()
     second = e2e.crawl()
     assert second.code == 0, second.stderr
-    assert e2e.page_requests() == [f"/review/acme.example"]  # one request, answered 304
+    assert e2e.page_requests() == ["/review/acme.example"]  # one request, answered 304
     assert [r.status for r in e2e.site.requests if r.path != "/robots.txt"] == [304]
     assert len(e2e.slack.messages) == 2  # no duplicates
 

@@ -55,7 +55,7 @@ def crawl(tmp: Path, url: str, *, render: bool, browser_path: Path = CHROMIUM) -
     """))
     return subprocess.run(
         [sys.executable, "-m", "monitor", "crawl", "--no-alerts", "--config", str(config)],
-        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, cwd=tmp, timeout=120,
+        check=False, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, cwd=tmp, timeout=120,
     )
 
 
@@ -85,8 +85,11 @@ def test_render_stores_exactly_the_reviews_the_script_builds(site, tmp_path):
     assert (run.outcome, run.pages, run.items) == ("ok", 2, 12)
     # The browser ran each page's script: both data files were fetched, by Chromium (not by Scrapy).
     assert [r.path for r in site.requests if r.path.startswith("/api/")] == ["/api/reviews/1.json", "/api/reviews/2.json"]
-    # Robots.txt is still read by Scrapy before the first page.
+    # Robots.txt is still read by Scrapy before the first page; every request carries our User-Agent; images
+    # (the logo) are never fetched.
     assert site.requests[0].path == "/robots.txt"
+    assert {r.headers.get("user-agent", "").split("/")[0] for r in site.requests} == {"repwatch"}
+    assert "/img/logo.png" not in {r.path for r in site.requests}
     print(f"render crawl of 2 pages: {elapsed:.1f} s")
 
 
@@ -109,3 +112,24 @@ def test_a_missing_browser_fails_the_source_with_one_clear_line(site, tmp_path):
     reviews, run = stored(tmp_path)
     assert reviews == [] and run.outcome == "failed"
     assert site.requests == []  # nothing was fetched without the browser
+
+
+@needs_playwright
+def test_a_browser_that_does_not_start_fails_the_source_with_one_line(site, tmp_path):
+    not_chromium = Path("/bin/true")  # exists and runs, but never speaks the DevTools protocol
+    result = crawl(tmp_path, site.url_for("/reviews"), render=True, browser_path=not_chromium)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("repwatch:")]
+    assert len(lines) == 1 and f"render: Chromium at {not_chromium} did not start" in lines[0], result.stderr
+    assert "Call log" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sources_that_do_not_render_never_import_playwright():
+    code = (
+        "import sys, spiders.runner; from spiders.generic.schema_org import SchemaOrgSpider; "
+        "assert SchemaOrgSpider(url='http://127.0.0.1/').page_meta(1) == {'page': 1}; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('playwright', 'scrapy_playwright')); "
+        "assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import pytest
 
@@ -34,12 +33,11 @@ def test_stars_decide_label_and_score(scorer: Scorer, stars: float, label: str, 
     assert verdict == Verdict(label=label, score=score, lang="en", why=f"{stars:g}★ rating")
 
 
-def test_stars_path_touches_no_model_and_is_fast() -> None:
+def test_stars_path_touches_no_model() -> None:
+    # Its speed (≥ 5,000/s) is measured by bench/bench_score.py, not here.
     fresh = Scorer()
     items = [TextInput(text="Terrible.", stars=1 + i % 5) for i in range(5000)]
-    started = time.perf_counter()
     verdicts = fresh.score_many(items)
-    assert time.perf_counter() - started < 1.0  # >= 5,000/s even on a busy machine
     assert fresh.detector._detector is None and fresh.english._analyzer is None
     assert {v.lang for v in verdicts} == {"und"}
 
@@ -119,11 +117,9 @@ def test_why_quotes_the_most_negative_sentence_trimmed(scorer: Scorer) -> None:
     assert verdict.why.endswith('…"') and len(verdict.why) <= len('negative text: ""') + 160
 
 
-def test_huge_text_is_capped_and_quick(scorer: Scorer) -> None:
+def test_huge_text_is_capped(scorer: Scorer) -> None:
     text = "The staff were helpful. The wifi never worked. " * 2000  # ~18,000 words
-    started = time.perf_counter()
     verdict = scorer.score(TextInput(text=text, lang="en"))
-    assert time.perf_counter() - started < 1.0
     assert verdict.label in {"neg", "neu", "pos"}
     assert sum(len(s) for s in split_sentences(text)) <= MAX_TEXT_CHARS + 10
 

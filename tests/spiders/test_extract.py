@@ -42,6 +42,15 @@ def test_trustpilot_page_end_to_end():
         ("", "skroutz_shop_reviews.json", "skroutz"),
         ("https://api.skroutz.gr/skus/1/reviews", "skroutz_sku_reviews.json", "skroutz"),
         ("https://www.consumeraffairs.com/moving/x.html", "schema_org_jsonld.html", "consumeraffairs"),
+        ("", "bbb_profile.html", "bbb"),
+        ("", "bbb_customer_reviews.json", "bbb"),
+        ("", "bbb_complaints.json", "bbb"),
+        ("https://www.bbb.org/us/or/portland/profile/x/y-1296-1", "schema_org_jsonld.html", "bbb"),
+        ("", "ceneo.html", "ceneo"),
+        ("https://www.ceneo.pl/1", "schema_org_jsonld.html", "ceneo"),
+        ("", "feed_google_alerts.xml", "feed"),
+        ("", "feed_app_store.xml", "feed"),
+        ("https://blog.example/feed.xml", "feed_rss.xml", "feed"),
     ],
 )
 def test_choose_spider(url: str, page: str, expected: str):
@@ -182,7 +191,8 @@ def test_real_fenced_yelp_page_is_unwrapped_then_read(real_pages: Path):
 OUR_PAGES = [
     "trustpilot.html", "trustpilot_last_page.html", "trustpilot_2024_cards.html", "trustpilot_2016_card.html",
     "schema_org_jsonld.html", "schema_org_microdata.html", "blocked_cloudflare_challenge.html",
-    "consumeraffairs.html", "yelp.html",
+    "consumeraffairs.html", "yelp.html", "bbb_profile.html", "bbb_customer_reviews.json", "ceneo.html",
+    "feed_app_store.xml", "feed_rss.xml",
 ]
 
 

@@ -1,0 +1,503 @@
+"""The weekly digest: numbers from a seeded database, the email via a real SMTP server, SMTP failures, Chromium at 600 px."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import smtplib
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from alerts.base import DeliveryError
+from alerts.digest import (
+    IsoWeek,
+    build_digest,
+    build_message,
+    chart_data_uri,
+    render_chart,
+    render_html,
+)
+from alerts.email import (
+    DeliveryOutcomeUnknown,
+    DigestSettings,
+    classify_smtp_error,
+    send_email,
+)
+from models.tables import Business, Review, Source
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday in 2026-W48
+WEEK = IsoWeek.parse("2026-W47")  # Mon 16 Nov - Sun 22 Nov 2026
+HOSTILE_TITLE = "<b>Awful</b>"
+HOSTILE_BODY = "<script>alert(1)</script> Cold bread & rude staff."
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "right-pass-8c41"
+
+
+def at(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 11, day, hour, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Fixtures: a seeded database and a real SMTP server
+
+
+@pytest.fixture
+def seeded(sessions):
+    seed(sessions)
+    return sessions
+
+
+def seed(sessions) -> None:
+    """Reviews across 2026-W47 (the digest's week), W46 (last week), older weeks and W48 (after the week)."""
+    with sessions.begin() as session:
+        acme = Business(name="Acme Bakery")
+        other = Business(name="Other Shop")
+        tp = Source(business=acme, name="acme-trustpilot", kind="trustpilot", url="https://www.trustpilot.com/review/acme.example")
+        gm = Source(business=acme, name="acme-google", kind="schema_org", url="https://maps.example.com/acme")
+        elsewhere = Source(business=other, name="other-site", kind="schema_org", url="https://other.example/reviews")
+        session.add_all([acme, other, tp, gm, elsewhere])
+
+        def review(key: str, source: Source, **fields) -> None:
+            fields.setdefault("published_at", None)
+            fields.setdefault("first_seen_at", fields["published_at"] or NOW)
+            fields.setdefault("url", f"https://www.trustpilot.com/reviews/{key}")
+            fields.setdefault("body", f"review {key}")
+            session.add(Review(source=source, external_id=key, content_hash=key, **fields))
+
+        # this week: 6 reviews, ratings 1, 2, 5, 3, 1 (+ one unrated): average 2.4
+        review("r1", tp, rating=1, sentiment_label="neg", published_at=at(17, 9), title=HOSTILE_TITLE, body=HOSTILE_BODY,
+               author="Jane <i>D.</i>", severity="high")
+        review("r2", tp, rating=2, sentiment_label="neg", published_at=at(18), reply_body="Sorry!", reply_published_at=at(19))
+        review("r3", gm, rating=5, sentiment_label="pos", published_at=at(19), url="https://maps.example.com/acme/r3")
+        review("r4", gm, rating=3, sentiment_label="neu", published_at=at(20), url="https://maps.example.com/acme/r4")
+        review("r5", gm, rating=None, sentiment_label=None, published_at=None, first_seen_at=at(21), url="https://maps.example.com/acme/r5")
+        review("r6", tp, rating=1, sentiment_label="neg", published_at=at(21), status="resolved", url="javascript:alert(2)")
+        # last week: ratings 4, 2, 5: average 3.67; r8 is still open, r9 got its reply this week (after 5 days)
+        review("r7", tp, rating=4, sentiment_label="pos", published_at=at(10))
+        review("r8", tp, rating=2, sentiment_label="neg", published_at=at(11, 10), status="acknowledged")
+        review("r9", gm, rating=5, sentiment_label="pos", published_at=at(12), reply_body="Thanks", reply_published_at=at(17),
+               url="https://maps.example.com/acme/r9")
+        # older, removed from the site: not waiting for a reply any more
+        review("r10", tp, rating=1, sentiment_label="neg", published_at=datetime(2026, 10, 28, tzinfo=UTC), removed_at=at(20))
+        # after the week: not in this digest
+        review("r11", tp, rating=1, sentiment_label="neg", published_at=at(24))
+        # another business: never counted for Acme
+        review("x1", elsewhere, rating=1, sentiment_label="neg", published_at=at(18), url="https://other.example/x1")
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it receives, or answers with the reply it was given."""
+
+    def __init__(self, *, data_reply: str | None = None, rcpt_reply: str | None = None, hang: bool = False):
+        self.data_reply = data_reply
+        self.rcpt_reply = rcpt_reply
+        self.hang = hang
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        if self.hang:  # takes the whole message, never answers: the client times out after handing it over
+            await asyncio.Event().wait()
+        return self.data_reply or "250 Message accepted for delivery"
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    if isinstance(auth_data, LoginPassword) and auth_data.login == b"digest" and auth_data.password == PASSWORD.encode():
+        return AuthResult(success=True)
+    # A careless server echoing the password back: it must not reach our error message.
+    password = auth_data.password.decode() if isinstance(auth_data, LoginPassword) else "?"
+    return AuthResult(success=False, handled=False, message=f"535 5.7.8 bad credentials ({password})")
+
+
+class LocalSMTP(Controller):
+    """aiosmtpd on 127.0.0.1 at an OS-assigned port (its start-up probe connects to `port`, so learn it first)."""
+
+    def _trigger_server(self):
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., LocalSMTP]]:
+    started: list[Controller] = []
+
+    def start(handler: Mailbox, **smtp_options) -> LocalSMTP:
+        controller = LocalSMTP(handler, hostname="127.0.0.1", port=0, ready_timeout=10, **smtp_options)
+        controller.start()
+        started.append(controller)
+        return controller
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def settings_for(controller: LocalSMTP, **smtp) -> DigestSettings:
+    return DigestSettings.model_validate({
+        "from": "repwatch <digest@acme.example>",
+        "to": ["owner@acme.example", "Manager <manager@acme.example>"],
+        "subject": "Reviews of {business}, week {week}",
+        "smtp": {"host": "127.0.0.1", "port": controller.port, "security": "none", "timeout": 5, **smtp},
+    })
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Numbers
+
+
+def test_weeks_are_iso_weeks_in_utc():
+    assert (WEEK.start, WEEK.end) == (datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))
+    assert IsoWeek.last_complete(NOW) == WEEK
+    assert IsoWeek.last_complete(datetime(2027, 1, 4, 0, 0, tzinfo=UTC)).label == "2026-W53"
+    assert IsoWeek.parse("2027-W01").shifted(-1).label == "2026-W53"
+    with pytest.raises(ValueError, match="no week 53"):
+        IsoWeek.parse("2025-W53")
+    with pytest.raises(ValueError, match="ISO week"):
+        IsoWeek.parse("2026-11-16")
+
+
+def test_digest_numbers_come_from_the_database(seeded):
+    with seeded() as session:
+        digest = build_digest(session, "Acme Bakery", WEEK, now=NOW)
+    assert digest.new_reviews == 6
+    assert [(s.source, s.site, s.count) for s in digest.by_source] == [
+        ("acme-google", "maps.example.com", 3), ("acme-trustpilot", "www.trustpilot.com", 3)]
+    assert digest.this_week.average_rating == pytest.approx(2.4)
+    assert digest.last_week.average_rating == pytest.approx(11 / 3)
+    assert digest.sentiment == {"neg": 3, "neu": 1, "pos": 1, "unscored": 1}
+    assert [(r.excerpt[:12], r.status, r.replied) for r in digest.negatives] == [
+        ("<b>Awful</b>", "new", False), ("review r2", "new", True), ("review r6", "resolved", False)]
+    assert digest.negatives[2].url is None  # javascript: never becomes a link
+    assert [r.excerpt[:8] for r in digest.unanswered] == ["review r", "<b>Awful"]  # oldest first
+    assert [r.age for r in digest.unanswered] == [NOW - at(11, 10), NOW - at(17, 9)]
+    assert digest.unanswered_total == 2
+    assert digest.median_reply == timedelta(days=3)  # replies this week after 1 day and 5 days
+    assert digest.replies == 2
+    assert [w.week.label for w in digest.weeks] == [f"2026-W{n}" for n in range(40, 48)]
+    assert [w.total for w in digest.weeks] == [0, 0, 0, 0, 1, 0, 3, 6]
+
+
+def test_an_unknown_or_empty_business_gets_an_empty_digest(seeded):
+    with seeded() as session:
+        digest = build_digest(session, "Never Crawled", WEEK, now=NOW)
+    assert digest.new_reviews == 0 and digest.this_week.average_rating is None and digest.median_reply is None
+    html = render_html(digest, chart_data_uri(render_chart(digest)))
+    assert "None this week." in html and "Nothing waiting for a reply." in html
+
+
+def test_html_stays_under_the_gmail_clipping_size_with_many_long_hostile_reviews(sessions):
+    with sessions.begin() as session:
+        business = Business(name="Busy")
+        source = Source(business=business, name="busy", kind="schema_org", url="https://busy.example/")
+        session.add_all([business, source])
+        for i in range(200):
+            session.add(Review(source=source, external_id=str(i), content_hash=str(i), url=f"https://busy.example/{i}",
+                               body="<&>" * 400, rating=1, sentiment_label="neg", published_at=at(17)))
+    with sessions() as session:
+        digest = build_digest(session, "Busy", WEEK, now=NOW)
+    html = render_html(digest, "cid:chart@x")
+    assert len(html.encode()) <= 100_000
+    assert "…and" in html and "&lt;&amp;&gt;" in html and "<&>" not in html
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The email, through a real SMTP server
+
+
+def received_digest(seeded, smtp_server) -> tuple[EmailMessage, list[str]]:
+    mailbox = Mailbox()
+    controller = smtp_server(mailbox)
+    with seeded() as session:
+        digest = build_digest(session, "Acme Bakery", WEEK, now=NOW)
+    report = send_email(build_message(digest, settings_for(controller)), settings_for(controller).smtp)
+    assert report.accepted == ["owner@acme.example", "manager@acme.example"] and not report.refused
+    [(recipients, raw)] = mailbox.received
+    return message_from_bytes(raw, policy=policy.default), recipients
+
+
+def test_the_digest_arrives_as_text_and_html_with_the_chart_by_content_id(seeded, smtp_server):
+    message, recipients = received_digest(seeded, smtp_server)
+    assert recipients == ["owner@acme.example", "manager@acme.example"]
+    assert message["Subject"] == "Reviews of Acme Bakery, week 2026-W47"
+    assert message["From"] == "repwatch <digest@acme.example>"
+    assert message.get_content_type() == "multipart/alternative"
+    text_part, related = message.get_payload()
+    assert text_part.get_content_type() == "text/plain"
+    assert related.get_content_type() == "multipart/related"
+    html_part, image = related.get_payload()
+    assert html_part.get_content_type() == "text/html" and image.get_content_type() == "image/png"
+    png = image.get_content()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) < 150_000
+    html = html_part.get_content()
+    [cid] = re.findall(r'<img src="cid:([^"]+)"', html)
+    assert image["Content-ID"] == f"<{cid}>"
+    assert image.get_content_disposition() == "inline"
+
+
+def test_both_parts_show_the_numbers_and_links_and_escape_review_text(seeded, smtp_server):
+    message, _ = received_digest(seeded, smtp_server)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+
+    def html_number(element_id: str) -> str:
+        return re.search(rf'id="{element_id}">([^<]*)<', html)[1]
+
+    assert html_number("new-reviews") == "6"
+    assert html_number("average-rating") == "2.40"
+    assert html_number("negatives") == "3"
+    assert html_number("unanswered") == "2"
+    assert html_number("median-reply") == "3 days"
+    assert [html_number(f"sentiment-{label}") for label in ("neg", "neu", "pos", "unscored")] == ["3", "1", "1", "1"]
+    assert "last week 3.67" in html and "-1.27" in html
+    for line in ("New reviews: 6", "Average rating: 2.40 (last week 3.67, -1.27)", "Negative: 3    Unanswered: 2",
+                 "Median time to reply: 3 days (2 replies)", "negative 3   neutral 1   positive 1   unscored 1",
+                 "3  acme-google (maps.example.com)", "3  acme-trustpilot (www.trustpilot.com)"):
+        assert line in text
+
+    # links: r1 (this week and unanswered), r2, r8; never the javascript: URL
+    for key in ("r1", "r2", "r8"):
+        assert f'href="https://www.trustpilot.com/reviews/{key}"' in html
+        assert f"https://www.trustpilot.com/reviews/{key}" in text
+    assert "javascript:" not in html and "javascript:" not in text
+    assert "Other Shop" not in html and "other.example" not in html and "r11" not in text
+
+    # untrusted text arrives escaped in HTML and verbatim (it is inert there) in plain text
+    assert "<script>" not in html and "<b>Awful" not in html and "<i>D." not in html
+    assert "&lt;b&gt;Awful&lt;/b&gt;: &lt;script&gt;alert(1)&lt;/script&gt; Cold bread &amp; rude staff." in html
+    assert "Jane &lt;i&gt;D.&lt;/i&gt;" in html
+    assert f"{HOSTILE_TITLE}: {HOSTILE_BODY}" in text
+    # the unanswered list is oldest first, with ages
+    unanswered = text.split("STILL UNANSWERED (2)")[1]
+    assert unanswered.index("review r8") < unanswered.index("Awful")
+    assert "14 days old, acknowledged" in unanswered and "8 days old, new" in unanswered
+    assert not re.search(r"<(style|link|script)\b|src=\"https?:", html)  # no <style> for Gmail to strip, no fetches
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SMTP failures: the code decides, not the exception class
+
+
+@pytest.mark.parametrize(
+    ("exc", "retryable"),
+    [
+        (smtplib.SMTPDataError(451, b"4.3.0 try again later"), True),
+        (smtplib.SMTPDataError(550, b"5.7.1 rejected"), False),
+        (smtplib.SMTPSenderRefused(421, b"4.7.0 too busy", "a@b"), True),
+        (smtplib.SMTPSenderRefused(553, b"5.1.8 bad sender", "a@b"), False),
+        (smtplib.SMTPAuthenticationError(454, b"4.7.0 temporary auth failure"), True),
+        (smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"), False),
+        (smtplib.SMTPRecipientsRefused({"a@b": (450, b"busy"), "c@d": (451, b"later")}), True),
+        (smtplib.SMTPRecipientsRefused({"a@b": (450, b"busy"), "c@d": (550, b"no such user")}), False),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), True),
+        (smtplib.SMTPNotSupportedError("STARTTLS extension not supported by server."), False),
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (TimeoutError("timed out"), True),
+    ],
+)
+def test_smtp_errors_are_classified_by_their_code(exc, retryable):
+    error = classify_smtp_error(exc, "SMTP mail.example:587")
+    assert error.retryable is retryable, error.message
+    assert error.message.startswith("SMTP mail.example:587: ")
+
+
+def send_sample(controller: LocalSMTP, **smtp):
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "digest@acme.example", "owner@acme.example", "test"
+    message.set_content("hello")
+    return send_email(message, settings_for(controller, **smtp).smtp)
+
+
+def test_a_451_from_a_real_server_is_retryable(smtp_server):
+    with pytest.raises(DeliveryError) as caught:
+        send_sample(smtp_server(Mailbox(data_reply="451 4.3.0 Mailbox temporarily unavailable")))
+    assert caught.value.retryable
+    assert "451 4.3.0 Mailbox temporarily unavailable" in str(caught.value)
+
+
+def test_a_550_from_a_real_server_is_permanent(smtp_server):
+    with pytest.raises(DeliveryError) as caught:
+        send_sample(smtp_server(Mailbox(rcpt_reply="550 5.1.1 No such user")))
+    assert not caught.value.retryable
+    assert "owner@acme.example: 550 5.1.1 No such user" in str(caught.value)
+
+
+def test_a_wrong_password_is_permanent_and_never_shown(smtp_server):
+    controller = smtp_server(Mailbox(), authenticator=authenticator, auth_require_tls=False)
+    assert send_sample(controller, username="digest", password=PASSWORD).accepted == ["owner@acme.example"]
+    with pytest.raises(DeliveryError) as caught:
+        send_sample(controller, username="digest", password="wrong-pass-77e2")
+    assert not caught.value.retryable
+    assert "535" in str(caught.value) and "wrong-pass-77e2" not in str(caught.value) and "[redacted]" in str(caught.value)
+    assert "wrong-pass-77e2" not in repr(caught.value)
+
+
+def test_a_timeout_after_the_message_was_handed_over_is_never_retried(smtp_server):
+    """DESIGN §7: the server may deliver it anyway, so a retry could send the digest twice."""
+    mailbox = Mailbox(hang=True)
+    with pytest.raises(DeliveryOutcomeUnknown) as caught:
+        send_sample(smtp_server(mailbox), timeout=0.5)
+    assert not caught.value.retryable and "may have been delivered" in str(caught.value)
+    assert len(mailbox.received) == 1
+
+
+def test_nobody_listening_is_retryable():
+    controller = LocalSMTP(Mailbox(), hostname="127.0.0.1", port=0, ready_timeout=10)
+    controller.start()
+    controller.stop()  # the port was ours a moment ago and now nothing listens on it
+    with pytest.raises(DeliveryError) as caught:
+        send_sample(controller)
+    assert caught.value.retryable and "connection refused" in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The HTML in a real browser at 600 px
+
+
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+    images: Array.prototype.map.call(document.images, function (i) { return [i.complete, i.naturalWidth, i.width]; })
+  });
+  document.body.appendChild(probe);
+});
+</script>"""
+
+
+def chromium(tmp_path: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--window-size=600,2000", "--hide-scrollbars", *extra, url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+def test_the_html_fits_600px_in_chromium_and_the_chart_loads(seeded, tmp_path):
+    with seeded() as session:
+        digest = build_digest(session, "Acme Bakery", WEEK, now=NOW)
+    html = render_html(digest, chart_data_uri(render_chart(digest)))
+    page = tmp_path / "digest.html"
+    page.write_text(html, encoding="utf-8")
+    probed = tmp_path / "probe.html"
+    probed.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+
+    result = chromium(tmp_path, probed.as_uri(), "--virtual-time-budget=2000", "--dump-dom")
+    found = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout)
+    assert found, result.stderr[-2000:]
+    probe = json.loads(found[1])
+    assert probe["clientWidth"] <= 600
+    assert probe["scrollWidth"] <= probe["clientWidth"], probe  # no horizontal scrolling at 600 px
+    assert probe["images"] and all(complete and natural >= 560 for complete, natural, _ in probe["images"]), probe
+
+    screenshot = tmp_path / "d.png"
+    result = chromium(tmp_path, page.as_uri(), f"--screenshot={screenshot}")
+    assert screenshot.is_file() and screenshot.stat().st_size > 10_000, result.stderr[-2000:]
+    print(f"screenshot: {screenshot}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The command
+
+
+def config_file(tmp_path: Path, smtp_port: int | None = None) -> Path:
+    from models.db import connect, migrate, session_factory
+
+    database = f"sqlite:///{tmp_path / 'repwatch.db'}"
+    engine = connect(database)
+    migrate(engine)
+    seed(session_factory(engine))
+    engine.dispose()
+    digest = f"""
+digest:
+  from: repwatch <digest@acme.example>
+  to: [owner@acme.example, "Manager <manager@acme.example>"]
+  smtp: {{host: 127.0.0.1, port: {smtp_port}, security: none, timeout: 5}}
+""" if smtp_port else ""
+    path = tmp_path / "config.yaml"
+    path.write_text(f"""
+database: {database}
+businesses:
+  - name: Acme Bakery
+    sources:
+      - name: acme-trustpilot
+        kind: trustpilot
+        url: https://www.trustpilot.com/review/acme.example
+{digest}""", encoding="utf-8")
+    return path
+
+
+def repwatch(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2], env={**os.environ, "COLUMNS": "200"}, check=False)
+
+
+def test_digest_preview_writes_html_with_the_chart_inline(tmp_path):
+    config = config_file(tmp_path)
+    target = tmp_path / "preview.html"
+    result = repwatch("digest", "-c", str(config), "--week", "2026-W47", "--preview", str(target))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(target)
+    html = target.read_text(encoding="utf-8")
+    assert '<img src="data:image/png;base64,' in html and 'id="new-reviews">6<' in html
+
+
+def test_digest_send_says_to_whom(tmp_path, smtp_server):
+    mailbox = Mailbox()
+    config = config_file(tmp_path, smtp_server(mailbox).port)
+    result = repwatch("digest", "-c", str(config), "--week", "2026-W47", "--send")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Acme Bakery: sent the 2026-W47 digest to owner@acme.example, manager@acme.example"
+    [(_, raw)] = mailbox.received
+    assert b"Subject: Reviews of Acme Bakery, week 2026-W47" in raw
+
+
+def test_digest_send_failure_is_one_line_and_exit_1(tmp_path, smtp_server):
+    config = config_file(tmp_path, smtp_server(Mailbox(data_reply="554 5.7.1 spam")).port)
+    result = repwatch("digest", "-c", str(config), "--week", "2026-W47", "--send")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"repwatch: digest for Acme Bakery not sent: SMTP 127.0.0.1:{config.read_text().split('port: ')[1].split(',')[0]}: 554 5.7.1 spam"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--week", "2026-47"), "repwatch: --week: expected an ISO week like 2026-W47, got '2026-47'"),
+    (("--business", "Acme Bakry"), "repwatch: no business named 'Acme Bakry' (did you mean 'Acme Bakery'?)"),
+    (("--send",), "has no digest: section"),
+])
+def test_digest_usage_errors_are_one_line(tmp_path, args, message):
+    result = repwatch("digest", "-c", str(config_file(tmp_path)), *args)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert message in line
+
+
+def test_the_commented_digest_example_in_config_yaml_is_valid():
+    from monitor.config import parse_config
+
+    repo = Path(__file__).resolve().parents[2]
+    for name in ("config.yaml", "monitor/templates/config.yaml"):
+        commented = re.search(r"^# digest:\n((?:#.*\n)+)", (repo / name).read_text(), flags=re.MULTILINE)
+        assert commented, name
+        block = "digest:\n" + "".join(line[2:] + "\n" for line in commented[1].splitlines())
+        assert parse_config(block, env={"SMTP_PASSWORD": "x"}).digest.smtp.effective_port() == 587
