@@ -237,6 +237,11 @@ def _model_at(model: Any, loc: tuple[Any, ...]) -> Any:
         current = _unwrap(current, part)
         if current is None:
             return None
+    while typing.get_origin(current) in (Union, types.UnionType, Annotated):  # `Section | None` holds Section's keys
+        present = [m for m in typing.get_args(current) if m is not type(None)]
+        if typing.get_origin(current) is not Annotated and len(present) != 1:
+            break
+        current = present[0]
     return current
 
 
@@ -252,6 +257,9 @@ def _unwrap(annotation: Any, part: Any) -> Any:
     if origin is dict:
         return typing.get_args(annotation)[1]
     if origin in (Union, types.UnionType):
+        present = [m for m in typing.get_args(annotation) if m is not type(None)]
+        if len(present) == 1:  # an optional section: look inside it
+            return _unwrap(present[0], part)
         for member in typing.get_args(annotation):
             if isinstance(member, type) and issubclass(member, BaseModel):
                 kind = member.model_fields.get("kind")

@@ -10,7 +10,7 @@ from monitor.config import parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {"SLACK_BOT_TOKEN": "xoxb-docs", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X",
-       "REPWATCH_DB_PASSWORD": "pw", "DEMO_SITE_URL": "http://127.0.0.1:8000", "DEMO_SLACK_API": "http://127.0.0.1:8001/api/"}
+       "REPWATCH_DB_PASSWORD": "pw", "SMTP_PASSWORD": "pw", "DEMO_SITE_URL": "http://127.0.0.1:8000", "DEMO_SLACK_API": "http://127.0.0.1:8001/api/"}
 
 
 def readme_yaml_blocks() -> list[str]:
@@ -39,5 +39,6 @@ def test_ci_runs_the_readme_test_command():
 
 def test_every_cli_verb_in_the_contract_is_documented():
     readme = (REPO / "README.md").read_text()
-    for verb in ("init", "config check", "crawl", "extract", "score", "reviews", "sources list", "alerts test"):
+    for verb in ("init", "config check", "crawl", "extract", "score", "reviews", "history", "digest", "sources list",
+                 "alerts test"):
         assert f"repwatch {verb}" in readme

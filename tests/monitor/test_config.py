@@ -105,3 +105,8 @@ def test_the_shipped_config_files_are_valid_and_init_writes_the_same_one():
     template = REPO / "monitor" / "templates" / "config.yaml"
     assert (REPO / "config.yaml").read_text() == template.read_text()
     parse_config(template.read_text(), env=env)
+
+
+def test_unknown_keys_inside_an_optional_section_get_a_hint_too():
+    text = GOOD + 'digest:\n  from: "r <r@example.com>"\n  to: [o@example.com]\n  smtp: {host: localhost, security: none}\n  subjct: x\n'
+    assert "digest.subjct: unknown key (did you mean 'subject'?)" in problems(text)
