@@ -208,6 +208,26 @@ def score(
     score_jsonl(sys.stdin, sys.stdout, lang=lang)
 
 
+@app.command("eval")
+def evaluate_command(
+    files: Annotated[list[Path], typer.Argument(help="labelled JSON Lines, one file per language: <lang>.jsonl")],
+    use_stars: Annotated[bool, typer.Option("--use-stars", help="let the scorer see the stars (default: text only)")] = False,
+    given_lang: Annotated[bool, typer.Option("--given-lang", help="take the language from the file name, not detection")] = False,
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Measure the scorer on labelled reviews ({"text", "label": neg|neu|pos, "stars"?}): P/R/F1 for negatives, AUC, confusion, reviews/s."""
+    from monitor.sentiment.evaluate import evaluate, format_report
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        fail(f"no such file: {', '.join(missing)}")
+    result = evaluate(files, use_stars=use_stars, given_lang=given_lang)
+    if output == "json":
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+    else:
+        out.print(Text(format_report(result)))
+
+
 # --- reviews ----------------------------------------------------------------------------------------
 
 

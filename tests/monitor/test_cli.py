@@ -80,3 +80,21 @@ def test_sources_list_shows_every_kind_with_its_help():
     result = repwatch("sources", "list")
     assert result.returncode == 0
     assert "trustpilot" in result.stdout and "schema_org" in result.stdout
+
+
+def test_eval_reports_negative_f1_per_language(tmp_path):
+    rows = [
+        {"text": "Cold food, rude staff, we waited an hour. Never again.", "label": "neg", "stars": 1},
+        {"text": "The worst service I have had in years, avoid this place.", "label": "neg", "stars": 1},
+        {"text": "Lovely coffee and very friendly people, we will be back.", "label": "pos", "stars": 5},
+        {"text": "Great cake, great staff, highly recommended.", "label": "pos", "stars": 5},
+    ]
+    labelled = tmp_path / "en.jsonl"
+    labelled.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = repwatch("eval", str(labelled), "--given-lang", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["en"]["n"] == 4 and report["en"]["f1"] == 1.0
+    table = repwatch("eval", str(labelled))
+    assert table.returncode == 0 and "F1(neg)" in table.stdout
+    assert repwatch("eval", str(tmp_path / "missing.jsonl")).returncode == 1
