@@ -478,14 +478,20 @@ def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
 
 @alerts_app.command("test")
 def alerts_test(
-    kind: Annotated[str, typer.Argument(help="notifier kind, e.g. slack")],
+    kind: Annotated[str, typer.Argument(help="notifier kind (slack, webhook), or email: the digest: SMTP settings")],
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
 ) -> None:
-    """Send a sample alert through each configured notifier of this kind and say what happened."""
+    """Send a sample alert through each configured notifier of this kind and say what happened.
+
+    `email` sends a short test email to digest.to through digest.smtp instead.
+    """
     from alerts.base import DeliveryError
     from alerts.outbox import build_notifiers
 
     loaded = open_config(config)
+    if kind == "email":
+        alerts_test_email(loaded, config)
+        return
     chosen = {name: n for name, n in build_notifiers(loaded).items() if n.kind == kind}
     if not chosen:
         fail(f"no notifier of kind {kind!r} in {config}")
@@ -500,6 +506,39 @@ def alerts_test(
             out.print(Text(f"{name}: sent" + (f" ({result.remote_id})" if result.remote_id else "")))
     if failed:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def alerts_test_email(loaded: Any, config: Path) -> None:
+    """A short test email through the digest's SMTP settings; exit 1 with one line if nobody got it."""
+    from email.message import EmailMessage
+    from email.utils import format_datetime, make_msgid
+
+    from alerts.base import DeliveryError
+    from alerts.email import mailbox, send_email
+
+    settings = loaded.digest
+    if settings is None:
+        fail(f"{config} has no digest: section (SMTP server and recipients); see `repwatch init`")
+    sender = mailbox(settings.sender)
+    message = EmailMessage()
+    message["Subject"] = "repwatch test email"
+    message["From"] = sender
+    message["To"] = [mailbox(address) for address in settings.to]
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid("test", domain=sender.domain or "repwatch.invalid")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(
+        "This is a test email from repwatch (repwatch alerts test email).\n"
+        "If you can read this, the weekly digest can reach you through these SMTP settings.\n"
+    )
+    where = f"{settings.smtp.host}:{settings.smtp.effective_port()}"
+    try:
+        report = send_email(message, settings.smtp)
+    except DeliveryError as exc:
+        fail(f"test email not sent: {exc}" + (" (temporary: try again later)" if exc.retryable else ""))
+    out.print(Text(f"email: sent a test email to {', '.join(report.accepted)} via SMTP {where}"))
+    if report.refused:
+        fail("test email refused for " + "; ".join(f"{rcpt}: {reply}" for rcpt, reply in report.refused.items()))
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Any
 
 BOT_NAME = "repwatch"
+# Scrapy 2.19's default, pinned: scrapy-playwright (render: true sources) refuses any other reactor.
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 SPIDER_MODULES = ["spiders.sites", "spiders.generic"]
 
 ROBOTSTXT_OBEY = True

@@ -10,7 +10,8 @@ from monitor.config import parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {"SLACK_BOT_TOKEN": "xoxb-docs", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X",
-       "REPWATCH_DB_PASSWORD": "pw", "SMTP_PASSWORD": "pw", "DEMO_SITE_URL": "http://127.0.0.1:8000", "DEMO_SLACK_API": "http://127.0.0.1:8001/api/"}
+       "REPWATCH_DB_PASSWORD": "pw", "SMTP_PASSWORD": "pw", "DEMO_SITE_URL": "http://127.0.0.1:8000", "DEMO_SLACK_API": "http://127.0.0.1:8001/api/",
+       "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/x", "OPS_WEBHOOK_TOKEN": "t"}
 
 
 def readme_yaml_blocks() -> list[str]:
