@@ -252,6 +252,21 @@ def format_when(when: datetime | None) -> str | None:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def alert_facts(alert: Alert, *, severity: str, site: str | None, business: str | None) -> list[tuple[str, str]]:
+    """The labelled facts every alert shows, in this order, empty ones left out (Slack, Teams and Discord alike)."""
+    facts = [
+        ("Rating", stars(alert.rating)),
+        ("Severity", severity),
+        ("Site", site),
+        ("Business", business),
+        ("Author", clean_text(alert.author, single_line=True) or None),
+        ("Published", format_when(alert.published_at)),
+        ("Sentiment", _sentiment(alert)),
+        ("Language", clean_text(alert.language, single_line=True) or None),
+    ]
+    return [(label, value) for label, value in facts if value]
+
+
 def build_message(alert: Alert, *, mention: str | None = None) -> dict[str, Any]:
     """`{"text": ..., "blocks": [...]}` for one alert, within Slack's limits, with review text inert."""
     site = clean_text(alert.site, single_line=True) or "unknown site"
@@ -268,19 +283,8 @@ def build_message(alert: Alert, *, mention: str | None = None) -> dict[str, Any]
 
     blocks.append(HeaderBlock(text=plain(fit(f"{icon} {short_rating(alert.rating)} review · {business} · {site}", HEADER_MAX))))
 
-    fields = [
-        ("Rating", stars(alert.rating)),
-        ("Severity", severity),
-        ("Site", site),
-        ("Business", business),
-        ("Author", clean_text(alert.author, single_line=True) or None),
-        ("Published", format_when(alert.published_at)),
-        ("Sentiment", _sentiment(alert)),
-        ("Language", clean_text(alert.language, single_line=True) or None),
-    ]
-    blocks.append(
-        SectionBlock(fields=[plain(fit(f"{label}\n{value}", FIELD_TEXT_MAX)) for label, value in fields if value][:FIELDS_MAX])
-    )
+    fields = alert_facts(alert, severity=severity, site=site, business=business)
+    blocks.append(SectionBlock(fields=[plain(fit(f"{label}\n{value}", FIELD_TEXT_MAX)) for label, value in fields][:FIELDS_MAX]))
 
     title = clean_text(alert.title, single_line=True)
     if title:

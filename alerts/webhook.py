@@ -19,14 +19,13 @@ from alerts.slack import (
     MAX_RETRY_AFTER,
     PACER,
     SEVERITY_ICONS,
+    alert_facts,
     ZERO_WIDTH_SPACE,
     clean_text,
-    format_when,
     parse_retry_after,
     safe_review_url,
     short_rating,
     slack_len,
-    stars,
 )
 
 SCHEMA_VERSION = 1
@@ -225,17 +224,8 @@ def build_discord(alert: Alert) -> dict[str, Any]:
     if url and len(url) > DISCORD_URL_MAX:
         url = None
 
-    facts = [
-        ("Rating", stars(alert.rating)),
-        ("Severity", severity),
-        ("Site", site),
-        ("Business", business),
-        ("Author", clean_text(alert.author, single_line=True) or None),
-        ("Published", format_when(alert.published_at)),
-        ("Sentiment", _sentiment(alert)),
-        ("Language", clean_text(alert.language, single_line=True) or None),
-    ]
-    fields = [{"name": name, "value": _discord_fit(value, DISCORD_FACT_MAX), "inline": True} for name, value in facts if value]
+    facts = alert_facts(alert, severity=severity, site=site, business=business)
+    fields = [{"name": name, "value": _discord_fit(value, DISCORD_FACT_MAX), "inline": True} for name, value in facts]
     why = clean_text(alert.why, single_line=True)
     if why:
         fields.append({"name": "Why it fired", "value": _discord_fit(why, DISCORD_FIELD_VALUE_MAX), "inline": False})
@@ -307,16 +297,9 @@ def build_teams(alert: Alert) -> dict[str, Any]:
     headline = f"{icon} {short_rating(alert.rating)} review · {business} · {site}"
 
     body: list[dict[str, Any]] = [_rich(_run(_plain_fit(headline, 300), size="Large", weight="Bolder"))]
-    facts = [
-        ("Rating", stars(alert.rating)),
-        ("Severity", severity),
-        ("Author", clean_text(alert.author, single_line=True) or None),
-        ("Published", format_when(alert.published_at)),
-        ("Sentiment", _sentiment(alert)),
-        ("Language", clean_text(alert.language, single_line=True) or None),
-    ]
-    # Not a FactSet: Teams renders Markdown in fact values too.
-    body += [_rich(_run(f"{name}: ", weight="Bolder"), _run(_plain_fit(value, 300)), spacing="None") for name, value in facts if value]
+    # Site and business are already in the card's title. Not a FactSet: Teams renders Markdown in fact values too.
+    facts = alert_facts(alert, severity=severity, site=None, business=None)
+    body += [_rich(_run(f"{name}: ", weight="Bolder"), _run(_plain_fit(value, 300)), spacing="None") for name, value in facts]
     title = clean_text(alert.title, single_line=True)
     if title:
         body.append(_rich(_run(_plain_fit(f"“{title}”", 300), weight="Bolder"), spacing="Medium"))
@@ -348,15 +331,6 @@ def build_teams(alert: Alert) -> dict[str, Any]:
     if url:
         card["actions"] = [{"type": "Action.OpenUrl", "title": "Open review", "url": url}]
     return {"type": "message", "attachments": [{"contentType": ADAPTIVE_CARD, "contentUrl": None, "content": card}]}
-
-
-def _sentiment(alert: Alert) -> str | None:
-    label = clean_text(alert.label, single_line=True)
-    if not label:
-        return None
-    if alert.score is not None and math.isfinite(alert.score):
-        return f"{label} ({alert.score:+.2f})"
-    return label
 
 
 BUILDERS: dict[str, Callable[[Alert], dict[str, Any]]] = {"json": build_json, "teams": build_teams, "discord": build_discord}

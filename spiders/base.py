@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar
@@ -90,6 +91,20 @@ class ReviewSpider(scrapy.Spider):
             crawler.stats.inc_value(f"repwatch/problem/{key}", count)
         else:
             self.problems[key] += count
+
+    def checked_rating(self, value: Any, *, scale: float = 5) -> float | None:
+        """A site's rating mapped to 1-5, or None with `<spider>/missing_rating` or `<spider>/bad_rating` counted."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.problem(f"{self.name}/missing_rating")
+            return None
+        try:
+            rating = float(value) * 5 / scale
+        except (TypeError, ValueError, ZeroDivisionError):
+            rating = math.nan
+        if not 1 <= rating <= 5:  # NaN fails this too
+            self.problem(f"{self.name}/bad_rating")
+            return None
+        return rating
 
     def stat(self, key: str, count: int = 1) -> None:
         crawler = getattr(self, "crawler", None)

@@ -115,17 +115,7 @@ class BbbSpider(ReviewSpider):
         return Reply(body=body, published_at=self._date(date) if date else None)
 
     def _rating(self, value: Any) -> float | None:
-        if value is None or value == "":
-            self.problem("bbb/missing_rating")  # reviews from before BBB asked for stars have none
-            return None
-        try:
-            rating = float(value)
-        except (TypeError, ValueError):
-            rating = 0.0
-        if not 1 <= rating <= 5:
-            self.problem("bbb/bad_rating")
-            return None
-        return rating
+        return self.checked_rating(value)
 
     def _date(self, value: Any) -> datetime | None:
         """ISO text, "03/15/2024", or an object of year/month/day (BBB prints days, not moments: UTC midnight)."""

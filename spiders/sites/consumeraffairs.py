@@ -125,17 +125,7 @@ class ConsumeraffairsSpider(ReviewSpider):
 
     def _rating(self, block: Selector) -> float | None:
         value = block.css("meta[itemprop=ratingValue]::attr(content)").get() or block.css("[data-rating]::attr(data-rating)").get()
-        if not value:
-            self.problem("consumeraffairs/missing_rating")
-            return None
-        try:
-            rating = float(value)
-        except ValueError:
-            rating = 0.0
-        if not 1 <= rating <= 5:
-            self.problem("consumeraffairs/bad_rating")
-            return None
-        return rating
+        return self.checked_rating(value)
 
     def _date(self, text: str) -> datetime | None:
         """"Sept. 28, 2018" → 2018-09-28 (UTC midnight: the site prints a day, not a moment)."""

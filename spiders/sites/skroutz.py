@@ -100,15 +100,7 @@ class SkroutzSpider(ReviewSpider):
         return Reply(body=body, published_at=self._date(published) if published else None) if body else None
 
     def _rating(self, value: Any) -> float | None:
-        try:
-            rating = float(value)
-        except (TypeError, ValueError):
-            self.problem("skroutz/missing_rating" if value is None else "skroutz/bad_rating")
-            return None
-        if not 1 <= rating <= 5:
-            self.problem("skroutz/bad_rating")
-            return None
-        return rating
+        return self.checked_rating(value)
 
     def _date(self, value: Any) -> datetime | None:
         parsed = parse_datetime(value) if isinstance(value, str) else None

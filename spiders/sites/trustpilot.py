@@ -198,18 +198,7 @@ class TrustpilotSpider(ReviewSpider):
         return parsed
 
     def _rating(self, value: Any) -> float | None:
-        if value is None or value == "":
-            self.problem("trustpilot/missing_rating")
-            return None
-        try:
-            rating = float(value)
-        except (TypeError, ValueError):
-            self.problem("trustpilot/bad_rating")
-            return None
-        if not 1 <= rating <= 5:
-            self.problem("trustpilot/bad_rating")
-            return None
-        return rating
+        return self.checked_rating(value)
 
 
 def _page_props(response: Response) -> dict[str, Any] | None:

@@ -141,15 +141,7 @@ class YelpSpider(ReviewSpider):
     # --- field helpers: bad values are counted, never raised -----------------------------------------------------
 
     def _rating(self, value: Any) -> float | None:
-        try:
-            rating = float(value)
-        except (TypeError, ValueError):
-            self.problem("yelp/missing_rating" if value in (None, "") else "yelp/bad_rating")
-            return None
-        if not 1 <= rating <= 5:
-            self.problem("yelp/bad_rating")
-            return None
-        return rating
+        return self.checked_rating(value)
 
     def _iso_date(self, value: Any) -> datetime | None:
         parsed = parse_datetime(value) if value else None
