@@ -192,38 +192,38 @@ def _review_card(review: SiteReview, business_name: str) -> str:
     if review.reply_body:
         reply_at = review.reply_at or review.published_at
         reply = (
-            '<div class="paper_paper__EGeEb card_card__yyGgu card_noPadding__OOiac styles_wrapper__WD_1K">'
-            '<div class="styles_content__eJmhl"><div class="styles_replyHeader__zKV_w"><div class="styles_replyInfo__41_in">'
-            '<p class="typography_body-m__k2UI7 typography_appearance-default__t8iAq typography_weight-heavy__rS52U '
-            f'styles_replyCompany__DgFhD" data-service-review-business-reply-title-typography="true">Reply from {_text(business_name)}</p>'
-            f'<time dateTime="{_iso_z(reply_at)}" class="typography_body-s__IqDta typography_appearance-default__t8iAq" '
+            '<div class="paper_paper__s5dnU card_card__9wCaq card_noPadding__PPhmx styles_wrapper__pLeGU">'
+            '<div class="styles_content__xHqd2"><div class="styles_replyHeader__ndPiV"><div class="styles_replyInfo__EpTYH">'
+            '<p class="typography_body-m__wizTE typography_appearance-default__yMGb5 typography_weight-heavy__ru8sX '
+            f'styles_replyCompany__jng95" data-service-review-business-reply-title-typography="true">Reply from {_text(business_name)}</p>'
+            f'<time dateTime="{_iso_z(reply_at)}" class="typography_body-s__nypE2 typography_appearance-default__yMGb5" '
             f'data-service-review-business-reply-date-time-ago="true">{_human_date(reply_at)}</time></div></div>'
-            '<p class="typography_body-m__k2UI7 typography_appearance-default__t8iAq styles_message__jAzYB" '
+            '<p class="typography_body-m__wizTE typography_appearance-default__yMGb5 styles_message__3CCSb" '
             f'data-service-review-business-reply-text-typography="true">{_text(review.reply_body)}</p></div></div>'
         )
     return (
-        '<article class="paper_paper__EGeEb paper_square__owXbO card_card__yyGgu card_noPadding__OOiac styles_reviewCard__Qwhpy" '
-        'data-service-review-card-paper="true"><div><div class="styles_reviewCardInnerHeader__8Xqy8">'
-        f'<aside class="styles_consumerInfoWrapper__6HN5O" aria-label="Info for {_attr(review.author)}">'
-        '<div class="styles_consumerDetailsWrapper__4eZod"><div class="avatar_avatar__QtS0N avatar_orange__cIcPd" '
-        f'data-consumer-avatar="true"><span class="typography_heading-xs__osRhC avatar_avatarName__2WZwR">{_text(_initials(review.author))}</span></div>'
+        '<article class="paper_paper__s5dnU paper_square__dpskP card_card__9wCaq card_noPadding__PPhmx styles_reviewCard__v7JNg" '
+        'data-service-review-card-paper="true"><div><div class="styles_reviewCardInnerHeader__YKgQB">'
+        f'<aside class="styles_consumerInfoWrapper__kCgba" aria-label="Info for {_attr(review.author)}">'
+        '<div class="styles_consumerDetailsWrapper__VptcX"><div class="avatar_avatar__GK9kf avatar_orange__8i5Ng" '
+        f'data-consumer-avatar="true"><span class="typography_heading-xs__m696W avatar_avatarName__6LptE">{_text(_initials(review.author))}</span></div>'
         f'<a href="/users/{consumer["id"]}" rel="nofollow" name="consumer-profile" target="_self" '
-        'class="link_internal__Eam_b link_wrapper__ahpyq styles_consumerDetails__POC79" data-consumer-profile-link="true">'
-        '<span class="typography_heading-xs__osRhC typography_appearance-default__t8iAq" '
+        'class="link_internal__spvJt link_wrapper__tzxZK styles_consumerDetails__LBqMH" data-consumer-profile-link="true">'
+        '<span class="typography_heading-xs__m696W typography_appearance-default__yMGb5" '
         f'data-consumer-name-typography="true">{_text(review.author)}</span>'
-        f'<div class="styles_consumerExtraDetails__NY6RP" data-consumer-reviews-count="{consumer["numberOfReviews"]}">'
-        '<span class="typography_body-m__k2UI7 typography_appearance-subtle__PYOVM" '
+        f'<div class="styles_consumerExtraDetails__WrUuy" data-consumer-reviews-count="{consumer["numberOfReviews"]}">'
+        '<span class="typography_body-m__wizTE typography_appearance-subtle__trTJz" '
         f'data-consumer-country-typography="true">{_text(review.country)}</span></div></a></div></aside>'
-        f'<div class="typography_body-m__k2UI7 typography_appearance-subtle__PYOVM"><time dateTime="{_iso_z(review.published_at)}" '
+        f'<div class="typography_body-m__wizTE typography_appearance-subtle__trTJz"><time dateTime="{_iso_z(review.published_at)}" '
         f'class="" data-service-review-date-time-ago="true">{_human_date(review.published_at)}</time></div></div>'
-        '<section class="styles_reviewContentwrapper__K2aRu" aria-disabled="false">'
-        f'<div class="styles_reviewHeader__DzoAZ" data-service-review-rating="{stars}"><div class="star-rating_starRating__sdbkn '
-        f'star-rating_medium__Oj7C9"><img alt="Rated {stars} out of 5 stars" src="/brand-assets/stars/stars-{stars}.svg"/></div></div>'
-        '<div class="styles_reviewContent__tuXiN" aria-hidden="false" data-review-content="true">'
-        f'<a href="/reviews/{_attr(review.id)}" rel="nofollow" target="_self" class="link_internal__Eam_b link_link__jBdLV '
-        'link_notUnderlined__y4Qsc" data-review-title-typography="true"><h2 class="typography_heading-xs__osRhC '
-        f'typography_appearance-default__t8iAq" data-service-review-title-typography="true">{_text(review.title)}</h2></a>'
-        '<p class="typography_body-l__v5JLj typography_appearance-default__t8iAq" '
+        '<section class="styles_reviewContentwrapper__7iBN2" aria-disabled="false">'
+        f'<div class="styles_reviewHeader__Z3fBY" data-service-review-rating="{stars}"><div class="star-rating_starRating__ErZDe '
+        f'star-rating_medium__R33fW"><img alt="Rated {stars} out of 5 stars" src="/brand-assets/stars/stars-{stars}.svg"/></div></div>'
+        '<div class="styles_reviewContent__GsU76" aria-hidden="false" data-review-content="true">'
+        f'<a href="/reviews/{_attr(review.id)}" rel="nofollow" target="_self" class="link_internal__spvJt link_link__AaXNN '
+        'link_notUnderlined__ZApKu" data-review-title-typography="true"><h2 class="typography_heading-xs__m696W '
+        f'typography_appearance-default__yMGb5" data-service-review-title-typography="true">{_text(review.title)}</h2></a>'
+        '<p class="typography_body-l__sQiBs typography_appearance-default__yMGb5" '
         f'data-service-review-text-typography="true">{_text(review.body)}</p></div></section>{reply}</div></article>'
     )
 
@@ -231,24 +231,24 @@ def _review_card(review: SiteReview, business_name: str) -> str:
 def _relevant_card(review: SiteReview) -> str:
     """A card of the 2025 "relevant reviews" block: same card marker, no permalink, different text attribute."""
     return (
-        '<article data-service-review-card-paper="true" class="styles_reviewCard__meSdm">'
-        f'<aside class="styles_consumerInfoWrapper__6HN5O" aria-label="Info for {_attr(review.author)}">'
-        '<div class="styles_consumerDetailsWrapper__4eZod"><a href="/users/'
+        '<article data-service-review-card-paper="true" class="styles_reviewCard__8JtWb">'
+        f'<aside class="styles_consumerInfoWrapper__kCgba" aria-label="Info for {_attr(review.author)}">'
+        '<div class="styles_consumerDetailsWrapper__VptcX"><a href="/users/'
         f'{_hex_id("consumer", review.author, review.id)}" rel="nofollow" name="consumer-profile" '
-        'class="link_internal__Eam_b link_wrapper__ahpyq styles_consumerDetails__POC79" data-consumer-profile-link="true">'
-        f'<span class="typography_heading-xs__osRhC" data-consumer-name-typography="true">{_text(review.author)}</span>'
-        f'<div class="styles_consumerExtraDetails__NY6RP"><span><time dateTime="{_iso_z(review.published_at)}" class="" '
+        'class="link_internal__spvJt link_wrapper__tzxZK styles_consumerDetails__LBqMH" data-consumer-profile-link="true">'
+        f'<span class="typography_heading-xs__m696W" data-consumer-name-typography="true">{_text(review.author)}</span>'
+        f'<div class="styles_consumerExtraDetails__WrUuy"><span><time dateTime="{_iso_z(review.published_at)}" class="" '
         f'data-service-review-date-time-ago="true">{_human_date(review.published_at)}</time></span></div></a></div></aside>'
-        f'<div class="styles_starRating__BhKtt"><div class="star-rating_starRating__sdbkn star-rating_small__QylNX">'
+        f'<div class="styles_starRating__VCamW"><div class="star-rating_starRating__ErZDe star-rating_small__3pE7g">'
         f'<img alt="Rated {review.rating} out of 5 stars" src="/brand-assets/stars/stars-{review.rating}.svg"/></div></div>'
-        '<p class="typography_body-l__v5JLj typography_appearance-default__t8iAq" data-relevant-review-text-typography="true">'
-        f'<span class="styles_previewText__afbaG">{_text(review.body)}</span></p></article>'
+        '<p class="typography_body-l__sQiBs typography_appearance-default__yMGb5" data-relevant-review-text-typography="true">'
+        f'<span class="styles_previewText__5y7QP">{_text(review.body)}</span></p></article>'
     )
 
 
 _PAGE_LINK_CLASS = (
-    "link_internal__Eam_b button_button__EM6gX button_m__J8iy5 button_appearance-outline__K_fYw "
-    "button_squared__ApvnR link_button__5LH_w"
+    "link_internal__spvJt button_button__MVem9 button_m__8yFSd button_appearance-outline__bZcHM "
+    "button_squared__EnCnH link_button__YvWpq"
 )
 
 
@@ -257,24 +257,24 @@ def _pagination(domain: str, page: int, total_pages: int) -> str:
         if target is None:  # disabled: no href, as on the real first/last page
             return (
                 f'<a tabindex="-1" aria-disabled="true" name="pagination-button-{kind}" target="_self" '
-                f'class="{_PAGE_LINK_CLASS} link_disabled__mIxH1 pagination-link_disabled__7qfis pagination-link_{kind}__w8eh6" '
-                f'data-pagination-button-{kind}-link="true"><span class="typography_heading-xxs__UmE9o">{label}</span></a>'
+                f'class="{_PAGE_LINK_CLASS} link_disabled__8aMiw pagination-link_disabled__V6cdK pagination-link_{kind}__w8eh6" '
+                f'data-pagination-button-{kind}-link="true"><span class="typography_heading-xxs__Pihuu">{label}</span></a>'
             )
         rel_attr = f' rel="{rel}"' if rel else ""
         return (
             f'<a href="{_attr(trustpilot_path(domain, target))}"{rel_attr} name="pagination-button-{kind}" target="_self" '
             f'class="{_PAGE_LINK_CLASS} pagination-link_{kind}__NdSsd" data-pagination-button-{kind}-link="true">'
-            f'<span class="typography_heading-xxs__UmE9o">{label}</span></a>'
+            f'<span class="typography_heading-xxs__Pihuu">{label}</span></a>'
         )
 
     numbers = "".join(
         f'<a href="{_attr(trustpilot_path(domain, n))}" name="pagination-button-{n}" aria-label="Page number {n}" '
-        f'class="{_PAGE_LINK_CLASS} pagination-link_item__C2iL0{" pagination-link_current__tWg4w" if n == page else ""}" '
-        f'data-pagination-button-{n}-link="true"><span class="typography_heading-xxs__UmE9o">{n}</span></a>'
+        f'class="{_PAGE_LINK_CLASS} pagination-link_item__D2WR5{" pagination-link_current__UH3Wm" if n == page else ""}" '
+        f'data-pagination-button-{n}-link="true"><span class="typography_heading-xxs__Pihuu">{n}</span></a>'
         for n in range(max(1, page - 2), min(total_pages, page + 2) + 1)
     )
     return (
-        '<div class="styles_pagination__6VmQv"><nav role="navigation" aria-label="Pagination" class="pagination_pagination___F1qS">'
+        '<div class="styles_pagination__ybQt6"><nav role="navigation" aria-label="Pagination" class="pagination_pagination___fiFy">'
         + link("previous", page - 1 if page > 1 else None, "Previous page", "prev")
         + numbers
         + link("next", page + 1 if page < total_pages else None, "Next page", "next")
@@ -284,14 +284,13 @@ def _pagination(domain: str, page: int, total_pages: int) -> str:
 
 _HEAD_BOILERPLATE = (
     '<meta charSet="UTF-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/>'
-    '<link rel="shortcut icon" type="image/x-icon" href="/brand-assets/favicons/favicon.ico"/>'
-    '<link rel="manifest" href="/manifest.json"/><meta name="theme-color" content="#1c1c1c"/>'
+    '<link rel="icon" href="/favicon.ico"/>'
+    '<link rel="manifest" href="/site.webmanifest"/>'
     '<link rel="preload" href="/_next/static/css/6e1a2c0f3b7d.css" as="style"/>'
     '<link rel="stylesheet" href="/_next/static/css/6e1a2c0f3b7d.css" data-n-g=""/>'
-    "<script>(function(){var os=location.search;var ns=os.length?'?'+os.substring(1).split('&').filter(function(p)"
-    "{return!/^ajs_(aid|event|uid)=/i.test(p)}).join('&'):'';if(typeof window.history==='object'&&os!==ns)"
-    "{window.history.replaceState({},'',location.pathname+ns)}})();</script>"
-    '<script defer="" nomodule="" src="/_next/static/chunks/polyfills-42372ed130431b0a.js"></script>'
+    # Our own stand-in for the inline scripts real pages carry (the extractor must skip scripts that are not data).
+    "<script>document.documentElement.dataset.demo='1';</script>"
+    '<script defer="" nomodule="" src="/_next/static/chunks/polyfills-8a1312a7b52fe7d9.js"></script>'
     '<script src="/_next/static/chunks/webpack-8c1f0a3b27e1d2f4.js" defer=""></script>'
     '<script src="/_next/static/chunks/framework-0c7baedefba6b077.js" defer=""></script>'
     '<script src="/_next/static/chunks/main-5b2e0a54b8a2d4c3.js" defer=""></script>'
@@ -300,23 +299,23 @@ _HEAD_BOILERPLATE = (
 )
 
 _HEADER_NAV = (
-    '<header class="styles_header__Vnfo1"><div class="styles_headerInner___HqqU" data-navigation="true">'
-    '<a href="/" name="company-logo" class="link_internal__Eam_b link_wrapper__ahpyq styles_logo__NsKLK" '
+    '<header class="styles_header__FyYp9"><div class="styles_headerInner___6PQL" data-navigation="true">'
+    '<a href="/" name="company-logo" class="link_internal__spvJt link_wrapper__tzxZK styles_logo__BvLni" '
     'data-company-logo-link="true"><img alt="Reviews" width="140" src="/brand-assets/logo-white.svg"/></a>'
-    '<div class="styles_midSection___K7k2"><form class="search-desktop_searchWithAutoComplete__oDbrC" autoComplete="off">'
-    '<input class="search-desktop_searchInputField__Dr1x9" placeholder="Search for a company or category…" name="query" '
+    '<div class="styles_midSection___jMHj"><form class="search-desktop_searchWithAutoComplete__u3DUC" autoComplete="off">'
+    '<input class="search-desktop_searchInputField__yEeaX" placeholder="Search for a company or category…" name="query" '
     'type="search" data-header-search-field="true" value=""/></form></div><nav class="styles_nav__6z_ik">'
-    '<ul class="styles_menu__sdD_g"><li><a href="/write-review" class="link_internal__Eam_b styles_menuLink__0oxyl" '
-    'data-write-review-link="true">Write a review</a></li><li><a href="/categories" class="link_internal__Eam_b '
-    'styles_menuLink__0oxyl">Categories</a></li><li><a href="/blog" class="link_internal__Eam_b styles_menuLink__0oxyl">Blog'
-    '</a></li><li><a href="/users/connect?redirect=%2F" rel="nofollow" class="link_internal__Eam_b styles_menuLink__0oxyl" '
-    'data-login-link="true">Log in</a></li><li><a href="https://business.example/" class="button_button__EM6gX '
-    'button_appearance-primary__Wd8dO" data-business-link="true">For businesses</a></li></ul></nav></div></header>'
+    '<ul class="styles_menu__sdD_g"><li><a href="/write-review" class="link_internal__spvJt styles_menuLink__zaUMq" '
+    'data-write-review-link="true">Write a review</a></li><li><a href="/categories" class="link_internal__spvJt '
+    'styles_menuLink__zaUMq">Categories</a></li><li><a href="/blog" class="link_internal__spvJt styles_menuLink__zaUMq">Blog'
+    '</a></li><li><a href="/users/connect?redirect=%2F" rel="nofollow" class="link_internal__spvJt styles_menuLink__zaUMq" '
+    'data-login-link="true">Log in</a></li><li><a href="https://business.example/" class="button_button__MVem9 '
+    'button_appearance-primary__guzTG" data-business-link="true">For businesses</a></li></ul></nav></div></header>'
 )
 
 _FOOTER = (
-    '<footer class="styles_footer__2bmAJ" data-footer="true"><div class="styles_footerInner__1xoJb">'
-    '<div class="styles_languageSelector__5eq9P"><select name="language" data-language-selector="true">'
+    '<footer class="styles_footer__HvPiz" data-footer="true"><div class="styles_footerInner__bYspa">'
+    '<div class="styles_languageSelector__GvXhT"><select name="language" data-language-selector="true">'
     '<option value="en-US" selected="">United States</option><option value="en-GB">United Kingdom</option>'
     '<option value="de-DE">Deutschland</option><option value="pl-PL">Polska</option></select></div>'
     '<nav class="styles_footerLinks__A9_4T"><h3>About</h3><ul><li><a href="/about">About us</a></li>'
@@ -324,7 +323,7 @@ _FOOTER = (
     '<h3>Community</h3><ul><li><a href="/trust">Trust in reviews</a></li><li><a href="/support">Help Center</a></li>'
     '<li><a href="/users/connect">Log in</a></li></ul><h3>Businesses</h3><ul><li><a href="https://business.example/">'
     'Products</a></li><li><a href="https://business.example/plans">Plans &amp; Pricing</a></li></ul></nav>'
-    '<p class="typography_body-s__IqDta styles_legal__pXc2H">© 2025 Example Reviews Ltd. All rights reserved. '
+    '<p class="typography_body-s__nypE2 styles_legal__VAbPp">© 2025 Example Reviews Ltd. All rights reserved. '
     'Pages generated by repwatch for testing; the businesses and reviews are invented.</p></div></footer>'
 )
 
@@ -402,28 +401,28 @@ def _trustpilot_page(
             + "</script>"
         )
     relevant_block = (
-        '<div class="styles_relevantReviewsSection__nog13">' + "".join(_relevant_card(r) for r in relevant) + "</div>"
+        '<div class="styles_relevantReviewsSection__hhjEb">' + "".join(_relevant_card(r) for r in relevant) + "</div>"
         if relevant
         else ""
     )
     cards = "".join(_review_card(r, name) for r in chunk)
-    title_suffix = f" | Read Customer Service Reviews of {domain}" + (f" | {page} of {total_pages}" if page > 1 else "")
+    title_suffix = f" | customer reviews of {domain}" + (f" | {page} of {total_pages}" if page > 1 else "")
     return (
         f'<!DOCTYPE html><html lang="en-US"><head>{_HEAD_BOILERPLATE}'
         f"<title>{_text(name)} Reviews{_text(title_suffix)}</title>"
-        f'<meta name="description" content="Do you agree with {_attr(name)}&#x27;s {business["stars"]}-star rating? '
-        f'Check out what {total_count} people have written so far, and share your own experience."/>'
+        f'<meta name="description" content="{total_count} customers have reviewed {_attr(name)} '
+        f'({business["stars"]} stars). Read their reviews or write your own."/>'
         f'<link rel="canonical" href="{_attr(page_url + ("" if page == 1 else f"?page={page}"))}"/>{json_ld}</head>'
-        '<body><div id="__next"><div class="theme-provider_themeProvider__0aG1D theme-provider_theme-default__eMqb9" '
-        f'data-constellation-theme="default"><div class="layout_wrapper__kRH2o">{_HEADER_NAV}'
-        '<main class="styles_main__R40hJ"><div class="styles_businessInformation__X_xSf" data-business-unit-info="true">'
-        f'<h1 class="typography_default__hIMlQ styles_header__Ndsdj"><span class="title_displayName__TtDDM" '
+        '<body><div id="__next"><div class="theme-provider_themeProvider__yZrqn theme-provider_theme-default__pPEgC" '
+        f'data-constellation-theme="default"><div class="layout_wrapper__GwSJk">{_HEADER_NAV}'
+        '<main class="styles_main__mJwAE"><div class="styles_businessInformation__X_xSf" data-business-unit-info="true">'
+        f'<h1 class="typography_default__R9EkG styles_header__cvHv5"><span class="title_displayName__qnS4U" '
         f'data-business-unit-name="true">{_text(name)}</span></h1><p data-reviews-count-typography="true">Reviews '
-        f'{total_count}</p><p class="typography_body-l__v5JLj" data-rating-typography="true">{business["trustScore"]}</p>'
+        f'{total_count}</p><p class="typography_body-l__sQiBs" data-rating-typography="true">{business["trustScore"]}</p>'
         f'<a href="https://{_attr(domain)}" rel="noopener" data-visit-website-button-link="true">{_text(domain)}</a></div>'
-        '<section class="styles_reviewListContainer__2bg_p" data-nosnippet="false"><div class="styles_filtersContainer__AyRaV">'
-        '<button type="button" data-filter-button="true" class="button_button__EM6gX">Filter</button><button type="button" '
-        'data-sort-button="true" class="button_button__EM6gX">Most recent</button></div>'
+        '<section class="styles_reviewListContainer__NyS8i" data-nosnippet="false"><div class="styles_filtersContainer__YJp9y">'
+        '<button type="button" data-filter-button="true" class="button_button__MVem9">Filter</button><button type="button" '
+        'data-sort-button="true" class="button_button__MVem9">Most recent</button></div>'
         f"{relevant_block}{cards}{_pagination(domain, page, total_pages)}</section></main>{_FOOTER}</div></div></div>"
         f'<script id="__NEXT_DATA__" type="application/json">{script_json(next_data)}</script></body></html>'
     )

@@ -8,7 +8,7 @@ import pytest
 
 from spiders.extract import extract_reviews
 from spiders.generic.schema_org import SchemaOrgSpider, content_id
-from tests.spiders._pages import html_response
+from tests.spiders._pages import fingerprint, html_response
 
 SHOP_URL = "https://kettle-corner.example/kettles/copper-17"
 RECIPE_URL = "https://flourandfold.example/rye"
@@ -141,17 +141,17 @@ def test_real_bazaarvoice_microdata(real_pages: Path):
     body = (real_pages / "schema_org" / "recipe-scrapers__williamssonoma_2__bazaarvoice-microdata.html").read_bytes()
     reviews = extract_reviews(body, "https://www.williams-sonoma.com/recipe/double-chocolate-layer-cake.html")
 
-    assert [(r.rating, r.published_at.date().isoformat(), r.author) for r in reviews] == [
-        (1, "2022-10-30", "Donnagar10"),
-        (5, "2020-07-10", "CocinarteYYC"),
-        (5, "2020-04-23", "Kimmie"),
-        (5, "2018-09-15", "miriam12882"),
-        (5, "2017-04-29", "gcnchgo"),
-        (1, "2017-03-31", "snowybear1957"),
-        (5, "2016-11-15", "MrsAimersO"),
-        (5, "2016-09-20", "passioncook"),
+    assert [(r.rating, r.published_at.date().isoformat(), fingerprint(r.author)) for r in reviews] == [
+        (1, "2022-10-30", "a0f4fc77221a"),
+        (5, "2020-07-10", "05fbd4fee029"),
+        (5, "2020-04-23", "a2f1a2252a2b"),
+        (5, "2018-09-15", "dfab5ea6bb10"),
+        (5, "2017-04-29", "4d083c809092"),
+        (1, "2017-03-31", "92c41db419cd"),
+        (5, "2016-11-15", "e568c65604a3"),
+        (5, "2016-09-20", "29a6123b7cf6"),
     ]
-    assert reviews[0].title == "Chocolate Cake?"
+    assert fingerprint(reviews[0].title) == "baad92c5f22d"
     assert all(r.body and r.external_id.startswith("sha256:") for r in reviews)
     assert len({r.external_id for r in reviews}) == 8
 
@@ -164,6 +164,6 @@ def test_real_json_ld_recipe_reviews(real_pages: Path):
     assert len(reviews) == 78
     assert len({r.external_id for r in reviews}) == 78  # one review is posted twice: two ids, "-2" on the copy
     assert sum(r.external_id.endswith("-2") for r in reviews) == 1
-    assert (reviews[0].author, reviews[0].rating, reviews[0].published_at) == ("Kellie", 5, utc(2020, 2, 13))
-    assert (reviews[-1].author, reviews[-1].published_at) == ("Emily Ellerbrock", utc(2023, 4, 27))
+    assert (fingerprint(reviews[0].author), reviews[0].rating, reviews[0].published_at) == ("f2355ea21bde", 5, utc(2020, 2, 13))
+    assert (fingerprint(reviews[-1].author), reviews[-1].published_at) == ("5d32d99f6119", utc(2023, 4, 27))
     assert all(r.rating in (1, 2, 3, 4, 5) and r.body and r.published_at for r in reviews)

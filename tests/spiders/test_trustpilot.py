@@ -9,7 +9,7 @@ import pytest
 
 from spiders.extract import extract_reviews
 from spiders.sites.trustpilot import TrustpilotSpider
-from tests.spiders._pages import html_response, page_bytes
+from tests.spiders._pages import fingerprint, html_response, page_bytes
 
 BIZ_URL = "https://www.trustpilot.com/review/nordlys-bikes.example"
 NEXT_DATA = re.compile(rb'<script id="__NEXT_DATA__".*?</script>', re.S)
@@ -225,7 +225,7 @@ def test_real_pre_2019_fragment(real_pages: Path):
     assert review.external_id == "570bf3ad0000ff00094f4ac6"
     assert review.rating == 3
     assert review.published_at == utc(2016, 4, 11, 18, 57, 49)
-    assert review.author == "Colin Bovet"
+    assert fingerprint(review.author) == "d257ecc36470"
 
 
 def test_through_the_base_parse_with_a_crawler():
@@ -279,10 +279,10 @@ def test_real_next_data_api_reviews(real_pages: Path):
     reviews = extract_reviews(body, "https://www.trustpilot.com/review/www.bhphotovideo.com")
 
     assert len(reviews) == 60 and len({r.external_id for r in reviews}) == 60
-    assert (reviews[0].external_id, reviews[0].rating, reviews[0].published_at, reviews[0].author) == (
-        "65718f1ba9549dd90f396b4a", 5, utc(2023, 12, 7, 11, 23, 40), "Dean"
+    assert (reviews[0].external_id, reviews[0].rating, reviews[0].published_at, fingerprint(reviews[0].author)) == (
+        "65718f1ba9549dd90f396b4a", 5, utc(2023, 12, 7, 11, 23, 40), "c3ef22502fa5"
     )
-    assert reviews[0].body.endswith("the shipping rates are very reasonable.") and "\n\n" in reviews[0].body
+    assert fingerprint(reviews[0].body) == "d3fc78926675" and "\n\n" in reviews[0].body
 
 
 def test_next_page_keeps_language_and_sort():
