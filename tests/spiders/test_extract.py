@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spiders.extract import Blocked, choose_spider, extract_reviews, page_url, strip_fences
-from tests.spiders._pages import page_bytes
+from tests.spiders._pages import extract_survives, page_bytes
 
 TRUSTPILOT_URL = "https://www.trustpilot.com/review/nordlys-bikes.example"
 
@@ -224,15 +224,4 @@ def mutated_pages(draw) -> tuple[str, bytes]:
 def test_mutated_pages_never_crash(page: tuple[str, bytes], spider: str):
     name, body = page
     url = TRUSTPILOT_URL if name.startswith("trustpilot") else "https://shop.example/p"
-    try:
-        reviews = extract_reviews(body, url if spider != "auto" else "", spider=spider)
-    except Blocked:
-        return
-    except ValueError as error:
-        assert "no spider recognises" in str(error)
-        return
-    for review in reviews:
-        assert review.external_id and review.external_id.strip() == review.external_id
-        assert review.rating is None or 1 <= review.rating <= 5
-        assert review.published_at is None or review.published_at.utcoffset().total_seconds() == 0
-        review.to_json().encode("utf-8")  # printable as a JSON line
+    extract_survives(body, url if spider != "auto" else "", spider)
