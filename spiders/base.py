@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 import scrapy
@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from scrapy.http import Response
 
 from spiders.items import Review
+
+# What reading one review may raise on a page that is not what we expect: counted, never fatal to the page.
+REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 # name -> spider class; filled by ReviewSpider.__init_subclass__
 SPIDERS: dict[str, type[ReviewSpider]] = {}
@@ -91,6 +94,19 @@ class ReviewSpider(scrapy.Spider):
             crawler.stats.inc_value(f"repwatch/problem/{key}", count)
         else:
             self.problems[key] += count
+
+    def read_each(self, nodes: Iterable[Any], read: Callable[[Any], Review | None]) -> Iterator[Review]:
+        """`read` every review node: one that fails is counted (`<spider>/unreadable_review`), a repeated id dropped."""
+        seen: set[str] = set()
+        for node in nodes:
+            try:
+                review = read(node)
+            except REVIEW_ERRORS:
+                self.problem(f"{self.name}/unreadable_review")
+                continue
+            if review is not None and review.external_id not in seen:
+                seen.add(review.external_id)
+                yield review
 
     def checked_rating(self, value: Any, *, scale: float = 5) -> float | None:
         """A site's rating mapped to 1-5, or None with `<spider>/missing_rating` or `<spider>/bad_rating` counted."""

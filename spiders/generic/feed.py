@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import feedparser
 from scrapy.http import Response
 
-from spiders.base import ReviewSpider
+from spiders.base import REVIEW_ERRORS, ReviewSpider
 from spiders.generic.schema_org import content_id
 from spiders.items import Review, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
@@ -21,7 +21,6 @@ from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
 _FEED_ROOT = re.compile(
     rb"\A(?:\xef\xbb\xbf)?(?:\s+|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>]*>)*<(?:[\w.-]+:)?(rss|feed|RDF)[\s>/]", re.DOTALL
 )
-_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
 class FeedSpider(ReviewSpider):
@@ -55,7 +54,7 @@ class FeedSpider(ReviewSpider):
                 continue  # an App Store feed's first entry is the app, not a review of it
             try:
                 review = self._review(response, entry, language, rated=rated_feed)
-            except _REVIEW_ERRORS:
+            except REVIEW_ERRORS:
                 self.problem("feed/unreadable_entry")
                 continue
             if not review.body and not review.title:

@@ -10,14 +10,13 @@ from typing import Any
 
 from scrapy.http import Response, TextResponse
 
-from spiders.base import ReviewSpider
+from spiders.base import REVIEW_ERRORS, ReviewSpider
 from spiders.items import Review, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
 
 # schema.org Review and the subtypes that are reviews written by people.
 REVIEW_TYPES = frozenset({"Review", "UserReview", "CriticReview", "EmployerReview"})
 _JSON_COMMENT_WRAPPERS = re.compile(r"^\s*(?:<!--|<!\[CDATA\[)|(?:-->|\]\]>)\s*$")
-_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
 class SchemaOrgSpider(ReviewSpider):
@@ -39,7 +38,7 @@ class SchemaOrgSpider(ReviewSpider):
         for syntax, node in _review_nodes(response, on_problem=self.problem):
             try:
                 review, content_key = self._review(response, node)
-            except _REVIEW_ERRORS:
+            except REVIEW_ERRORS:
                 self.problem("schema_org/unreadable_review")
                 continue
             # A review posted twice is listed twice: the n-th copy within one syntax gets its own key, and still

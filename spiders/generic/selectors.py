@@ -24,7 +24,6 @@ from spiders.pipelines.normalize import (
 )
 
 _NUMBER = r"\d+(?:[.,]\d+)?"
-_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
 def is_xpath(selector: str) -> bool:
@@ -146,16 +145,9 @@ class SelectorsSpider(ReviewSpider):
         if not _is_markup(response):
             return
         page_url = response.url.split("#", 1)[0]
-        seen: set[str] = set()
-        for container in _select(response.selector, self.options.review):
-            try:
-                review = self._review(container, page_url)
-            except _REVIEW_ERRORS:
-                self.problem("selectors/unreadable_review")
-                continue
-            if review is not None and review.external_id not in seen:
-                seen.add(review.external_id)
-                yield review
+        yield from self.read_each(
+            _select(response.selector, self.options.review), lambda container: self._review(container, page_url)
+        )
 
     def next_page(self, response: Response) -> str | None:
         if not self.options.next or not _is_markup(response):

@@ -19,7 +19,6 @@ _STATE_START = re.compile(r"window\.__PRELOADED_STATE__\s*=\s*")
 _US_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
 # Where the profile page's state keeps each list: (state key, kind of item).
 _STATE_LISTS = (("customerReviews", "review"), ("complaints", "complaint"))
-_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
 class BbbSpider(ReviewSpider):
@@ -46,18 +45,9 @@ class BbbSpider(ReviewSpider):
 
     def parse_reviews(self, response: Response) -> Iterator[Review]:
         page_url = response.url.split("#", 1)[0]
-        seen: set[str] = set()
         for kind, items, _ in _item_lists(response):
-            read = self._review if kind == "review" else self._complaint
-            for item in items:
-                try:
-                    review = read(item, page_url)
-                except _REVIEW_ERRORS:
-                    self.problem("bbb/unreadable_review")
-                    continue
-                if review is not None and review.external_id not in seen:
-                    seen.add(review.external_id)
-                    yield review
+            read = self._review if kind == "review" else self._complaint  # complaint ids are prefixed: no clash
+            yield from self.read_each(items, lambda item: read(item, page_url))
 
     def next_page(self, response: Response) -> str | None:
         for _, _, paging in _item_lists(response):

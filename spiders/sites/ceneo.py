@@ -21,7 +21,6 @@ _LOCAL_TIME = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::
 # Pros and cons, appended to the text under the labels Ceneo itself shows.
 _FEATURES = (("positives", "Zalety"), ("negatives", "Wady"))
 _FEATURE_ITEM = "contains(concat(' ', normalize-space(@class), ' '), ' review-feature__item ')"
-_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def _warsaw() -> tzinfo:
@@ -58,16 +57,7 @@ class CeneoSpider(ReviewSpider):
         if not isinstance(response, HtmlResponse):
             return
         page_url = _product_page(response.url)
-        seen: set[str] = set()
-        for card in response.css(REVIEW_CARDS):
-            try:
-                review = self._review(card, page_url)
-            except _REVIEW_ERRORS:
-                self.problem("ceneo/unreadable_review")
-                continue
-            if review is not None and review.external_id not in seen:
-                seen.add(review.external_id)
-                yield review
+        yield from self.read_each(response.css(REVIEW_CARDS), lambda card: self._review(card, page_url))
 
     def next_page(self, response: Response) -> str | None:
         if not isinstance(response, HtmlResponse) or not response.css(REVIEW_CARDS):

@@ -17,7 +17,6 @@ REVIEW_BLOCKS = "div.rvw[itemprop=reviews], div.rvw[data-id]"
 _LABELLED_DATE = re.compile(r"^\s*(?P<label>[A-Za-z ]+?)\s*:\s*(?P<date>[A-Za-z]{3,9}\.? \d{1,2}, \d{4})\s*$")
 _MONTH_DATE = re.compile(r"(?P<month>[A-Za-z]{3,9})\.? (?P<day>\d{1,2}), (?P<year>\d{4})")
 _MONTHS = {m: n for n, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
-_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 class ConsumeraffairsSpider(ReviewSpider):
@@ -41,17 +40,7 @@ class ConsumeraffairsSpider(ReviewSpider):
     def parse_reviews(self, response: Response) -> Iterator[Review]:
         if not isinstance(response, HtmlResponse):
             return
-        seen: set[str] = set()
-        for block in response.css(REVIEW_BLOCKS):
-            try:
-                review = self._review(response, block)
-            except _REVIEW_ERRORS:
-                self.problem("consumeraffairs/unreadable_review")
-                continue
-            if review is None or review.external_id in seen:
-                continue
-            seen.add(review.external_id)
-            yield review
+        yield from self.read_each(response.css(REVIEW_BLOCKS), lambda block: self._review(response, block))
 
     def next_page(self, response: Response) -> str | None:
         if not isinstance(response, HtmlResponse):

@@ -18,7 +18,6 @@ SITE = "https://www.skroutz.gr"
 _API_PATH = re.compile(r"/(shops|skus)/(\d+)/reviews\b")
 # Product reviews tag aspects of the product; the labels are Skroutz's own three groups, in Greek like the reviews.
 _SENTIMENT_LABELS = (("positive", "Θετικά"), ("mediocre", "Μέτρια"), ("negative", "Αρνητικά"))
-_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 class SkroutzSpider(ReviewSpider):
@@ -45,16 +44,7 @@ class SkroutzSpider(ReviewSpider):
         if data is None:
             return
         page_url = _site_page(response.url)
-        seen: set[str] = set()
-        for item in data["reviews"]:
-            try:
-                review = self._review(item, page_url)
-            except _REVIEW_ERRORS:
-                self.problem("skroutz/unreadable_review")
-                continue
-            if review is not None and review.external_id not in seen:
-                seen.add(review.external_id)
-                yield review
+        yield from self.read_each(data["reviews"], lambda item: self._review(item, page_url))
 
     def next_page(self, response: Response) -> str | None:
         data = _answer(response) or {}

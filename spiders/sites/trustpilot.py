@@ -21,7 +21,6 @@ _STAR_COUNT_CLASS = re.compile(r"\bcount-(\d)\b")
 # An id that needs no escaping: "/reviews/" + id is then exactly what urljoin would build.
 _PLAIN_ID = re.compile(r"[0-9A-Za-z_-]+")
 # Per-review failures we count and survive (DESIGN §5.7); anything else is a bug and should surface.
-_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 class TrustpilotSpider(ReviewSpider):
@@ -76,19 +75,9 @@ class TrustpilotSpider(ReviewSpider):
     # --- Next.js data (the complete source: ids, languages, replies) -----------------------------------------------
 
     def _reviews_from_json(self, response: Response, items: list[Any]) -> Iterator[Review]:
-        seen: set[str] = set()
         # One urljoin per page, not per review (urljoin was ~15 % of parsing a 20-review page).
         review_base = response.urljoin("/reviews/")
-        for item in items:
-            try:
-                review = self._review_from_json(response, item, review_base)
-            except _REVIEW_ERRORS:
-                self.problem("trustpilot/unreadable_review")
-                continue
-            if review is None or review.external_id in seen:
-                continue
-            seen.add(review.external_id)
-            yield review
+        yield from self.read_each(items, lambda item: self._review_from_json(response, item, review_base))
 
     def _review_from_json(self, response: Response, item: dict[str, Any], review_base: str) -> Review | None:
         review_id = str(item.get("id") or "").strip()
@@ -120,20 +109,10 @@ class TrustpilotSpider(ReviewSpider):
     # --- HTML cards (when a page arrives without its data script) ---------------------------------------------------
 
     def _reviews_from_cards(self, response: Response) -> Iterator[Review]:
-        seen: set[str] = set()
-        for card in response.css("article[data-service-review-card-paper], div[data-service-review-card-paper]"):
-            # "Relevant reviews" teasers reuse the card marker but have no permalink and their own text marker.
-            if card.css("[data-relevant-review-text-typography]"):
-                continue
-            try:
-                review = self._review_from_card(response, card)
-            except _REVIEW_ERRORS:
-                self.problem("trustpilot/unreadable_review")
-                continue
-            if review is None or review.external_id in seen:
-                continue
-            seen.add(review.external_id)
-            yield review
+        cards = response.css("article[data-service-review-card-paper], div[data-service-review-card-paper]")
+        # "Relevant reviews" teasers reuse the card marker but have no permalink and their own text marker.
+        own = (card for card in cards if not card.css("[data-relevant-review-text-typography]"))
+        yield from self.read_each(own, lambda card: self._review_from_card(response, card))
 
     def _review_from_card(self, response: Response, card: Selector) -> Review | None:
         review_id = _review_id(card.css('a[href*="/reviews/"]::attr(href)').get())

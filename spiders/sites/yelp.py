@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,7 +20,6 @@ _STARS = re.compile(r"(\d(?:\.\d+)?) star")
 _US_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 # Elements of an archived earlier version of a review, which Yelp shows inside the current one.
 _NOT_PREVIOUS = "[not(ancestor::*[contains(concat(' ', normalize-space(@class), ' '), ' previous-review ')])]"
-_REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 class YelpSpider(ReviewSpider):
@@ -49,11 +48,11 @@ class YelpSpider(ReviewSpider):
     def parse_reviews(self, response: Response) -> Iterator[Review]:
         nodes = _feed_nodes(response)
         if nodes is not None:
-            yield from self._unique(nodes, lambda node: self._review_from_node(response, node))
+            yield from self.read_each(nodes, lambda node: self._review_from_node(response, node))
         elif isinstance(response, HtmlResponse):
             page_author = clean_line(" ".join(response.css(".user-profile_info h1 ::text").getall()))
             blocks = response.css("div.review[data-review-id]")
-            yield from self._unique(blocks, lambda block: self._review_from_block(response, block, page_author))
+            yield from self.read_each(blocks, lambda block: self._review_from_block(response, block, page_author))
 
     def next_page(self, response: Response) -> str | None:
         if not isinstance(response, HtmlResponse) or not response.css("div.review[data-review-id]"):
@@ -61,18 +60,6 @@ class YelpSpider(ReviewSpider):
         href = response.css("link[rel=next]::attr(href), a.next::attr(href), a[rel=next]::attr(href)").get()
         url = response.urljoin(href.strip()) if href and href.strip() else None
         return None if url == response.url else url
-
-    def _unique(self, items: list[Any], read: Callable[[Any], Review | None]) -> Iterator[Review]:
-        seen: set[str] = set()
-        for item in items:
-            try:
-                review = read(item)
-            except _REVIEW_ERRORS:
-                self.problem("yelp/unreadable_review")
-                continue
-            if review is not None and review.external_id not in seen:
-                seen.add(review.external_id)
-                yield review
 
     # --- GraphQL feed -----------------------------------------------------------------------------------------------
 
