@@ -109,3 +109,11 @@ def test_auto_detection_by_content():
     # extract builds an HtmlResponse for anything that is not JSON: the feed is still read as XML.
     reviews = extract_reviews(page_bytes("feed_app_store.xml"), APP_STORE_URL)
     assert [(r.external_id, r.rating, r.source) for r in reviews] == [("10987654321", 1, "feed"), ("10987650000", 5, "feed")]
+
+
+def test_feed_sniffing_survives_a_page_that_opens_with_a_long_run_of_whitespace():
+    # `(?:\s+|...)*` made this exponential: an ordinary page padded with blank space hung `--spider auto`.
+    from spiders.generic.feed import _is_feed
+
+    assert not _is_feed(b" \n" * 4000 + b"<html><body>not a feed</body></html>")
+    assert _is_feed(b"\n  \t" * 500 + b'<?xml version="1.0"?>\n<!-- c -->\n<rss version="2.0"><channel/></rss>')
