@@ -1,12 +1,16 @@
 """The notifier contract: Alert in, SendResult or DeliveryError out, and the registry of notifiers by `kind`."""
 from __future__ import annotations
 
+import re
 import typing
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
+
+# Who a message pings, in Slack's syntax (Teams and Discord notifiers ignore it): one or more of these.
+MENTIONS = re.compile(r"(?:<(?:!here|!channel|!everyone|@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+)>\s*)+")
 
 # kind -> notifier class; filled by Notifier.__init_subclass__
 NOTIFIERS: dict[str, type[Notifier]] = {}
@@ -32,6 +36,64 @@ class Alert:
     language: str | None = None
     score: float | None = None
     draft_reply: str | None = None
+    topics: tuple[str, ...] = ()  # complaint topics found in the text (monitor/topics.py), most hits first
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where in the destination a message goes, as the route and the outbox decided."""
+
+    channel: str | None = None  # the route's Slack channel instead of the notifier's own
+    mention: str | None = None  # the route's ping (Slack syntax), instead of the notifier's critical-only one
+    thread: str | None = None  # remote_id of the message to reply under (a flood summary, the original alert)
+
+
+@dataclass(frozen=True)
+class AlertUpdate:
+    """A review we already alerted on changed on the site, or somebody handled it."""
+
+    alert: Alert  # the review as it is now
+    changes: tuple[str, ...]  # one line each: "rating 1★ → 4★", "the business replied on the site", …
+    original: str | None  # remote_id of the alert message (what chat.update edits), when the destination gave one
+    settled: bool  # nothing left to do: replied on the site, handled, rating no longer negative, or removed
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A negative review still has no reply on the site and nobody marked it handled."""
+
+    alert: Alert
+    waiting: timedelta  # since repwatch first saw it
+    deadline: timedelta  # alerting.reply_deadline
+
+
+@dataclass(frozen=True)
+class Spike:
+    """More negative reviews in the last 24 h than a business (or one of its sources) usually gets."""
+
+    business: str
+    source: str | None  # None: the business over all its sources
+    site: str | None
+    count: int  # negative reviews first seen in the 24 h up to `until`
+    mean: float  # per day over the 7 days before
+    sd: float
+    threshold: float  # mean + k·sd, at least alerting.spike.min_reviews
+    until: datetime
+    examples: tuple[Alert, ...]  # a few of the reviews, most serious first
+
+
+@dataclass(frozen=True)
+class FloodSummary:
+    """One run found more alerts for one destination than alerting.flood_threshold: one message instead."""
+
+    count: int
+    by_business: tuple[tuple[str, int], ...]
+    by_severity: tuple[tuple[str, int], ...]  # critical, high, normal; zeros left out
+    items: tuple[Alert, ...]  # the alerts (shown in the summary where the destination has no threads)
+    threaded: bool  # True: each alert follows as a reply in this message's thread
+
+
+Notice = Alert | AlertUpdate | Reminder | Spike | FloodSummary
 
 
 @dataclass(frozen=True)
@@ -91,8 +153,16 @@ class Notifier:
         self.name = name
         self.config = config
 
-    def send(self, alert: Alert) -> SendResult:
+    # True when the destination can reply under an earlier message (Slack with a bot token). Without threads a
+    # flood summary lists its alerts itself, and updates and reminders are new messages.
+    threads: bool = False
+
+    def send(self, alert: Alert, target: Target = Target()) -> SendResult:
         """Deliver one alert; raise DeliveryError on failure."""
+        raise NotImplementedError
+
+    def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary, target: Target = Target()) -> SendResult:
+        """Deliver an update, reminder, spike or flood summary; raise DeliveryError on failure."""
         raise NotImplementedError
 
     def send_test(self) -> SendResult:

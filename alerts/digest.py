@@ -5,7 +5,8 @@ import base64
 import io
 import re
 import statistics
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -17,16 +18,17 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from models.tables import Business, Review, Source
+from monitor.rules import HANDLED_STATUSES
 from monitor.textsafe import terminal_safe
+from monitor.topics import TopicMatcher
 
 WEEK = timedelta(weeks=1)
 CHART_WEEKS = 8
 LABELS = ("neg", "neu", "pos", "unscored")
-# Statuses that mean somebody dealt with the review even if no reply shows on the site.
-HANDLED = ("responded", "resolved")
 # Rows fetched per list; rendering may show fewer to stay inside the size budget.
 LIST_LIMIT = 30
 EXCERPT_CHARS = 240
+TOP_TOPICS = 5
 # Gmail clips HTML bodies over ~102 KB behind a "message clipped" link.
 HTML_BUDGET = 100_000
 TEMPLATES = Path(__file__).parent / "templates"
@@ -119,6 +121,19 @@ class ReviewLine:
 
 
 @dataclass(frozen=True)
+class TopicCount:
+    topic: str  # id, e.g. "delivery"
+    title: str  # as shown, e.g. "Delivery"
+    count: int  # this week's negative reviews that mention it (once per review)
+    share: float  # of this week's negative reviews, 0–1; a review may mention several topics
+    last_week: int  # last week's negative reviews that mention it
+
+    @property
+    def change(self) -> int:
+        return self.count - self.last_week
+
+
+@dataclass(frozen=True)
 class Digest:
     business: str
     week: IsoWeek
@@ -131,6 +146,7 @@ class Digest:
     unanswered_total: int
     median_reply: timedelta | None  # over replies that appeared on the site this week
     replies: int
+    topics: list[TopicCount] = field(default_factory=list)  # top complaint topics of this week's negatives
 
     @property
     def this_week(self) -> WeekPoint:
@@ -154,8 +170,13 @@ def _when():
     return func.coalesce(Review.published_at, Review.first_seen_at)
 
 
-def build_digest(session: Session, business: str, week: IsoWeek, *, now: datetime | None = None) -> Digest:
-    """Every number of one business's digest, read from the database (SQLite or PostgreSQL)."""
+def build_digest(
+    session: Session, business: str, week: IsoWeek, *, now: datetime | None = None, topics: TopicMatcher | None = None
+) -> Digest:
+    """Every number of one business's digest, read from the database (SQLite or PostgreSQL).
+
+    `topics` finds complaint topics in the negative reviews (config.yaml's `topics:`); None → the built-in lexicon.
+    """
     now = now or datetime.now(UTC)
     business_id = session.scalar(select(Business.id).where(Business.name == business))
     if business_id is None:  # configured but never crawled: an honest empty digest
@@ -175,13 +196,13 @@ def build_digest(session: Session, business: str, week: IsoWeek, *, now: datetim
         )
     ]
 
-    negative_this_week = and_(mine, Review.sentiment_label == "neg", when >= week.start, when < week.end)
+    negative_this_week = _negative_in(mine, week)
     unanswered = and_(
         mine,
         Review.sentiment_label == "neg",
         Review.reply_body.is_(None),
         Review.reply_published_at.is_(None),
-        Review.status.not_in(HANDLED),
+        Review.status.not_in(HANDLED_STATUSES),  # the same rule as `repwatch reviews --unanswered`
         Review.removed_at.is_(None),  # gone from the site: nothing left to reply to
         when < week.end,
     )
@@ -196,6 +217,7 @@ def build_digest(session: Session, business: str, week: IsoWeek, *, now: datetim
     # A site showing only dates can put a same-day reply "before" the review: count it as immediate.
     waits = [max((replied - published).total_seconds(), 0.0) for published, replied in reply_pairs]
     median_reply = timedelta(seconds=statistics.median(waits)) if waits else None
+    matcher = topics if topics is not None else TopicMatcher.from_config(None)
 
     return Digest(
         business=business,
@@ -209,7 +231,40 @@ def build_digest(session: Session, business: str, week: IsoWeek, *, now: datetim
         unanswered_total=open_total,
         median_reply=median_reply,
         replies=len(waits),
+        topics=_top_topics(session, mine, week, negatives_total, matcher),
     )
+
+
+def _negative_in(mine: Any, week: IsoWeek) -> Any:
+    when = _when()
+    return and_(mine, Review.sentiment_label == "neg", when >= week.start, when < week.end)
+
+
+def _top_topics(session: Session, mine: Any, week: IsoWeek, negatives: int, matcher: TopicMatcher) -> list[TopicCount]:
+    """The week's most mentioned complaint topics among its negative reviews, against last week's counts."""
+    if not negatives:
+        return []
+    this_week = _topic_counts(session, _negative_in(mine, week), matcher)
+    last_week = _topic_counts(session, _negative_in(mine, week.shifted(-1)), matcher)
+    ranked = sorted(this_week.items(), key=lambda item: (-item[1], item[0]))[:TOP_TOPICS]
+    return [
+        TopicCount(topic, matcher.title(topic), count, count / negatives, last_week.get(topic, 0))
+        for topic, count in ranked
+    ]
+
+
+def _topic_counts(session: Session, condition: Any, matcher: TopicMatcher) -> Counter[str]:
+    """Reviews per topic: a review counts once per topic however often it names it."""
+    rows = session.execute(
+        select(Review.title, Review.body, func.coalesce(Review.sentiment_lang, Review.language))
+        .join(Source)
+        .where(condition)
+    )
+    counts: Counter[str] = Counter()
+    for title, body, lang in rows:
+        text = f"{title}\n{body}" if title else body
+        counts.update(set(matcher.topics(text or "", lang)))
+    return counts
 
 
 def _weekly(session: Session, business_id: int, week: IsoWeek) -> list[WeekPoint]:
@@ -355,7 +410,10 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(stars=format_stars, age=format_age, day=lambda d: d.strftime("%a %d %b"))
+    env.filters.update(
+        stars=format_stars, age=format_age, day=lambda d: d.strftime("%a %d %b"), percent=format_percent,
+        change=format_change,
+    )
     return env
 
 
@@ -372,6 +430,15 @@ def format_age(age: timedelta | None) -> str:
     if hours < 48:
         return f"{hours:.0f} h"
     return f"{hours / 24:.0f} days"
+
+
+def format_percent(share: float) -> str:
+    return f"{share:.0%}"
+
+
+def format_change(change: int) -> str:
+    """Against last week's count: '+2', '-1', 'same'."""
+    return "same" if change == 0 else f"{change:+d}"
 
 
 def format_average(value: float | None) -> str:
@@ -395,6 +462,7 @@ def _context(digest: Digest, shown: int) -> dict[str, Any]:
         "unanswered_hidden": digest.unanswered_total - min(shown, len(digest.unanswered)),
         "median_reply": format_age(digest.median_reply) if digest.median_reply is not None else None,
         "sentiment": [(label, digest.sentiment[label]) for label in LABELS],
+        "handled_statuses": HANDLED_STATUSES,
     }
 
 

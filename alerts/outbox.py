@@ -1,18 +1,31 @@
-"""Deliver the outbox: due Delivery rows → notifiers, with retries, backoff and per-destination isolation."""
+"""The outbox: queue messages exactly once, then deliver what is due, with retries, threads and flood control."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerts.base import Alert, DeliveryError, Notifier, build_notifier
+from alerts.base import (
+    Alert,
+    AlertUpdate,
+    DeliveryError,
+    FloodSummary,
+    Notifier,
+    Reminder,
+    SendResult,
+    Spike,
+    Target,
+    build_notifier,
+)
 from models.tables import Business, Delivery, Review, Source
+from monitor.rules import HANDLED_STATUSES, SEVERITIES
 
 MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(seconds=30)
@@ -23,6 +36,8 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    dropped: int = 0  # updates or reminders no longer worth sending (the alert never went out, already answered)
+    summaries: int = 0  # flood summaries made in this run
     problems: list[str] = field(default_factory=list)  # one line per destination that had trouble
 
     @property
@@ -34,25 +49,51 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
 
 
-def alert_for(review: Review, source: Source, business: Business, site_name: str) -> Alert:
-    return Alert(
-        review_id=review.id,
-        business=business.name,
-        source=source.name,
-        site=site_name,
-        url=review.url,
-        body=review.body,
-        label=review.sentiment_label or "unscored",
-        severity=review.severity or "normal",
-        why=review.sentiment_why or "",
-        rating=review.rating,
-        author=review.author,
-        title=review.title,
-        published_at=review.published_at,
-        language=review.sentiment_lang or review.language,
-        score=review.sentiment_score,
-        draft_reply=None,
+# --- queueing ------------------------------------------------------------------------------------------------
+
+
+def outbox_row(
+    kind: str,
+    key: str,
+    destination: str,
+    now: datetime,
+    *,
+    review_id: int | None = None,
+    channel: str | None = None,
+    mention: str | None = None,
+    parent_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": kind, "dedupe_key": key, "destination": destination, "review_id": review_id, "channel": channel,
+        "mention": mention, "parent_id": parent_id, "payload": payload, "status": "pending", "attempts": 0,
+        "next_attempt_at": now, "created_at": now,
+    }
+
+
+def enqueue(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert outbox rows; one already queued under the same (destination, dedupe_key) is left alone.
+
+    Returns how many were new. The unique key, not a lookup first, is what makes this safe against a
+    concurrent run or a rerun after a crash.
+    """
+    rows = list(rows)
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = (
+        insert(Delivery)
+        .on_conflict_do_nothing(index_elements=["destination", "dedupe_key"])
+        .returning(Delivery.id)
     )
+    return len(session.execute(statement, rows).all())
+
+
+# --- building what is sent -----------------------------------------------------------------------------------
 
 
 def site_name(source: Source) -> str:
@@ -65,8 +106,101 @@ def site_name(source: Source) -> str:
     return urlsplit(source.url).hostname or source.kind
 
 
+class AlertBuilder:
+    """Review rows → Alert values, with topics and a draft reply in the review's language."""
+
+    def __init__(self, config: Any):
+        from monitor.drafts import Drafts
+        from monitor.topics import TopicMatcher
+
+        self.drafts = Drafts(config.alerting.drafts)
+        self.topics = TopicMatcher.from_config(config)
+        self._sites: dict[int, str] = {}
+
+    def alert(self, review: Review, source: Source, business: Business) -> Alert:
+        site = self._sites.get(source.id) or self._sites.setdefault(source.id, site_name(source))
+        language = review.sentiment_lang if review.sentiment_lang not in (None, "und") else review.language
+        text = f"{review.title}. {review.body}" if review.title else review.body
+        topics = tuple(self.topics.topics(text, language)) if review.sentiment_label == "neg" else ()
+        return Alert(
+            review_id=review.id,
+            business=business.name,
+            source=source.name,
+            site=site,
+            url=review.url,
+            body=review.body,
+            label=review.sentiment_label or "unscored",
+            severity=review.severity or "normal",
+            why=review.sentiment_why or "",
+            rating=review.rating,
+            author=review.author,
+            title=review.title,
+            published_at=review.published_at,
+            language=language,
+            score=review.sentiment_score,
+            draft_reply=self.drafts.draft(language=language, topics=topics, author=review.author,
+                                          business=business.name, site=site),
+            topics=topics,
+        )
+
+    def alerts(self, session: Session, review_ids: list[int]) -> dict[int, Alert]:
+        rows = session.execute(
+            select(Review, Source, Business)
+            .join(Source, Review.source_id == Source.id)
+            .join(Business, Source.business_id == Business.id)
+            .where(Review.id.in_(review_ids))
+        ).all()
+        return {review.id: self.alert(review, source, business) for review, source, business in rows}
+
+
 def build_notifiers(config: Any) -> dict[str, Notifier]:
     return {name: build_notifier(name, notifier_config) for name, notifier_config in config.notifiers.items()}
+
+
+class Dropped(Exception):
+    """This message is no longer worth sending; the reason is kept on the row."""
+
+
+# --- flood control -------------------------------------------------------------------------------------------
+
+
+def group_floods(session: Session, threshold: int, now: datetime) -> int:
+    """Alerts new in this run, more than `threshold` for one destination and channel: put them under a summary.
+
+    Only alerts never tried yet are grouped, so a retry is never regrouped. Returns summaries made.
+    """
+    rows = session.execute(
+        select(Delivery.id, Delivery.destination, Delivery.channel, Delivery.mention)
+        .where(Delivery.kind == "alert", Delivery.status == "pending", Delivery.parent_id.is_(None),
+               Delivery.attempts == 0, Delivery.next_attempt_at <= now)
+        .order_by(Delivery.id)
+    ).all()
+    groups: dict[tuple[str, str | None], list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[(row.destination, row.channel)].append(row)
+    made = 0
+    for (destination, channel), members in groups.items():
+        if len(members) <= threshold:
+            continue
+        ids = [m.id for m in members]
+        mention = next((m.mention for m in members if m.mention), None)
+        if not enqueue(session, [outbox_row("summary", f"summary:{ids[0]}", destination, now, channel=channel,
+                                            mention=mention, payload={"items": ids})]):
+            continue
+        summary_id = session.scalar(
+            select(Delivery.id).where(Delivery.destination == destination, Delivery.dedupe_key == f"summary:{ids[0]}")
+        )
+        session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(parent_id=summary_id))
+        made += 1
+    return made
+
+
+# --- delivering ----------------------------------------------------------------------------------------------
+
+
+def _delivery_order(rows: list[Any]) -> list[int]:
+    """By id, except that a summary goes first and its thread right after it, in order."""
+    return [row.id for row in sorted(rows, key=lambda r: (r.parent_id or r.id, r.kind != "summary", r.id))]
 
 
 def deliver_due(
@@ -77,30 +211,25 @@ def deliver_due(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryReport:
-    """Send every due alert once. A destination that fails is skipped for the rest of this run; others go on."""
+    """Send every due message once. A destination that fails is skipped for the rest of this run; others go on."""
     notifiers = build_notifiers(config) if notifiers is None else notifiers
     settings = config.alerting
     report = DeliveryReport()
-    # destination -> when to try it again; its other alerts wait with it, so they still go out in order
-    failing: dict[str, datetime] = {}
+    with sessions.begin() as session:
+        report.summaries = group_floods(session, settings.flood_threshold, now())
     with sessions() as session:
-        due_ids = session.scalars(
-            select(Delivery.id)
+        due = session.execute(
+            select(Delivery.id, Delivery.kind, Delivery.parent_id)
             .where(Delivery.status == "pending", Delivery.next_attempt_at <= now())
-            .order_by(Delivery.id)
         ).all()
-    for delivery_id in due_ids:
+    builder = AlertBuilder(config) if due else None
+    # destination -> when to try it again; its other messages wait with it, so they still go out in order
+    failing: dict[str, datetime] = {}
+    for delivery_id in _delivery_order(due):
         with sessions.begin() as session:
-            row = session.execute(
-                select(Delivery, Review, Source, Business)
-                .join(Review, Delivery.review_id == Review.id)
-                .join(Source, Review.source_id == Source.id)
-                .join(Business, Source.business_id == Business.id)
-                .where(Delivery.id == delivery_id, Delivery.status == "pending")
-            ).first()
-            if row is None:
-                continue
-            delivery, review, source, business = row
+            delivery = session.scalar(select(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending"))
+            if delivery is None:
+                continue  # sent inside a summary a moment ago, or by another run
             if delivery.destination in failing:
                 delivery.next_attempt_at = max(delivery.next_attempt_at, failing[delivery.destination])
                 report.retrying += 1
@@ -112,18 +241,32 @@ def deliver_due(
                 report.retrying += 1
                 report.problems.append(f"{delivery.destination}: no such notifier in config; alerts kept")
                 continue
-            alert = alert_for(review, source, business, site_name(source))
+            parent = session.get(Delivery, delivery.parent_id) if delivery.parent_id else None
+            if parent is not None and parent.status == "pending" and delivery.kind == "alert":
+                # Its flood summary has not gone out yet (failing, or waiting): the thread must come after it.
+                delivery.next_attempt_at = max(delivery.next_attempt_at, parent.next_attempt_at)
+                report.retrying += 1
+                continue
+            try:
+                assert builder is not None
+                send = _prepare(session, delivery, parent, notifier, builder, settings, now())
+            except Dropped as reason:
+                delivery.status, delivery.last_error = "dropped", str(reason)
+                report.dropped += 1
+                continue
+            if send is None:
+                continue  # an alert already listed in its summary
             delivery.attempts += 1
             try:
                 try:
-                    result = notifier.send(alert)
+                    result = send()
                 except DeliveryError as error:
                     # A short rate limit is worth waiting for once; anything longer goes back to the outbox.
                     if not (error.retryable and error.retry_after is not None
                             and error.retry_after <= settings.max_inline_wait.total_seconds()):
                         raise
                     sleep(error.retry_after)
-                    result = notifier.send(alert)
+                    result = send()
             except DeliveryError as error:
                 delivery.last_error = str(error)
                 if error.retryable and delivery.attempts < settings.max_attempts:
@@ -139,11 +282,90 @@ def deliver_due(
                 else:
                     delivery.status = "failed"
                     report.failed += 1
-                    report.problems.append(f"{delivery.destination}: {error}; alert for review {review.id} not delivered")
+                    about = f"review {delivery.review_id}" if delivery.review_id else delivery.dedupe_key
+                    report.problems.append(f"{delivery.destination}: {error}; {delivery.kind} for {about} not delivered")
                 continue
             delivery.status = "sent"
             delivery.sent_at = now()
             delivery.remote_id = result.remote_id
             delivery.last_error = None
             report.sent += 1
+            if delivery.kind == "summary" and not notifier.threads:
+                # The summary listed them: they count as delivered, pointing at it.
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.parent_id == delivery.id, Delivery.status == "pending")
+                    .values(status="sent", sent_at=now(), remote_id=result.remote_id, last_error=None)
+                )
     return report
+
+
+def _prepare(
+    session: Session,
+    delivery: Delivery,
+    parent: Delivery | None,
+    notifier: Notifier,
+    builder: AlertBuilder,
+    settings: Any,
+    now: datetime,
+) -> Callable[[], SendResult] | None:
+    """What sending this row means, as a call; raises Dropped when it no longer makes sense."""
+    target = Target(channel=delivery.channel, mention=delivery.mention)
+    payload = delivery.payload or {}
+    if delivery.kind == "summary":
+        ids = list(payload.get("items", []))
+        members = session.execute(
+            select(Delivery.id, Delivery.review_id).where(Delivery.id.in_(ids), Delivery.status == "pending")
+        ).all()
+        alerts = builder.alerts(session, [m.review_id for m in members if m.review_id is not None])
+        items = tuple(alerts[m.review_id] for m in sorted(members, key=lambda m: m.id) if m.review_id in alerts)
+        if not items:
+            raise Dropped("every alert of this summary went out on its own")
+        summary = FloodSummary(
+            count=len(items),
+            by_business=tuple(Counter(a.business for a in items).most_common()),
+            by_severity=tuple((s, n) for s in SEVERITIES if (n := sum(a.severity == s for a in items))),
+            items=items,
+            threaded=notifier.threads,
+        )
+        return lambda: notifier.send_notice(summary, target)
+    if delivery.kind == "spike":
+        alerts = builder.alerts(session, list(payload.get("examples", [])))
+        spike = Spike(
+            business=payload["business"], source=payload.get("source"), site=payload.get("site"),
+            count=payload["count"], mean=payload["mean"], sd=payload["sd"], threshold=payload["threshold"],
+            until=datetime.fromisoformat(payload["until"]),
+            examples=tuple(alerts[i] for i in payload.get("examples", []) if i in alerts),
+        )
+        return lambda: notifier.send_notice(spike, target)
+
+    if delivery.review_id is None:
+        raise Dropped(f"a {delivery.kind} without a review")
+    alert = builder.alerts(session, [delivery.review_id]).get(delivery.review_id)
+    if alert is None:
+        raise Dropped("the review is gone from the database")
+    if delivery.kind == "alert":
+        if parent is not None and parent.status == "sent":
+            if not notifier.threads:
+                delivery.status, delivery.sent_at, delivery.remote_id = "sent", now, parent.remote_id
+                return None
+            target = Target(channel=delivery.channel, mention=None, thread=parent.remote_id)
+        return lambda: notifier.send(alert, target)
+    # Updates and reminders answer an alert that went out; without one there is nothing to update or remind of.
+    if parent is None or parent.status != "sent":
+        raise Dropped(f"the alert it follows up was not delivered ({parent.status if parent else 'none'})")
+    thread = parent.remote_id if notifier.threads else None
+    if delivery.kind == "update":
+        notice = AlertUpdate(alert=alert, changes=tuple(payload.get("changes", [])), original=thread,
+                             settled=bool(payload.get("settled")))
+        return lambda: notifier.send_notice(notice, Target(channel=delivery.channel, thread=thread))
+    if delivery.kind == "reminder":
+        review = session.get(Review, delivery.review_id)
+        assert review is not None
+        if review.reply_body or review.reply_published_at or review.status in HANDLED_STATUSES or review.removed_at:
+            raise Dropped("answered before the reminder went out")
+        deadline = settings.reply_deadline or timedelta(0)
+        reminder = Reminder(alert=alert, waiting=now - review.first_seen_at, deadline=deadline)
+        return lambda: notifier.send_notice(reminder, Target(channel=delivery.channel, mention=delivery.mention,
+                                                             thread=thread))
+    raise Dropped(f"unknown message kind {delivery.kind!r}")

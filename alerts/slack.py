@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal
 from urllib.error import URLError
@@ -30,7 +31,18 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from alerts.base import Alert, DeliveryError, Notifier, SendResult
+from alerts.base import (
+    MENTIONS,
+    Alert,
+    AlertUpdate,
+    DeliveryError,
+    FloodSummary,
+    Notifier,
+    Reminder,
+    SendResult,
+    Spike,
+    Target,
+)
 
 DEFAULT_API_URL = "https://slack.com/api/"
 # Seconds to wait when Slack says 429 but its Retry-After is missing or unreadable.
@@ -77,7 +89,6 @@ ERROR_HINTS = {
 _ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{1,60}")
 
 # A bare "@here" does not ping; Slack's syntax is <!here>, <!channel>, <@U...>, <!subteam^S...>.
-_MENTION = re.compile(r"(?:<(?:!here|!channel|!everyone|@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+)>\s*)+")
 
 SEVERITY_ICONS = {"critical": "🔴", "high": "🟠", "normal": "🟡"}
 
@@ -123,7 +134,7 @@ class SlackConfig(BaseModel):
     @field_validator("mention")
     @classmethod
     def _mention_shape(cls, mention: str | None) -> str | None:
-        if mention is not None and not _MENTION.fullmatch(mention.strip()):
+        if mention is not None and not MENTIONS.fullmatch(mention.strip()):
             raise ValueError("write <!here>, <!channel>, <@U0123ABCD> or <!subteam^S0123ABCD> (a bare @here does not ping)")
         return mention.strip() if mention else None
 
@@ -263,23 +274,35 @@ def alert_facts(alert: Alert, *, severity: str, site: str | None, business: str 
         ("Published", format_when(alert.published_at)),
         ("Sentiment", _sentiment(alert)),
         ("Language", clean_text(alert.language, single_line=True) or None),
+        ("Topics", clean_text(", ".join(alert.topics), single_line=True) or None),
     ]
     return [(label, value) for label, value in facts if value]
 
 
-def build_message(alert: Alert, *, mention: str | None = None) -> dict[str, Any]:
-    """`{"text": ..., "blocks": [...]}` for one alert, within Slack's limits, with review text inert."""
+def build_message(
+    alert: Alert, *, mention: str | None = None, ping_always: bool = False, update: AlertUpdate | None = None
+) -> dict[str, Any]:
+    """`{"text": ..., "blocks": [...]}` for one alert, within Slack's limits, with review text inert.
+
+    `mention` pings on critical alerts (the notifier's own setting), or on every alert with `ping_always` (a
+    route's). With `update`, this is the original message edited in place (chat.update): what changed is on top.
+    """
     site = clean_text(alert.site, single_line=True) or "unknown site"
     business = clean_text(alert.business, single_line=True) or "unknown business"
     severity = clean_text(alert.severity, single_line=True).lower() or "normal"
     icon = SEVERITY_ICONS.get(severity, "⚪")
-    ping = mention if (mention and severity == "critical") else None
+    ping = mention if (mention and (ping_always or severity == "critical") and update is None) else None
     url = safe_review_url(alert.url)
 
     blocks: list[Block] = []
+    if update is not None:
+        state = "✅ no action needed now" if update.settled else "✏️ changed on the site"
+        changes = "; ".join(clean_text(change, single_line=True) for change in update.changes)
+        blocks.append(ContextBlock(elements=[plain(fit(f"{state}: {changes}", 1000))]))
     if ping:
-        # The operator's own mention, so raw mrkdwn on purpose; it is validated by SlackConfig.
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"{ping} critical review: please look now")))
+        # The operator's own mention, so raw mrkdwn on purpose; it is validated by the config.
+        what = "critical review" if severity == "critical" else f"{severity} review"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"{ping} {what}: please look now")))
 
     blocks.append(HeaderBlock(text=plain(fit(f"{icon} {short_rating(alert.rating)} review · {business} · {site}", HEADER_MAX))))
 
@@ -319,6 +342,8 @@ def build_message(alert: Alert, *, mention: str | None = None) -> dict[str, Any]
     blocks.append(ContextBlock(elements=footer))
 
     fallback = f"{icon} {short_rating(alert.rating)} review of {business} on {site} ({severity}): "
+    if update is not None:
+        fallback = ("✅ " if update.settled else "✏️ ") + "updated: " + fallback
     excerpt = clean_text(title + " " + body if title else body, single_line=True)
     text = inert_mrkdwn(fallback) + fit(excerpt, FALLBACK_EXCERPT, transform=inert_mrkdwn)
     if url:
@@ -328,6 +353,98 @@ def build_message(alert: Alert, *, mention: str | None = None) -> dict[str, Any]
     rendered = [block.to_dict() for block in blocks]  # to_dict() runs slack-sdk's own Block Kit checks too
     assert len(rendered) <= BLOCKS_MAX and slack_len(text) <= MESSAGE_TEXT_MAX
     return {"text": text, "blocks": rendered}
+
+
+def _message(headline: str, lines: list[str], *, fallback: str, ping: str | None = None,
+             link: str | None = None, link_label: str = "Open review") -> dict[str, Any]:
+    """A short message: our headline, untrusted lines as plain text, an optional button; within Slack's limits."""
+    blocks: list[Block] = []
+    if ping:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"{ping} please look")))
+    blocks.append(HeaderBlock(text=plain(fit(clean_text(headline, single_line=True), HEADER_MAX))))
+    # Section text is capped at 3000; 45 sections keep us under the 50-block cap with room for the rest.
+    chunk: list[str] = []
+    sections: list[str] = []
+    for line in (clean_text(line) for line in lines):
+        if chunk and slack_len(escape("\n".join([*chunk, line]))) > SECTION_TEXT_MAX:
+            sections.append("\n".join(chunk))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        sections.append("\n".join(chunk))
+    blocks.extend(SectionBlock(text=plain(fit(section, SECTION_TEXT_MAX))) for section in sections[:BLOCKS_MAX - 5])
+    url = safe_review_url(link)
+    if url:
+        blocks.append(ActionsBlock(elements=[
+            ButtonElement(text=PlainTextObject(text=link_label, emoji=False), url=url, action_id="open_review")
+        ]))
+    text = fit(clean_text(fallback, single_line=True), FALLBACK_EXCERPT * 2, transform=inert_mrkdwn)
+    if ping:
+        text = f"{ping} {text}"
+    rendered = [block.to_dict() for block in blocks]
+    assert len(rendered) <= BLOCKS_MAX
+    return {"text": text, "blocks": rendered}
+
+
+def _one_line(alert: Alert, limit: int = 160) -> str:
+    """★ rating · site · author: excerpt — the short form of an alert, for lists and threads."""
+    excerpt = clean_text(f"{alert.title}: {alert.body}" if alert.title else alert.body, single_line=True)
+    if len(excerpt) > limit:
+        excerpt = excerpt[: limit - 1].rstrip() + "…"
+    who = clean_text(alert.author, single_line=True) or "anonymous"
+    return f"{short_rating(alert.rating)} · {clean_text(alert.site, single_line=True)} · {who}: {excerpt}"
+
+
+def build_update_reply(update: AlertUpdate) -> dict[str, Any]:
+    """The thread reply (or, without a thread, the new message) that says what changed on a review."""
+    alert = update.alert
+    headline = ("✅ " if update.settled else "✏️ ") + f"Review #{alert.review_id} changed on {alert.site}"
+    lines = [f"• {change}" for change in update.changes] + [_one_line(alert, 300)]
+    if update.settled:
+        lines.append("No action needed now.")
+    return _message(headline, lines, fallback=f"{headline}: {'; '.join(update.changes)}", link=alert.url)
+
+
+def build_reminder(reminder: Reminder, *, mention: str | None = None) -> dict[str, Any]:
+    alert = reminder.alert
+    hours = reminder.waiting.total_seconds() / 3600
+    headline = f"⏰ Still unanswered after {hours:.0f} h: {short_rating(alert.rating)} review on {alert.site}"
+    lines = [
+        f"{alert.business} · the reply deadline is {reminder.deadline.total_seconds() / 3600:g} h.",
+        _one_line(alert, 300),
+        f"Reply on the site, then `repwatch handle {alert.review_id}` if you answered elsewhere.",
+    ]
+    return _message(headline, lines, fallback=headline, ping=mention, link=alert.url, link_label="Reply on the site")
+
+
+def build_spike(spike: Spike, *, mention: str | None = None) -> dict[str, Any]:
+    where = f"{spike.business} on {spike.site}" if spike.source else f"{spike.business} (all sites)"
+    headline = f"📈 Spike: {spike.count} negative reviews in 24 h for {where}"
+    lines = [
+        f"Usually {spike.mean:.1f} ± {spike.sd:.1f} a day over the previous 7 days; alert threshold {spike.threshold:.1f}.",
+        f"Window ends {format_when(spike.until)}.",
+    ]
+    if spike.examples:
+        lines.append("Examples:")
+        lines += [f"• {_one_line(alert)}" for alert in spike.examples]
+    return _message(headline, lines, fallback=headline, ping=mention,
+                    link=spike.examples[0].url if spike.examples else None, link_label="Open the newest")
+
+
+def build_summary(summary: FloodSummary, *, mention: str | None = None) -> dict[str, Any]:
+    headline = f"🚨 {summary.count} negative reviews need a look"
+    lines = [
+        " · ".join(f"{name}: {count}" for name, count in summary.by_business),
+        " · ".join(f"{SEVERITY_ICONS.get(name, '⚪')} {name}: {count}" for name, count in summary.by_severity),
+    ]
+    if summary.threaded:
+        lines.append("Each review follows in this thread.")
+    else:
+        shown = summary.items[:40]
+        lines += [f"• {_one_line(alert)} {safe_review_url(alert.url) or ''}".rstrip() for alert in shown]
+        if summary.count > len(shown):
+            lines.append(f"… and {summary.count - len(shown)} more: `repwatch reviews --negative`")
+    return _message(headline, lines, fallback=f"{headline}: " + lines[0], ping=mention)
 
 
 def _sentiment(alert: Alert) -> str | None:
@@ -454,23 +571,54 @@ class SlackNotifier(Notifier):
             self._client.proxy = None  # see _honour_no_proxy
             self._webhook = None
             self._destination = f"Slack channel {cfg.channel}"
-            self._pace_key = f"{cfg.api_url}#{cfg.channel}"
+            self.threads = True  # chat.postMessage answers with the message's ts: replies can go under it
         # _honour_no_proxy: slack-sdk copies HTTPS_PROXY into .proxy and then ignores NO_PROXY (a local Slack-shaped
         # server would be sent to the proxy). With .proxy None it uses plain urlopen, which reads both variables.
 
-    def send(self, alert: Alert) -> SendResult:
-        message = build_message(alert, mention=self.config.mention)
-        PACER.wait_turn(self._pace_key, self.config.min_interval)
-        if self._webhook is not None:
-            return self._send_webhook(message)
-        return self._post(message)
+    def send(self, alert: Alert, target: Target = Target()) -> SendResult:
+        mention, always = (target.mention, True) if target.mention else (self.config.mention, False)
+        return self._deliver(build_message(alert, mention=mention, ping_always=always), target)
 
-    def _post(self, message: dict[str, Any]) -> SendResult:
+    def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary, target: Target = Target()) -> SendResult:
+        mention = target.mention or self.config.mention
+        if isinstance(notice, AlertUpdate):
+            if notice.original and self._client is not None:
+                # Edit the alert in place, so the channel shows the review as it is now, then say what changed
+                # in its thread. Both are safe to repeat if the outbox retries after a failure in between.
+                self._edit(notice.original, build_message(notice.alert, update=notice))
+                return self._deliver(build_update_reply(notice), replace(target, thread=notice.original))
+            return self._deliver(build_update_reply(notice), replace(target, thread=None))
+        if isinstance(notice, Reminder):
+            # In the alert's thread and, so it is not missed, in the channel too (reply_broadcast).
+            return self._deliver(build_reminder(notice, mention=mention), target, broadcast=True)
+        if isinstance(notice, Spike):
+            return self._deliver(build_spike(notice, mention=mention), target)
+        if isinstance(notice, FloodSummary):
+            return self._deliver(build_summary(notice, mention=target.mention), target)
+        raise TypeError(f"unknown notice {type(notice).__name__}")
+
+    def _deliver(self, message: dict[str, Any], target: Target, *, broadcast: bool = False) -> SendResult:
+        if self._webhook is not None:
+            PACER.wait_turn(self._pace_key, self.config.min_interval)
+            return self._send_webhook(message)
+        channel, thread_ts = self.config.channel, None
+        if target.thread and "/" in target.thread:
+            channel, thread_ts = target.thread.split("/", 1)  # a reply goes where its parent is
+        elif target.channel:
+            channel = target.channel
+        PACER.wait_turn(f"{self.config.api_url}#{channel}", self.config.min_interval)  # Slack's limit is per channel
+        return self._post(message, channel=channel, thread_ts=thread_ts, broadcast=broadcast and thread_ts is not None)
+
+    def _post(self, message: dict[str, Any], *, channel: str | None, thread_ts: str | None = None,
+              broadcast: bool = False) -> SendResult:
         assert self._client is not None
+        extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        if broadcast:
+            extra["reply_broadcast"] = True
         try:
             response = self._client.chat_postMessage(
-                channel=self.config.channel, text=message["text"], blocks=message["blocks"],
-                unfurl_links=False, unfurl_media=False,
+                channel=channel, text=message["text"], blocks=message["blocks"],  # type: ignore[arg-type]
+                unfurl_links=False, unfurl_media=False, **extra,
             )
         except SlackApiError as err:
             raise self._api_error(err) from None
@@ -478,6 +626,20 @@ class SlackNotifier(Notifier):
             raise self._network_error(err) from None
         channel, ts = response.get("channel"), response.get("ts")
         return SendResult(remote_id=f"{channel}/{ts}" if channel and ts else None)
+
+    def _edit(self, remote_id: str, message: dict[str, Any]) -> None:
+        assert self._client is not None
+        channel, ts = remote_id.split("/", 1)
+        PACER.wait_turn(f"{self.config.api_url}#{channel}", self.config.min_interval)
+        try:
+            self._client.chat_update(channel=channel, ts=ts, text=message["text"], blocks=message["blocks"])
+        except SlackApiError as err:
+            data = err.response.data if isinstance(err.response.data, dict) else {}
+            if data.get("error") in ("message_not_found", "cant_update_message", "edit_window_closed"):
+                return  # deleted in Slack, or no longer editable: the thread reply still tells the story
+            raise self._api_error(err) from None
+        except (OSError, http.client.HTTPException, SlackClientError) as err:
+            raise self._network_error(err) from None
 
     def _send_webhook(self, message: dict[str, Any]) -> SendResult:
         assert self._webhook is not None

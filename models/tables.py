@@ -112,10 +112,13 @@ class Review(Base):
     sentiment_why: Mapped[str | None] = mapped_column(Text)
     severity: Mapped[str | None] = mapped_column(String(12))
     scored_at: Mapped[datetime | None]
-    # new / acknowledged / responded / resolved
+    # new / handled (repwatch handle) / responded / resolved
     status: Mapped[str] = mapped_column(String(20), default="new")
     # set when a complete crawl of the source no longer found it on the site
     removed_at: Mapped[datetime | None]
+    # `repwatch handle`: somebody dealt with it (status "handled"); no reminder after that
+    handled_at: Mapped[datetime | None]
+    handled_note: Mapped[str | None] = mapped_column(Text)
 
     source: Mapped[Source] = relationship()
     versions: Mapped[list[ReviewVersion]] = relationship(back_populates="review", order_by="ReviewVersion.id")
@@ -142,18 +145,33 @@ class ReviewVersion(Base):
 
 
 class Delivery(Base):
-    """The outbox: one row per review per destination; the unique key is what makes alerts exactly-once."""
+    """The outbox: one message for one destination; (destination, dedupe_key) unique makes each exactly-once.
+
+    kind / dedupe_key: `alert` / "alert:<review>", `update` / "update:<review>:<version>", `reminder` /
+    "reminder:<review>", `spike` / "spike:<scope>:<hour>", `summary` (flood control) / "summary:<first item>".
+    """
 
     __tablename__ = "delivery"
     __table_args__ = (
-        UniqueConstraint("review_id", "destination", name="uq_delivery_review_destination"),
+        UniqueConstraint("destination", "dedupe_key", name="uq_delivery_destination_key"),
         Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_delivery_review", "review_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    review_id: Mapped[int] = mapped_column(ForeignKey("review.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(12), default="alert", server_default="alert")
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    # None for messages about no single review (spike, flood summary)
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("review.id", ondelete="CASCADE"))
     destination: Mapped[str] = mapped_column(String(200))
-    # pending / sent / failed (permanent)
+    # the route's choices, fixed when queued: a Slack channel override and who is pinged
+    channel: Mapped[str | None] = mapped_column(String(200))
+    mention: Mapped[str | None] = mapped_column(String(200))
+    # the message this one belongs to: a flood summary (its thread), or the alert an update/reminder answers
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("delivery.id", ondelete="SET NULL"))
+    # what a spike, summary or update says (counts, the change seen), fixed when queued
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    # pending / sent / failed (permanent) / dropped (an update or reminder that no longer made sense)
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -162,7 +180,7 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
-    review: Mapped[Review] = relationship()
+    review: Mapped[Review | None] = relationship()
 
 
 class CrawlRun(Base):

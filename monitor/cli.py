@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.config import DEFAULT_CONFIG_NAME, ConfigError, load_config, parse_duration
+from monitor.lock import EXIT_LOCKED
 from monitor.textsafe import terminal_safe
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem = one
 
 EXIT_FAILURE = 1
 EXIT_BLOCKED = 3
+# EXIT_LOCKED (75, EX_TEMPFAIL) comes from monitor.lock: every source asked for was being crawled by another process
 
 ConfigOption = Annotated[
     Path,
@@ -111,9 +113,14 @@ def crawl(
     no_alerts: Annotated[bool, typer.Option("--no-alerts", help="queue alerts but do not send them now")] = False,
     full: Annotated[bool, typer.Option("--full", help="page through every source to its end (no stop at known reviews) and record reviews removed from the site")] = False,
 ) -> None:
-    """Crawl the sources, store new reviews, score them and send alerts. Exit 1 if anything failed."""
+    """Crawl the sources, store new reviews, score them and send alerts. Exit 1 if anything failed.
+
+    A source another crawl is busy with is skipped with one line; exit 75 if every source was skipped.
+    """
     from alerts.outbox import deliver_due
     from monitor.crawl import run_crawl
+    from monitor.lock import OUTBOX_LOCK, LockHeld, acquire
+    from monitor.followups import queue_followups
     from monitor.scoring import score_pending
     from monitor.sentiment import Scorer
 
@@ -124,17 +131,30 @@ def crawl(
                 loaded.source(name)
             except ConfigError as exc:
                 fail(exc.problems[0])
+    wanted = list(dict.fromkeys(source or [s.name for _, s in loaded.sources()]))
+    locks: dict[str, Any] = {}  # held until this process ends (the OS frees them even after SIGKILL): scoring and sending included
+    for name in wanted:
+        try:
+            locks[name] = acquire(loaded.data_dir, name)
+        except LockHeld as exc:
+            err.print(Text(f"repwatch: source {name}: skipped, another crawl ({exc.holder.describe()}) holds its lock"))
+    if wanted and not locks:
+        raise typer.Exit(EXIT_LOCKED)
     sessions = open_database(loaded)
-    with err.status(f"crawling {len(source) if source else len(loaded.sources())} sources…"):
-        result = run_crawl(loaded, sessions, source, full=full)
+    with err.status(f"crawling {len(locks)} sources…"):
+        result = run_crawl(loaded, sessions, list(locks), full=full)
+    # One process at a time scores and sends, or two crawls finishing together could send an alert twice.
+    outbox_lock = acquire(loaded.data_dir, OUTBOX_LOCK, wait=True)
     with err.status("scoring new reviews…"):
         # After the crawl, not during it: measured here, scoring alongside the crawl child slowed the crawl by
         # more than the scoring it hid (they share two cores and SQLite's single writer).
         scored, queued = score_pending(sessions, loaded, Scorer())
+        followups = queue_followups(sessions, loaded)
     delivery = None
     if not no_alerts:
         with err.status("sending alerts…"):
             delivery = deliver_due(sessions, loaded)
+    outbox_lock.release()
 
     table = Table(title="crawl", title_justify="left")
     for column in ("source", "outcome", "requests", "pages", "reviews", "new", "changed", "removed"):
@@ -144,8 +164,12 @@ def crawl(
         table.add_row(s.name, Text(s.outcome, style=style), *(str(v) for v in (s.requests, s.pages, s.items, s.new, s.changed, s.removed)))
     out.print(table)
     summary = f"scored {scored} reviews, {queued} alerts queued"
+    extras = [(followups.updates, "update"), (followups.reminders, "reminder"), (followups.spikes, "spike alert")]
+    summary += "".join(f", {n} {what}{'s' if n != 1 else ''}" for n, what in extras if n)
     if delivery is not None:
         summary += f", {delivery.sent} sent"
+        if delivery.summaries:
+            summary += f" ({delivery.summaries} flood summar{'ies' if delivery.summaries != 1 else 'y'} with threads)"
         if delivery.retrying:
             summary += f", {delivery.retrying} waiting to retry"
         if delivery.failed:
@@ -157,6 +181,39 @@ def crawl(
         err.print(Text(f"repwatch: {terminal_safe(problem)}"))
     if problems:
         raise typer.Exit(EXIT_FAILURE)
+
+
+# --- run: the scheduler daemon ---------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    grace: Annotated[str, typer.Option("--grace", help="on SIGTERM, how long running jobs may finish before they are stopped")] = "60s",
+) -> None:
+    """The scheduler daemon: crawl each source on its schedule and send the weekly digest, until SIGTERM.
+
+    Each job is a `repwatch crawl --source NAME` or `repwatch digest --send` child process. SIGHUP reloads the config
+    (a bad one is reported and the old one kept). Exit 0 after SIGTERM/SIGINT, 75 if another `repwatch run` is running.
+    """
+    from monitor.lock import LockHeld
+    from monitor.scheduler import Daemon
+
+    try:
+        stop_after = parse_duration(grace)
+    except ValueError as exc:
+        fail(f"--grace: {exc}")
+    try:
+        daemon = Daemon(config, grace=stop_after)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(Text(problem if problem.startswith(str(config)) else f"{config}: {problem}"))
+        raise typer.Exit(EXIT_FAILURE) from None
+    try:
+        code = daemon.serve()
+    except LockHeld as exc:
+        fail(f"another `repwatch run` ({exc.holder.describe()}) is already running on {daemon.config.data_dir}", EXIT_LOCKED)
+    raise typer.Exit(code)
 
 
 # --- extract / score --------------------------------------------------------------------------------
@@ -239,8 +296,9 @@ def reviews(
     source: Annotated[str | None, typer.Option("--source", "-s")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
     output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    unanswered: Annotated[bool, typer.Option("--unanswered", help="negative reviews with no reply on the site and not handled, oldest first")] = False,
 ) -> None:
-    """List stored reviews, newest first."""
+    """List stored reviews, newest first (--unanswered: the ones still waiting for a reply, oldest first)."""
     from sqlalchemy import select
 
     from models.tables import Review, Source
@@ -255,6 +313,11 @@ def reviews(
             fail(f"--since: {exc}")
     sessions = open_database(open_config(config))
     query = select(Review, Source.name).join(Source).order_by(Review.published_at.desc().nulls_last(), Review.id.desc())
+    now = datetime.now(UTC)
+    if unanswered:
+        from monitor.followups import unanswered as unanswered_condition
+
+        query = select(Review, Source.name).join(Source).where(unanswered_condition(now)).order_by(Review.first_seen_at, Review.id)
     if negative:
         query = query.where(Review.sentiment_label == "neg")
     if window is not None:
@@ -278,6 +341,8 @@ def reviews(
             "why": r.sentiment_why,
             "url": r.url,
             "reply": r.reply_body,
+            "status": r.status,
+            "waiting_hours": round((now - r.first_seen_at).total_seconds() / 3600, 1) if unanswered else None,
         }
         for r, name in rows
     ]
@@ -290,16 +355,50 @@ def reviews(
         writer.writeheader()
         writer.writerows(records)
         return
+    if unanswered:
+        out.print(reviews_table(records, title=f"unanswered negative reviews ({len(records)}{'+' if len(records) == limit else ''})"))
+        if records:
+            out.print("Reply on the site, or `repwatch handle ID --note \"...\"` when answered another way.")
+        return
     out.print(reviews_table(records))
+
+
+@app.command()
+def handle(
+    review_id: Annotated[int, typer.Argument(help="the review's id (repwatch reviews shows it)")],
+    note: Annotated[str | None, typer.Option("--note", help="what was done, e.g. 'called the customer, refunded'")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Mark a review handled: no reply reminder for it, its Slack alert updated, the digest lists it as handled."""
+    from alerts.outbox import deliver_due
+    from monitor.followups import NoSuchReview, handle_review
+
+    loaded = open_config(config)
+    sessions = open_database(loaded)
+    try:
+        review, queued = handle_review(sessions, review_id, note=note)
+    except NoSuchReview as exc:
+        fail(str(exc))
+    out.print(Text(f"review #{review.id} marked handled" + (f" ({terminal_safe(note, 200)})" if note else "")))
+    if queued:
+        report = deliver_due(sessions, loaded)
+        for problem in report.problems:
+            err.print(Text(f"repwatch: alerts: {terminal_safe(problem)}"))
+        if report.problems:
+            raise typer.Exit(EXIT_FAILURE)
 
 
 def reviews_table(records: list[dict[str, Any]], title: str = "reviews") -> Table:
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    waiting = any(r.get("waiting_hours") is not None for r in records)
+    table.add_column("id", justify="right")
     table.add_column("when")
     table.add_column("source")
     table.add_column("★", justify="right")
     table.add_column("verdict")
     table.add_column("lang")
+    if waiting:
+        table.add_column("waiting", justify="right")
     table.add_column("review", overflow="fold", max_width=70)
     colours = {"neg": "red", "pos": "green", "neu": "yellow"}
     for r in records:
@@ -308,7 +407,8 @@ def reviews_table(records: list[dict[str, Any]], title: str = "reviews") -> Tabl
         text = terminal_safe(f"{r['title']}: {r['body']}" if r["title"] else r["body"], 160)
         label = r["label"] or "pending"
         verdict = Text(label, style=colours.get(label, ""))
-        table.add_row(when, Text(r["source"]), stars, verdict, r["lang"] or "", Text(text))
+        extra = [f"{r['waiting_hours']:.0f} h"] if waiting else []
+        table.add_row(str(r["id"]), when, Text(r["source"]), stars, verdict, r["lang"] or "", *extra, Text(text))
     return table
 
 

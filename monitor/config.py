@@ -12,6 +12,7 @@ from typing import Annotated, Any, Union
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -69,6 +70,50 @@ class CrawlSettings(Strict):
     browser_path: Path = Field(Path("/usr/bin/chromium"), description="Chromium for sources with render: true")
 
 
+def _as_list(value: Any) -> Any:
+    """`severity: critical` means the same as `severity: [critical]`."""
+    return [value] if isinstance(value, str) else value
+
+
+OneOrMany = Annotated[list[str], BeforeValidator(_as_list)]
+Severity = typing.Literal["critical", "high", "normal"]
+
+
+class RouteMatch(Strict):
+    """Every key given must match (a list matches any of its values); an empty match matches everything."""
+
+    business: OneOrMany = Field(default_factory=list)
+    source: OneOrMany = Field(default_factory=list)
+    severity: Annotated[list[Severity], BeforeValidator(_as_list)] = Field(default_factory=list)
+    language: OneOrMany = Field(default_factory=list, description="ISO 639-1 codes of the review's language")
+
+
+class Route(Strict):
+    """Where alerts that match go: the first route that matches wins; no match → the business's `notify`."""
+
+    match: RouteMatch = RouteMatch()
+    notify: list[str] | None = Field(None, description="notifier names; default: the business's notify list")
+    channel: str | None = Field(None, description="Slack channel for these alerts instead of the notifier's")
+    mention: str | None = Field(None, description="who is pinged: <!here>, <!channel>, <@U123>, <!subteam^S123>")
+    cadence: typing.Literal["instant", "digest"] = Field(
+        "instant", description="instant: a message now; digest: only in the weekly email digest"
+    )
+
+    @field_validator("mention")
+    @classmethod
+    def _mention_shape(cls, mention: str | None) -> str | None:
+        from alerts.base import MENTIONS
+
+        if mention is not None and not MENTIONS.fullmatch(mention.strip()):
+            raise ValueError(f"expected <!here>, <!channel>, <@U123ABC> or <!subteam^S123ABC>, got {mention!r}")
+        return mention.strip() if mention else None
+
+
+class SpikeSettings(Strict):
+    k: float = Field(3.0, gt=0, description="a spike is above mean + k·σ of the previous 7 days' daily counts")
+    min_reviews: int = Field(3, ge=1, description="fewer negative reviews than this in 24 h is never a spike")
+
+
 class AlertingSettings(Strict):
     baseline_window: Duration = Field(
         timedelta(hours=72),
@@ -76,6 +121,71 @@ class AlertingSettings(Strict):
     )
     max_attempts: int = Field(8, ge=1, description="delivery attempts before an alert is marked failed")
     max_inline_wait: Duration = Field(timedelta(seconds=5), description="longest rate-limit wait inside a run")
+    flood_threshold: int = Field(
+        5, ge=1, description="more alerts than this for one channel in one run: one summary, the alerts in its thread"
+    )
+    reply_deadline: Duration | None = Field(
+        timedelta(hours=48), description="a negative review still unanswered after this gets one reminder; null: never"
+    )
+    spike: SpikeSettings | None = Field(SpikeSettings(), description="spike alerts; null: off")
+    critical_keywords: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="per language, words that make a negative review critical; `stem*` matches word starts; "
+        "a language given here replaces the built-in list for that language",
+    )
+    drafts: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="draft replies: language → topic (or `default`) → text with {author}, {business}, {site}",
+    )
+    routes: list[Route] = Field(default_factory=list)
+
+
+def _crontab(expr: str) -> str:
+    from monitor.scheduler import cron_trigger  # APScheduler reads it; its errors name the bad field
+
+    cron_trigger(expr)
+    return expr
+
+
+class ScheduleRule(Strict):
+    """When a job runs: `every: 6h` (after the last run) or `cron: "0 */6 * * *"` (standard crontab)."""
+
+    every: Duration | None = None
+    cron: Annotated[str, AfterValidator(_crontab)] | None = None
+
+    @field_validator("every")
+    @classmethod
+    def _at_least_a_minute(cls, every: timedelta | None) -> timedelta | None:
+        if every is not None and every < timedelta(minutes=1):
+            raise ValueError("must be at least 1m")
+        return every
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScheduleRule:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError('give exactly one of `every:` (like 6h) or `cron:` (like "0 */6 * * *")')
+        return self
+
+
+class ScheduleSettings(Strict):
+    """`repwatch run`: when each source is crawled and the digest sent."""
+
+    crawl: ScheduleRule = Field(ScheduleRule(every=timedelta(hours=6)), description="every source's default")
+    jitter: Duration = Field(timedelta(minutes=5), description="each crawl starts up to this much after its time")
+    max_concurrent_crawls: int = Field(2, ge=1, le=32)
+    digest: Annotated[str, AfterValidator(_crontab)] = Field("0 8 * * mon", description="crontab for digest --send")
+    timezone: str = Field("UTC", description="IANA time zone of the cron expressions")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (an IANA name like Europe/Athens or UTC)") from None
+        return name
 
 
 class SourceConfig(Strict):
@@ -86,6 +196,7 @@ class SourceConfig(Strict):
     render: bool = Field(False, description="render pages in headless Chromium (sites that build reviews with JS)")
     obey_robots: bool | None = Field(None, description="override crawl.obey_robots for this source (logged)")
     options: dict[str, Any] = Field(default_factory=dict)
+    schedule: ScheduleRule | None = Field(None, description="override schedule.crawl for this source")
 
     @field_validator("url")
     @classmethod
@@ -147,9 +258,15 @@ def _build_config_model() -> type[BaseModel]:
         database: str | None = Field(None, description="SQLAlchemy URL; default SQLite under data_dir")
         crawl: CrawlSettings = CrawlSettings()
         alerting: AlertingSettings = AlertingSettings()
+        schedule: ScheduleSettings = ScheduleSettings()
         notifiers: dict[str, notifier] = Field(default_factory=dict)  # type: ignore[valid-type]
         businesses: list[BusinessConfig] = Field(default_factory=list)
         digest: DigestSettings | None = Field(None, description="the weekly email digest; off when absent")
+        topics: dict[str, dict[str, list[str]]] = Field(
+            default_factory=dict,
+            description="complaint topics: topic → language → keywords (`stem*` matches word starts); "
+            "a topic given here replaces that topic's built-in words for the languages it lists",
+        )
 
         @model_validator(mode="after")
         def _references(self) -> Config:
@@ -173,6 +290,8 @@ def _build_config_model() -> type[BaseModel]:
                             f"businesses.{b_index}.sources.{s_index}.name: duplicate source name {source.name!r}"
                         )
                     seen_sources.add(source.name)
+            problems.extend(_route_problems(self))
+            problems.extend(_draft_problems(self.alerting.drafts))
             if problems:
                 raise ConfigError(problems)
             return self
@@ -193,6 +312,46 @@ def _build_config_model() -> type[BaseModel]:
             raise ConfigError([f"no source named {name!r}{extra}"])
 
     return Config
+
+
+def _unknown(path: str, what: str, name: str, known: typing.Collection[str]) -> str:
+    hint = difflib.get_close_matches(name, known, n=1)
+    extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return f"{path}: no {what} named {name!r}{extra}"
+
+
+def _route_problems(config: Any) -> list[str]:
+    businesses = [b.name for b in config.businesses]
+    sources = [s.name for _, s in config.sources()]
+    problems = []
+    for index, route in enumerate(config.alerting.routes):
+        path = f"alerting.routes.{index}"
+        problems += [_unknown(f"{path}.match.business", "business", n, businesses) for n in route.match.business if n not in businesses]
+        problems += [_unknown(f"{path}.match.source", "source", n, sources) for n in route.match.source if n not in sources]
+        problems += [_unknown(f"{path}.notify", "notifier", n, config.notifiers) for n in route.notify or [] if n not in config.notifiers]
+    return problems
+
+
+DRAFT_FIELDS = ("author", "business", "site")
+
+
+def _draft_problems(drafts: dict[str, dict[str, str]]) -> list[str]:
+    """A draft may only use {author}, {business} and {site}; anything else would fail at send time."""
+    import string
+
+    problems = []
+    for language, by_topic in drafts.items():
+        for topic, text in by_topic.items():
+            try:
+                names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            except ValueError as exc:
+                problems.append(f"alerting.drafts.{language}.{topic}: {exc} (write {{{{ and }}}} for literal braces)")
+                continue
+            for name in sorted(names - set(DRAFT_FIELDS)):
+                problems.append(
+                    f"alerting.drafts.{language}.{topic}: unknown placeholder {{{name}}}; use {', '.join('{%s}' % f for f in DRAFT_FIELDS)}"
+                )
+    return problems
 
 
 _CONFIG_MODEL: type[BaseModel] | None = None
@@ -342,6 +501,11 @@ def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, orig
 
 def load_config(path: Path | str) -> Any:
     """Read and validate a config file; relative data_dir is taken from the config file's folder."""
+    return load_config_and_text(path)[0]
+
+
+def load_config_and_text(path: Path | str) -> tuple[Any, str]:
+    """load_config, and the text it was read from (what the daemon hands its children)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -349,7 +513,7 @@ def load_config(path: Path | str) -> Any:
         raise ConfigError([f"{path}: no such file (create one with `repwatch init`)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
-    return parse_config(text, origin=str(path), base_dir=path.resolve().parent)
+    return parse_config(text, origin=str(path), base_dir=path.resolve().parent), text
 
 
 def redacted(config: Any) -> dict[str, Any]:

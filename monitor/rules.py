@@ -1,24 +1,95 @@
-"""Alert decisions: is this scored review worth a message, and how serious is it. Pure functions."""
+"""Alert decisions, pure functions: is a scored review worth a message, how serious, where it goes, is it a spike."""
 from __future__ import annotations
 
+import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.keywords import KeywordSet
 
 NEGATIVE_LABELS = frozenset({"neg"})
+# Review statuses that mean somebody dealt with it, even if no reply shows on the site (`repwatch handle`).
+HANDLED_STATUSES = ("handled", "responded", "resolved")
 STRONGLY_NEGATIVE_SCORE = -0.6
+SEVERITIES = ("critical", "high", "normal")  # most serious first
+
+# Words that make a negative review critical: legal threats, fraud, danger. `stem*` matches word starts, so
+# one stem covers a language's inflections (oszust* → oszustwo, oszuści, oszustów). alerting.critical_keywords
+# replaces a language's list.
+CRITICAL_KEYWORDS: dict[str, list[str]] = {
+    "en": ["lawsuit*", "sue", "suing", "lawyer*", "attorney*", "scam*", "fraud*", "police", "to court",
+           "small claims", "food poisoning", "poisoned", "stolen", "theft", "dangerous", "injur*",
+           "trading standards"],
+    "pl": ["oszust*", "oszukan*", "oszukal*", "oszukuj*", "pozew", "pozwę", "pozwiemy", "pozwać", "prawnik*",
+           "adwokat*", "policj*", "prokurat*", "sąd", "sądu", "sądzie", "złodziej*", "kradzież*", "zatruci*",
+           "zatruł*", "uokik"],
+    "ro": ["înșelătorie", "înșelători*", "țeapă", "țepar*", "escroc*", "fraud*", "avocat*", "poliția",
+           "poliție", "poliției", "instanț*", "anpc", "furt", "hoț", "hoți", "hoții", "intoxica*"],
+    "el": ["απάτη*", "απατεων*", "εξαπατ*", "δικηγόρ*", "αγωγή*", "μήνυση*", "αστυνομ*", "δικαστήρ*",
+           "κλοπή*", "κλέφτ*", "δηλητηρ*"],
+    "lt": ["sukč*", "apgav*", "apgaul*", "advokat*", "teism*", "policij*", "vagi*", "vagys*", "ieškin*"],
+    "de": ["betrug*", "betrüger*", "betrogen", "abzocke*", "anwalt*", "anwält*", "klage", "verklag*",
+           "polizei*", "vor gericht", "gerichtlich*", "strafanzeige*", "gestohlen", "vergiftung*",
+           "verbraucherzentrale"],
+    "fr": ["arnaque*", "escroc*", "fraude*", "avocat*", "plainte*", "police", "tribunal*", "volé", "volée",
+           "intoxication*"],
+    "es": ["estafa*", "fraude*", "abogado*", "denuncia*", "policía", "tribunal*", "robo", "intoxicación*"],
+    "it": ["truffa*", "truffator*", "frode*", "avvocat*", "denuncia*", "polizia", "tribunale*", "intossicazione*"],
+    "nl": ["oplichter*", "oplichting*", "fraude*", "advocaat*", "aangifte*", "politie", "rechter", "rechtbank*",
+           "voedselvergiftiging*"],
+}
+
+
+class CriticalWords:
+    """The critical words of the review's language plus English (reviews mix); every language when unknown.
+
+    Matched per language because folding accents makes words of different languages meet (Polish "sąd", a
+    court, folds to English "sad").
+    """
+
+    def __init__(self, overrides: Mapping[str, Sequence[str]] | None = None):
+        self.by_language = {lang: list(words) for lang, words in {**CRITICAL_KEYWORDS, **(overrides or {})}.items()}
+        self._sets: dict[str | None, KeywordSet] = {}
+
+    def find(self, text: str, language: str | None) -> list[str]:
+        lang = (language or "").lower()
+        if lang in self.by_language:
+            if lang not in self._sets:
+                self._sets[lang] = KeywordSet([*self.by_language[lang], *self.by_language.get("en", [])])
+            return self._sets[lang].find(text)
+        # Language unknown: English as usual, the others only as written, accents included.
+        if "und" not in self._sets:
+            self._sets["en"] = self._sets.get("en") or KeywordSet(self.by_language.get("en", []))
+            self._sets["und"] = KeywordSet(
+                (w for code, words in self.by_language.items() if code != "en" for w in words), accents=True
+            )
+        return list(dict.fromkeys(self._sets["en"].find(text) + self._sets["und"].find(text)))
 
 
 @dataclass(frozen=True)
 class AlertDecision:
     alert: bool
-    severity: str | None  # "normal" | "high" when alert
+    severity: str | None  # "normal" | "high" | "critical" when alert
     reason: str
 
 
-def severity_of(*, rating: float | None, score: float | None) -> str:
+def severity_of(
+    *,
+    rating: float | None,
+    score: float | None,
+    text_score: float | None = None,
+    keywords: Sequence[str] = (),
+) -> tuple[str, str | None]:
+    """(severity, why it is critical or None). `score` is the verdict's; `text_score` the text's alone."""
+    if keywords:
+        return "critical", "mentions " + ", ".join(f"“{k.rstrip('*')}”" for k in keywords[:3])
+    if rating is not None and rating <= 1 and text_score is not None and text_score <= STRONGLY_NEGATIVE_SCORE:
+        return "critical", "1★ with strongly negative text"
     if (rating is not None and rating <= 1) or (score is not None and score <= STRONGLY_NEGATIVE_SCORE):
-        return "high"
-    return "normal"
+        return "high", None
+    return "normal", None
 
 
 def decide(
@@ -30,6 +101,8 @@ def decide(
     first_seen_at: datetime,
     baseline: bool,
     baseline_window: timedelta,
+    text_score: float | None = None,
+    keywords: Sequence[str] = (),
 ) -> AlertDecision:
     """Alert on negative reviews, except history found by a source's first crawl (the silent baseline)."""
     if label not in NEGATIVE_LABELS:
@@ -38,4 +111,66 @@ def decide(
         # A review with no date in a first crawl cannot be shown to be recent: treat it as history.
         if published_at is None or published_at < first_seen_at - baseline_window:
             return AlertDecision(False, None, "history from the source's first crawl")
-    return AlertDecision(True, severity_of(rating=rating, score=score), "negative review")
+    severity, why = severity_of(rating=rating, score=score, text_score=text_score, keywords=keywords)
+    return AlertDecision(True, severity, why or "negative review")
+
+
+# --- routing -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    notify: tuple[str, ...]  # notifier names
+    channel: str | None
+    mention: str | None
+    cadence: str  # "instant" | "digest"
+    route: int | None  # index in alerting.routes, None for the business's default
+
+
+def route_for(
+    routes: Sequence[Any],
+    *,
+    business: str,
+    source: str | None,
+    severity: str,
+    language: str | None,
+    default_notify: Sequence[str],
+) -> RouteDecision:
+    """The first route whose every given key matches; none → the business's `notify`, instant.
+
+    A message about no single source (a business-wide spike) or language matches only routes that do not ask.
+    """
+    for index, route in enumerate(routes):
+        match = route.match
+        if match.business and business not in match.business:
+            continue
+        if match.source and source not in match.source:
+            continue
+        if match.severity and severity not in match.severity:
+            continue
+        if match.language and (language or "").lower() not in [code.lower() for code in match.language]:
+            continue
+        notify = tuple(route.notify if route.notify is not None else default_notify)
+        return RouteDecision(notify, route.channel, route.mention, route.cadence, index)
+    return RouteDecision(tuple(default_notify), None, None, "instant", None)
+
+
+# --- spikes --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpikeDecision:
+    spike: bool
+    count: int
+    mean: float
+    sd: float
+    threshold: float
+
+
+def spike_of(last_day: int, previous_days: Sequence[int], *, k: float, min_reviews: int) -> SpikeDecision:
+    """Is `last_day`'s count of negative reviews above mean + k·σ of the days before (and at least min_reviews)?"""
+    mean = statistics.fmean(previous_days) if previous_days else 0.0
+    sd = statistics.pstdev(previous_days) if len(previous_days) > 1 else 0.0
+    threshold = max(mean + k * sd, float(min_reviews))
+    # Strictly above: with a flat history (σ = 0) the usual count itself is never a spike.
+    return SpikeDecision(last_day >= threshold and last_day > mean + k * sd, last_day, mean, sd, threshold)

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import scrapy
 from pydantic import BaseModel, ConfigDict
 from scrapy.http import Response
+from w3lib.url import canonicalize_url
 
 from spiders.items import Review
 
@@ -74,6 +75,7 @@ class ReviewSpider(scrapy.Spider):
         self.options = self.Options.model_validate(options or {})
         self.render = render  # fetch pages through headless Chromium (config `render: true`, spiders/render.py)
         self.problems: Counter[str] = Counter()  # used when there is no crawler (offline extract)
+        self.paged: set[str] = set()  # canonical URLs of the pages read this crawl: a "next" back to one is a cycle
 
     # --- what a site spider implements -------------------------------------------------------------
 
@@ -163,6 +165,7 @@ class ReviewSpider(scrapy.Spider):
 
     def _parse_page(self, response: Response) -> Iterator[Review | scrapy.Request]:
         from spiders.blocked import detect_block
+        from spiders.hostile import page_hazards, visited_urls
 
         vendor = detect_block(response.status, response.headers, response.body)
         if vendor:
@@ -170,7 +173,10 @@ class ReviewSpider(scrapy.Spider):
             self.record_evidence(response)
             return
         self.stat("pages")
+        self.paged.update(visited_urls(response))
         reviews = list(self.parse_reviews(response))
+        for hazard in page_hazards(response):  # read anyway, as far as the parser allows; counted
+            self.stat(hazard)
         if not reviews:
             self.stat("empty_pages")
             self.record_evidence(response)
@@ -183,6 +189,9 @@ class ReviewSpider(scrapy.Spider):
             return
         page = response.meta.get("page", 1)
         next_url = self.next_page(response)
+        if next_url and canonicalize_url(response.urljoin(next_url)) in self.paged:
+            self.stat("pagination_cycle")  # a "next" back to a page read this crawl: the rest would repeat forever
+            return
         if next_url and page >= self.max_pages:
             self.stat("page_cap_reached")
             return

@@ -25,7 +25,8 @@ RETRY_ENABLED = True
 RETRY_TIMES = 2
 DOWNLOAD_TIMEOUT = 30
 REDIRECT_MAX_TIMES = 5
-# Hostile pages: a 5 MB page is plausible, 20 MB is not a review page.
+# Hostile pages: a 5 MB page is plausible (read, counted in repwatch/large_pages), 20 MB is not a review page
+# (cancelled, repwatch/oversize_pages); decompression stops at the same limit (repwatch/decompression_bombs).
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 
@@ -44,6 +45,14 @@ DOWNLOADER_MIDDLEWARES = {
     "spiders.politeness.RetryAfterMiddleware": 550,
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
     "spiders.cache.RevalidatingCacheMiddleware": 900,
+    # spiders/hostile.py: size limits and redirect loops named in the source's outcome and counted in its stats.
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "spiders.hostile.BoundedDecompressionMiddleware": 590,
+    "spiders.hostile.PageSizeMiddleware": 585,  # after decompression, before RetryMiddleware
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "spiders.hostile.LoopAwareRedirectMiddleware": 600,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "spiders.hostile.LoopAwareMetaRefreshMiddleware": 580,
 }
 
 ITEM_PIPELINES = {

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,13 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from alerts.base import DeliveryError
 from alerts.digest import (
     IsoWeek,
+    TopicCount,
     build_digest,
     build_message,
     chart_data_uri,
     render_chart,
     render_html,
+    render_text,
 )
 from alerts.email import (
     DeliveryOutcomeUnknown,
@@ -34,6 +37,8 @@ from alerts.email import (
     send_email,
 )
 from models.tables import Business, Review, Source
+from monitor.config import parse_config
+from monitor.topics import TopicMatcher
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday in 2026-W48
 WEEK = IsoWeek.parse("2026-W47")  # Mon 16 Nov - Sun 22 Nov 2026
@@ -93,6 +98,48 @@ def seed(sessions) -> None:
         review("r11", tp, rating=1, sentiment_label="neg", published_at=at(24))
         # another business: never counted for Acme
         review("x1", elsewhere, rating=1, sentiment_label="neg", published_at=at(18), url="https://other.example/x1")
+
+
+@pytest.fixture
+def polyglot(sessions):
+    seed_topics(sessions)
+    return sessions
+
+
+def seed_topics(sessions) -> None:
+    """A business reviewed in five languages: negatives with known complaint topics in W47 and W46."""
+    with sessions.begin() as session:
+        bistro = Business(name="Polyglot Bistro")
+        source = Source(business=bistro, name="bistro-google", kind="schema_org", url="https://maps.example.com/bistro")
+        rival = Business(name="Rival")
+        elsewhere = Source(business=rival, name="rival-site", kind="schema_org", url="https://rival.example/")
+        session.add_all([bistro, source, rival, elsewhere])
+
+        def review(key: str, body: str, label: str = "neg", *, lang: str | None = "en", day: int = 18,
+                   where: Source = source, **fields) -> None:
+            fields.setdefault("sentiment_lang", lang)
+            session.add(Review(source=where, external_id=key, content_hash=key, url=f"https://maps.example.com/bistro/{key}",
+                               body=body, sentiment_label=label, published_at=at(day), **fields))
+
+        # this week (W47), 7 negatives: delivery 5, price 3, service 2, food 1, quality 1, waiting 1
+        review("n1", "Our delivery came an hour late and the courier was rude and dismissive.", title="Late again")
+        review("n2", "Kurier zgubił przesyłkę, a obsługa klienta nie odpowiada.", lang="pl")
+        review("n3", "Coletul a ajuns deteriorat și prețul e prea mare.", lang=None, language="ro")  # no scorer language
+        review("n4", "Πανάκριβο και το δέμα άργησε μία εβδομάδα.", lang="el", day=19)
+        review("n5", "Die Preise sind gestiegen, das Essen war kalt.", title="Zu teuer", lang="de", day=20)
+        review("n6", "Delivery, delivery, delivery! Still no delivery.", status="handled", day=21)  # counts once
+        review("n7", "Just not for us.", day=22)
+        # this week but not negative, or not this business, or after the week: never counted
+        review("p1", "Fast delivery and a fair price.", label="pos")
+        review("u1", "Delivery was late.", label=None)
+        review("x1", "The courier lost my parcel.", where=elsewhere)
+        review("a1", "Way overpriced.", day=24)
+        # last week (W46): delivery 2, price 1, food 1, waiting 1
+        review("l1", "The delivery was slow and overpriced.", day=10)
+        review("l2", "Zimne jedzenie, bez smaku.", lang="pl", day=11)
+        review("l3", "Livraison en retard.", lang="fr", day=12)
+        # two weeks ago: not last week
+        review("o1", "Rude staff and a dirty floor.", day=3)
 
 
 class Mailbox:
@@ -216,6 +263,110 @@ def test_html_stays_under_the_gmail_clipping_size_with_many_long_hostile_reviews
     assert "…and" in html and "&lt;&amp;&gt;" in html and "<&>" not in html
 
 
+def test_top_complaint_topics_are_counted_from_the_weeks_negative_reviews(polyglot):
+    with polyglot() as session:
+        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW)
+    assert digest.negatives_total == 7
+    assert digest.topics == [
+        TopicCount("delivery", "Delivery", 5, 5 / 7, 2),  # en, pl, ro (the site's language), el, and once for n6
+        TopicCount("price", "Price", 3, 3 / 7, 1),
+        TopicCount("service", "Customer service", 2, 2 / 7, 0),
+        TopicCount("food", "Food & drink", 1, 1 / 7, 1),  # ties at 1 by name: food, quality; waiting is sixth
+        TopicCount("quality", "Product quality", 1, 1 / 7, 0),
+    ]
+    assert [t.change for t in digest.topics] == [3, 2, 2, 0, 1]
+
+
+def test_topic_counts_agree_with_the_reviews_in_the_database(polyglot):
+    """Recounted independently: every negative review of the week, its text and language, through the matcher."""
+    from sqlalchemy import func, select
+
+    matcher = TopicMatcher.from_config(None)
+    when = func.coalesce(Review.published_at, Review.first_seen_at)
+    with polyglot() as session:
+        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW)
+        rows = session.execute(
+            select(Review.title, Review.body, Review.sentiment_lang, Review.language).join(Source).join(Business)
+            .where(Business.name == "Polyglot Bistro", Review.sentiment_label == "neg", when >= WEEK.start, when < WEEK.end)
+        ).all()
+    expected: dict[str, int] = {}
+    for title, body, sentiment_lang, language in rows:
+        for topic in set(matcher.topics(f"{title or ''}\n{body}", sentiment_lang or language)):
+            expected[topic] = expected.get(topic, 0) + 1
+    assert len(rows) == digest.negatives_total
+    assert {t.topic: t.count for t in digest.topics} == dict(sorted(expected.items(), key=lambda i: (-i[1], i[0]))[:5])
+
+
+def test_a_handled_review_shows_as_handled_and_is_not_waiting_for_a_reply(polyglot):
+    with polyglot() as session:
+        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW)
+    [handled] = [r for r in digest.negatives if r.excerpt.startswith("Delivery, delivery")]
+    assert handled.status == "handled"
+    assert handled.review_id not in {r.review_id for r in digest.unanswered}
+    assert digest.unanswered_total == 10  # W47's 7 negatives but the handled one, W46's 3, and the older one
+    text = render_text(digest)
+    assert "4 days old, handled\n  Delivery, delivery" in text
+
+
+def test_configured_topics_are_used_and_their_names_escaped(polyglot):
+    config = parse_config("""
+topics:
+  "<script>alert(1)</script> & co":
+    en: ["courier*", "dismissive"]
+    pl: ["kurier*"]
+""", env={})
+    with polyglot() as session:
+        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW, topics=TopicMatcher.from_config(config))
+    assert [(t.title, t.count) for t in digest.topics][:3] == [
+        ("Delivery", 5), ("Price", 3), ("<script>alert(1)</script> & co", 2)]
+    html = render_html(digest, "cid:chart@x")
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
+    assert "<script>alert(1)</script> & co (last week 0, +2)" in render_text(digest)
+
+
+def test_no_negative_reviews_means_no_topics_section(sessions):
+    with sessions.begin() as session:
+        business = Business(name="Happy Place")
+        source = Source(business=business, name="happy", kind="schema_org", url="https://happy.example/")
+        session.add_all([business, source, Review(
+            source=source, external_id="h1", content_hash="h1", url="https://happy.example/h1",
+            body="Quick delivery, fair price.", sentiment_label="pos", published_at=at(18))])
+    with sessions() as session:
+        digest = build_digest(session, "Happy Place", WEEK, now=NOW)
+    assert digest.negatives_total == 0 and digest.topics == []
+    html, text = render_html(digest, "cid:chart@x"), render_text(digest)
+    assert "complaint topics" not in html.lower() and "COMPLAINT TOPICS" not in text
+
+
+def test_both_parts_show_the_top_complaint_topics(polyglot):
+    with polyglot() as session:
+        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW)
+    html, text = render_html(digest, "cid:chart@x"), render_text(digest)
+
+    def row(topic: str) -> list[str]:
+        """A topic's table row as a reader sees it: title, reviews, share, change, (was last week)."""
+        at_count = html.index(f'id="topic-{topic}"')
+        start, end = html.rindex("<tr>\n<td", 0, at_count), html.index("</tr>", at_count)
+        parts = (unescape(part).strip() for part in re.sub(r"<[^>]+>", "|", html[start:end]).split("|"))
+        return [part for part in parts if part and part != "\xa0"]
+
+    assert row("delivery") == ["Delivery", "5", "71%", "+3", "(was 2)"]
+    assert row("price") == ["Price", "3", "43%", "+2", "(was 1)"]
+    assert row("food") == ["Food & drink", "1", "14%", "same", "(was 1)"]
+    assert "waiting" not in re.findall(r'id="topic-(\w+)"', html)
+    section = text.split("TOP COMPLAINT TOPICS")[1].split("NEGATIVE REVIEWS THIS WEEK")[0]
+    assert section.splitlines() == [
+        " (in this week's 7 negative reviews; a review can mention several)",
+        "    5   71%  Delivery (last week 2, +3)",
+        "    3   43%  Price (last week 1, +2)",
+        "    2   29%  Customer service (last week 0, +2)",
+        "    1   14%  Food & drink (last week 1, same)",
+        "    1   14%  Product quality (last week 0, +1)",
+        "",
+    ]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The email, through a real SMTP server
 
@@ -265,7 +416,9 @@ def test_both_parts_show_the_numbers_and_links_and_escape_review_text(seeded, sm
     assert html_number("median-reply") == "3 days"
     assert [html_number(f"sentiment-{label}") for label in ("neg", "neu", "pos", "unscored")] == ["3", "1", "1", "1"]
     assert "last week 3.67" in html and "-1.27" in html
+    assert html_number("topic-service") == "1"  # "rude staff" in r1: the week's only complaint topic
     for line in ("New reviews: 6", "Average rating: 2.40 (last week 3.67, -1.27)", "Negative: 3    Unanswered: 2",
+                 "    1   33%  Customer service (last week 0, +1)",
                  "Median time to reply: 3 days (2 replies)", "negative 3   neutral 1   positive 1   unscored 1",
                  "3  acme-google (maps.example.com)", "3  acme-trustpilot (www.trustpilot.com)"):
         assert line in text

@@ -15,7 +15,7 @@ NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 def config_for(good: SlackReceiver, bad: SlackReceiver, max_attempts: int = 3):
     return parse_config(f"""
-alerting: {{max_attempts: {max_attempts}}}
+alerting: {{max_attempts: {max_attempts}, flood_threshold: 100}}
 notifiers:
   good: {{kind: slack, token: xoxb-good, channel: "#a", api_url: "{good.api_url}", min_interval: 0}}
   bad: {{kind: slack, token: xoxb-bad, channel: "#b", api_url: "{bad.api_url}", min_interval: 0}}
@@ -37,7 +37,8 @@ def queue(sessions, n: int, destinations=("good", "bad")) -> None:
             session.add(review)
             session.flush()
             for destination in destinations:
-                session.add(Delivery(review_id=review.id, destination=destination, next_attempt_at=NOW))
+                session.add(Delivery(review_id=review.id, destination=destination, next_attempt_at=NOW,
+                                      dedupe_key=f"alert:{review.id}"))
 
 
 def statuses(sessions) -> dict[str, list[str]]:

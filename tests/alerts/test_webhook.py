@@ -10,6 +10,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +20,17 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import alerts.webhook as webhook_module
-from alerts.base import Alert, DeliveryError, build_notifier
+from alerts.base import (
+    Alert,
+    AlertUpdate,
+    DeliveryError,
+    FloodSummary,
+    Notice,
+    Reminder,
+    Spike,
+    Target,
+    build_notifier,
+)
 from alerts.webhook import (
     DISCORD_DESCRIPTION_MAX,
     DISCORD_EMBED_TOTAL_MAX,
@@ -143,32 +154,36 @@ def assert_secret_free(error: DeliveryError, url: str) -> None:
 # format: json
 
 
+# The review object of the conftest alert (with two topics), as every JSON type carries it.
+REVIEW_42 = {
+    "review_id": 42,
+    "business": "Acme Bakery",
+    "source": "acme-trustpilot",
+    "site": "Trustpilot",
+    "url": "https://www.trustpilot.com/reviews/65a1b2c3d4",
+    "rating": 1,
+    "author": "Jane D.",
+    "title": "Awful morning",
+    "body": "Cold bread and rude staff. Never again.",
+    "published_at": "2026-11-20T14:03:00+00:00",
+    "language": "en",
+    "label": "neg",
+    "score": -0.91,
+    "severity": "high",
+    "why": "1★ rating",
+    "draft_reply": "Hi Jane, we are sorry about your visit. Could you write to us at hello@acme.example?",
+    "topics": ["staff", "bread"],
+}
+
+
 def test_json_body_is_the_documented_schema(receiver, alert):
-    result = notifier(receiver.url, headers={"Authorization": HEADER_SECRET}).send(alert)
+    result = notifier(receiver.url, headers={"Authorization": HEADER_SECRET}).send(replace(alert, topics=("staff", "bread")))
     assert result.remote_id is None
     [request] = receiver.requests
     assert request["path"] == f"/api/webhooks/1234/{TOKEN}"
     assert request["headers"]["Content-Type"] == "application/json; charset=utf-8"
     assert request["headers"]["Authorization"] == HEADER_SECRET
-    assert receiver.json() == {
-        "repwatch_version": 1,
-        "review_id": 42,
-        "business": "Acme Bakery",
-        "source": "acme-trustpilot",
-        "site": "Trustpilot",
-        "url": "https://www.trustpilot.com/reviews/65a1b2c3d4",
-        "rating": 1,
-        "author": "Jane D.",
-        "title": "Awful morning",
-        "body": "Cold bread and rude staff. Never again.",
-        "published_at": "2026-11-20T14:03:00+00:00",
-        "language": "en",
-        "label": "neg",
-        "score": -0.91,
-        "severity": "high",
-        "why": "1★ rating",
-        "draft_reply": "Hi Jane, we are sorry about your visit. Could you write to us at hello@acme.example?",
-    }
+    assert receiver.json() == {"repwatch_version": 1, "type": "alert", **REVIEW_42}
 
 
 def test_json_body_is_strict_json_with_nulls_for_what_is_missing(receiver, alert):
@@ -346,6 +361,297 @@ def test_teams_legacy_connector_failure_inside_a_200_is_an_error(receiver, alert
         notifier(receiver.url, "teams").send(alert)
     assert caught.value.retryable and caught.value.retry_after == 30
     assert "Teams reported 429" in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Notices: updates, reminders, spikes and flood summaries, in every format
+
+UNTIL = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+# Review text at its worst: Markdown, links, mentions in three syntaxes, a lone surrogate, 10,000 characters.
+HOSTILE_LONG = HOSTILE_BODY + "\n<!channel> <!here> [click](http://evil.example) lone \ud800 surrogate\n" + "@everyone " * 1000
+SUMMARY_TAIL = re.compile(r"…and (\d+) more \(`repwatch reviews --negative`\)$")
+
+
+@pytest.fixture
+def tagged(alert: Alert) -> Alert:
+    return replace(alert, topics=("staff", "bread"))
+
+
+@pytest.fixture
+def other(alert: Alert) -> Alert:
+    return replace(alert, review_id=43, severity="critical", rating=2, title=None, body="Waited an hour for a coffee.",
+                   url="https://www.trustpilot.com/reviews/43", author=None)
+
+
+def all_notices(alert: Alert, other: Alert, *, changes: tuple[str, ...] = ("rating 1★ → 4★", "the business replied on the site"),
+                many: int = 3) -> dict[str, Notice]:
+    items = (other, *[replace(alert, review_id=100 + n) for n in range(many - 1)])
+    return {
+        "update": AlertUpdate(replace(alert, rating=4), changes, original=None, settled=True),
+        "update-open": AlertUpdate(alert, changes, original=None, settled=False),
+        "reminder": Reminder(alert, waiting=timedelta(hours=53, minutes=20), deadline=timedelta(hours=48)),
+        "spike": Spike("Acme Bakery", "acme-trustpilot", "Trustpilot", count=9, mean=1.3, sd=0.84, threshold=3.82, until=UNTIL,
+                       examples=(other, alert, alert, alert)),
+        "summary": FloodSummary(count=len(items), by_business=(("Acme Bakery", len(items)),),
+                                by_severity=(("critical", 1), ("high", len(items) - 1)), items=items, threaded=False),
+    }
+
+
+KINDS = ["update", "update-open", "reminder", "spike", "summary"]
+
+
+def test_json_notice_types_are_the_documented_schema(receiver, tagged, other):
+    hook = notifier(receiver.url)
+    notices = all_notices(tagged, other)
+    for kind in KINDS:
+        assert hook.send_notice(notices[kind]).remote_id is None
+    update, still_open, reminder, spike, summary = (receiver.json(i) for i in range(5))
+    assert update == {"repwatch_version": 1, "type": "update", "review": REVIEW_42 | {"rating": 4},
+                      "changes": ["rating 1★ → 4★", "the business replied on the site"], "settled": True}
+    assert still_open["settled"] is False and still_open["review"] == REVIEW_42
+    assert reminder == {"repwatch_version": 1, "type": "reminder", "review": REVIEW_42, "waiting_hours": 53.33, "deadline_hours": 48.0}
+    examples = spike.pop("examples")
+    assert spike == {"repwatch_version": 1, "type": "spike", "business": "Acme Bakery", "source": "acme-trustpilot",
+                     "site": "Trustpilot", "count": 9, "mean": 1.3, "sd": 0.84, "threshold": 3.82, "until": "2026-11-21T09:00:00+00:00"}
+    assert [e["review_id"] for e in examples] == [43, 42, 42, 42] and examples[1] == REVIEW_42  # all of them, not three
+    items = summary.pop("items")
+    assert summary == {"repwatch_version": 1, "type": "summary", "count": 3, "by_business": {"Acme Bakery": 3},
+                       "by_severity": {"critical": 1, "high": 2}}
+    assert [i["review_id"] for i in items] == [43, 100, 101] and items[0]["author"] is None and items[1]["topics"] == ["staff", "bread"]
+
+
+def test_json_spike_over_all_sources_has_null_source_and_site(receiver, alert):
+    spike = Spike("Acme Bakery", None, None, count=4, mean=0.0, sd=0.0, threshold=3, until=UNTIL, examples=())
+    notifier(receiver.url).send_notice(spike)
+    data = receiver.json()
+    assert data["source"] is None and data["site"] is None and data["examples"] == [] and data["threshold"] == 3
+
+
+def test_json_summary_carries_every_item_since_webhooks_get_no_separate_alerts(receiver, alert, other):
+    summary = all_notices(alert, other, many=400)["summary"]
+    notifier(receiver.url).send_notice(summary)
+    assert len(receiver.json()["items"]) == 400
+
+
+def test_the_route_target_changes_nothing_a_webhook_sends(receiver, alert):
+    hook = notifier(receiver.url, "discord")
+    hook.send(alert)
+    hook.send(alert, Target(channel="#elsewhere", mention="<!channel>", thread="1700000000.000100"))
+    assert receiver.requests[0]["body"] == receiver.requests[1]["body"]  # nobody pinged, no channel or thread to pick
+
+
+# Discord --------------------------------------------------------------------------------------------------------
+
+
+def discord_texts(message: dict[str, Any]) -> list[str]:
+    [embed] = message["embeds"]
+    return [message["content"], embed["title"], embed["description"], *(f["name"] for f in embed["fields"]),
+            *(f["value"] for f in embed["fields"])]
+
+
+def test_discord_update_says_what_changed_and_when_nothing_is_left_to_do(receiver, alert, other):
+    notices = all_notices(alert, other)
+    hook = notifier(receiver.url, "discord")
+    hook.send_notice(notices["update"])
+    hook.send_notice(notices["update-open"])
+    settled, still_open = check_discord(receiver.json(0)), check_discord(receiver.json(1))
+    assert settled["title"] == "✅ Settled: 🟠 4★ review · Acme Bakery · Trustpilot" and settled["url"] == alert.url
+    assert settled["description"] == "• rating 1★ → 4★\n• the business replied on the site\n\n**No action needed.**"
+    assert receiver.json(0)["content"] == "✅ 4★ review of Acme Bakery on Trustpilot: no action needed"
+    assert still_open["title"].startswith("🔄 Changed: ") and "No action needed" not in still_open["description"]
+    assert still_open["description"].endswith("**Still open:** reply on the site if nobody has yet.")
+    fields = {f["name"]: f["value"] for f in still_open["fields"]}
+    assert fields["The review now"] == "Awful morning: Cold bread and rude staff. Never again." and fields["Rating"] == "★☆☆☆☆ 1/5"
+
+
+def test_a_long_list_of_changes_shows_ten_and_counts_the_rest(receiver, alert, other):
+    changes = tuple(f"change {n}" for n in range(12))
+    update = all_notices(alert, other, changes=changes)["update"]
+    notifier(receiver.url, "discord").send_notice(update)
+    notifier(receiver.url, "teams").send_notice(update)
+    lines = check_discord(receiver.json(0))["description"].splitlines()
+    assert lines[:11] == [*(f"• change {n}" for n in range(10)), "…and 2 more changes"]
+    card = check_teams(receiver.json(1))
+    assert "• change 9" in texts(card, "TextRun") and "• change 10" not in texts(card, "TextRun")
+    assert "…and 2 more changes" in texts(card, "TextBlock")
+
+
+def test_discord_reminder_says_how_long_it_has_waited(receiver, alert, other):
+    notifier(receiver.url, "discord").send_notice(all_notices(alert, other)["reminder"])
+    message = receiver.json()
+    embed = check_discord(message)
+    assert embed["title"] == "⏰ Still unanswered: 🟠 1★ review · Acme Bakery · Trustpilot" and embed["url"] == alert.url
+    assert embed["description"] == ("**No reply on the site after 2 days 5 h; the reply deadline is 48 h (overdue by 5 h).**\n\n"
+                                    "“Awful morning”\nCold bread and rude staff. Never again.")
+    assert message["content"] == "⏰ 1★ review of Acme Bakery on Trustpilot still has no reply after 2 days 5 h"
+    assert any(f["name"].startswith("Draft reply") and f["value"] == alert.draft_reply.replace("@", "\\@") for f in embed["fields"])
+
+
+def test_discord_spike_shows_the_count_against_the_usual_and_three_examples(receiver, alert, other):
+    notifier(receiver.url, "discord").send_notice(all_notices(alert, other)["spike"])
+    message = receiver.json()
+    embed = check_discord(message)
+    assert embed["title"] == "📈 Negative review spike · Acme Bakery · Trustpilot" and "url" not in embed
+    assert embed["description"] == ("**9 negative reviews in the 24 h up to 2026-11-21 09:00 UTC.**\n"
+                                    "Usually 1.3 ± 0.8 a day over the 7 days before; the alert threshold is 3.8.")
+    assert embed["timestamp"] == "2026-11-21T09:00:00+00:00" and embed["footer"]["text"] == "repwatch · source acme-trustpilot"
+    assert [f["name"] for f in embed["fields"]] == ["Example 1: 🔴 2★", "Example 2: 🟠 1★", "Example 3: 🟠 1★"]
+    assert embed["fields"][0]["value"] == ("Acme Bakery · Trustpilot\n“Waited an hour for a coffee.”\n"
+                                           "[Open review](https://www.trustpilot.com/reviews/43)")
+    assert message["content"] == "📈 9 negative reviews of Acme Bakery in 24 h (usually 1.3 a day)"
+
+
+def test_discord_summary_lists_what_fits_then_and_n_more(receiver, alert, other):
+    hook = notifier(receiver.url, "discord")
+    hook.send_notice(all_notices(alert, other)["summary"])
+    small = check_discord(receiver.json())
+    assert small["title"] == "📣 3 new review alerts in one run" and small["color"] == 0xD7263D  # the worst severity's colour
+    assert small["description"].splitlines() == [
+        "• **🔴 2★ review · Acme Bakery · Trustpilot** — “Waited an hour for a coffee.” [Open review](https://www.trustpilot.com/reviews/43)",
+        *[("• **🟠 1★ review · Acme Bakery · Trustpilot** — “Awful morning: Cold bread and rude staff. Never again.” "
+           "[Open review](https://www.trustpilot.com/reviews/65a1b2c3d4)")] * 2,
+    ]
+    assert {f["name"]: f["value"] for f in small["fields"]} == {"By severity": "🔴 1 critical · 🟠 2 high", "By business": "Acme Bakery: 3"}
+    assert receiver.json()["content"] == "📣 3 new review alerts in one run: 🔴 1 critical · 🟠 2 high"
+
+    hook.send_notice(all_notices(alert, other, many=300)["summary"])
+    big = check_discord(receiver.json())
+    lines = big["description"].splitlines()
+    shown = sum(line.startswith("• ") for line in lines)
+    assert 10 < shown < 300 and (more := SUMMARY_TAIL.match(lines[-1])) and int(more.group(1)) == 300 - shown
+
+
+def test_discord_summary_counts_alerts_it_was_not_given(receiver, alert, other):
+    summary = replace(all_notices(alert, other)["summary"], count=40)
+    notifier(receiver.url, "discord").send_notice(summary)
+    assert check_discord(receiver.json())["description"].splitlines()[-1] == "…and 37 more (`repwatch reviews --negative`)"
+
+
+# Teams ----------------------------------------------------------------------------------------------------------
+
+
+def run_blocks(card: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    return [e["inlines"] for e in card["body"] if e["type"] == "RichTextBlock"]
+
+
+def links(card: dict[str, Any]) -> list[str]:
+    return [run["selectAction"]["url"] for runs in run_blocks(card) for run in runs if "selectAction" in run]
+
+
+def test_teams_update_says_what_changed_and_when_nothing_is_left_to_do(receiver, alert, other):
+    notices = all_notices(alert, other)
+    hook = notifier(receiver.url, "teams")
+    hook.send_notice(notices["update"])
+    hook.send_notice(notices["update-open"])
+    settled, still_open = check_teams(receiver.json(0)), check_teams(receiver.json(1))
+    assert texts(settled, "TextBlock") == ["What changed", "No action needed."]
+    runs = texts(settled, "TextRun")
+    assert runs[0] == "✅ Settled: 🟠 4★ review · Acme Bakery · Trustpilot"
+    assert "• rating 1★ → 4★" in runs and "• the business replied on the site" in runs
+    assert "“Awful morning: Cold bread and rude staff. Never again.”" in runs
+    assert settled["actions"] == [{"type": "Action.OpenUrl", "title": "Open review", "url": alert.url}]
+    assert texts(still_open, "TextBlock") == ["What changed", "Still open: reply on the site if nobody has yet."]
+
+
+def test_teams_reminder_says_how_long_it_has_waited(receiver, alert, other):
+    notifier(receiver.url, "teams").send_notice(all_notices(alert, other)["reminder"])
+    card = check_teams(receiver.json())
+    assert texts(card, "TextBlock") == ["No reply on the site after 2 days 5 h; the reply deadline is 48 h (overdue by 5 h).",
+                                        "Draft reply, not posted: edit it and post it on the site yourself"]
+    runs = texts(card, "TextRun")
+    assert runs[0] == "⏰ Still unanswered: 🟠 1★ review · Acme Bakery · Trustpilot" and alert.body in runs and alert.draft_reply in runs
+    assert card["actions"][0]["url"] == alert.url
+
+
+def test_teams_spike_shows_the_count_against_the_usual_and_three_examples(receiver, alert, other):
+    notifier(receiver.url, "teams").send_notice(all_notices(alert, other)["spike"])
+    card = check_teams(receiver.json())
+    assert texts(card, "TextBlock") == ["9 negative reviews in the 24 h up to 2026-11-21 09:00 UTC.",
+                                        "Usually 1.3 ± 0.8 a day over the 7 days before; the alert threshold is 3.8.", "Examples"]
+    assert texts(card, "TextRun")[0] == "📈 Negative review spike · Acme Bakery · Trustpilot"
+    assert links(card) == [other.url, alert.url, alert.url]
+
+
+def test_teams_summary_lists_what_fits_then_and_n_more(receiver, alert, other):
+    hook = notifier(receiver.url, "teams")
+    hook.send_notice(all_notices(alert, other)["summary"])
+    card = check_teams(receiver.json())
+    runs = texts(card, "TextRun")
+    assert runs[:5] == ["📣 3 new review alerts in one run", "By severity: ", "🔴 1 critical · 🟠 2 high", "By business: ", "Acme Bakery: 3"]
+    assert runs[5:8] == ["🔴 2★ review · Acme Bakery · Trustpilot", " — “Waited an hour for a coffee.”", " Open review"]
+    assert links(card) == [other.url, alert.url, alert.url] and "more (" not in "".join(runs)
+
+    hook.send_notice(all_notices(alert, other, many=300)["summary"])
+    assert len(receiver.requests[-1]["body"]) <= TEAMS_PAYLOAD_MAX
+    card = check_teams(receiver.json())
+    shown = len(links(card))
+    assert 10 < shown < 300
+    assert [run["text"] for run in run_blocks(card)[-1]] == [f"…and {300 - shown} more (", "repwatch reviews --negative", ")"]
+
+
+# Hostile text, every type in every format -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile_notices(alert, other) -> dict[str, Notice]:
+    bad = replace(alert, body=HOSTILE_LONG, title=HOSTILE_TITLE + " <!channel>", author=HOSTILE_AUTHOR, why="**never** @here",
+                  draft_reply="Sorry [click](http://evil.example) @everyone", business="Acme @everyone *Bakery*", site="Trust_pilot <!here>")
+    changes = ("title now: [click](http://evil.example) @everyone", "body edited: " + HOSTILE_LONG)
+    notices = all_notices(bad, replace(other, body=HOSTILE_LONG), changes=changes * 20, many=60)
+    notices["spike"] = replace(notices["spike"], business=bad.business, site=bad.site)
+    return notices
+
+
+OUR_MARKUP = re.compile(r"\[Open review\]\(https://www\.trustpilot\.com/reviews/[0-9a-z]+\)|\*\*|`repwatch reviews --negative`"
+                        r"|… \[cut: the full review is behind the title link\]$")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_discord_hostile_notice_arrives_inert_and_bounded(receiver, hostile_notices, kind):
+    notifier(receiver.url, "discord").send_notice(hostile_notices[kind])
+    message = receiver.json()
+    check_discord(message)  # allowed_mentions parse [] and every Discord limit
+    for text in discord_texts(message):
+        ours_removed = OUR_MARKUP.sub("", text)
+        assert unescaped(ours_removed, "*_~`|<>[]@") == [], text[:300]
+        for line in ours_removed.splitlines():
+            assert not re.match(r"\s*(#|-|>|\d+\.)", line), line  # no heading, list or quote starts in review text
+        assert "\ud800" not in text and "[click](" not in text and "@everyone" not in text.replace("\\@", "")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_teams_hostile_notice_keeps_review_text_out_of_markdown(receiver, hostile_notices, kind):
+    notifier(receiver.url, "teams").send_notice(hostile_notices[kind])
+    assert len(receiver.requests[0]["body"]) <= TEAMS_PAYLOAD_MAX
+    card = check_teams(receiver.json())
+    # TextBlocks render Markdown: only repwatch's own words, never a name or a review's text.
+    for block in texts(card, "TextBlock"):
+        assert not re.search(r"[@<>*_\[\]]|evil|Acme|Trust", block), block
+    assert "[click]" not in card["fallbackText"] and "{{" not in card["fallbackText"]
+    runs = texts(card, "TextRun")
+    assert not any("{{" in run or "\ud800" in run for run in runs)
+    assert all(url.startswith("https://www.trustpilot.com/") for url in links(card))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_json_hostile_notice_is_strict_json_with_text_as_found(receiver, hostile_notices, kind):
+    notifier(receiver.url).send_notice(hostile_notices[kind])
+    data = json.loads(receiver.requests[0]["body"].decode("utf-8"), parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    reviews = [data["review"]] if "review" in data else data.get("examples", []) + data.get("items", [])
+    expected = HOSTILE_LONG.replace("\ud800", "\ufffd")
+    assert reviews and all(r["body"] == expected or r["review_id"] == 43 for r in reviews)
+
+
+def test_teams_notices_stay_under_the_size_limit_for_maximal_text(alert, other):
+    # 3 UTF-8 bytes per character: the worst case for Teams' byte limit with text cut by characters.
+    cjk = "評" * 20000
+    worst = replace(alert, body=cjk, draft_reply=cjk, why=cjk, title=cjk, author=cjk, business=cjk[:500], site=cjk[:500],
+                    url="https://example.com/" + "a" * 2900)
+    for notice in all_notices(worst, worst, changes=(cjk,) * 30, many=100).values():
+        body = render(notice, "teams")
+        assert len(body) <= TEAMS_PAYLOAD_MAX
+        check_teams(json.loads(body))
+        check_discord(json.loads(render(notice, "discord")))
 
 
 # --------------------------------------------------------------------------------------------------------------

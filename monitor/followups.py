@@ -1,0 +1,250 @@
+"""After scoring: queue what follows an alert (updates, reply-deadline reminders), spike alerts, `repwatch handle`."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from alerts.outbox import enqueue, outbox_row, site_name
+from models.tables import Business, Delivery, Review, ReviewVersion, Source
+from monitor import rules
+
+# Changes and deadlines older than this are history, not news: enabling reminders must not remind about 2019.
+HORIZON = timedelta(days=30)
+DAY = timedelta(days=1)
+SPIKE_HISTORY_DAYS = 7
+SPIKE_EXAMPLES = 3
+
+
+@dataclass
+class FollowupReport:
+    updates: int = 0
+    reminders: int = 0
+    spikes: int = 0
+
+
+def queue_followups(sessions: sessionmaker[Session], config: Any, *, now: datetime | None = None) -> FollowupReport:
+    """Queue updates, reminders and spike alerts that are due; each is exactly-once by its outbox key."""
+    now = now or datetime.now(UTC)
+    report = FollowupReport()
+    with sessions.begin() as session:
+        report.updates = queue_updates(session, now)
+        if config.alerting.reply_deadline:
+            report.reminders = queue_reminders(session, config.alerting.reply_deadline, now)
+        if config.alerting.spike is not None:
+            report.spikes = queue_spikes(session, config, now)
+    return report
+
+
+# --- updates -------------------------------------------------------------------------------------------------
+
+
+def _stars(rating: float | None) -> str:
+    return "no rating" if rating is None else f"{rating:g}★"
+
+
+def describe_change(before: ReviewVersion | None, after: ReviewVersion) -> tuple[list[str], bool]:
+    """What a person would say changed between two versions of a review, and whether it needs nothing more."""
+    if after.change == "removed":
+        return ["the review was removed from the site"], True
+    changes: list[str] = []
+    if after.change == "reappeared":
+        changes.append("the review is back on the site")
+    if before is not None and before.rating != after.rating:
+        changes.append(f"rating {_stars(before.rating)} → {_stars(after.rating)}")
+    had_reply = before is not None and before.reply_body
+    if after.reply_body and not had_reply:
+        changes.append("the business replied on the site")
+    elif after.reply_body and had_reply and after.reply_body != before.reply_body:  # type: ignore[union-attr]
+        changes.append("the business's reply was edited")
+    elif had_reply and not after.reply_body:
+        changes.append("the business's reply is gone from the site")
+    if before is None or (before.title, before.body) != (after.title, after.body):
+        changes.append("the text was edited")
+    settled = bool(after.reply_body) or (after.rating is not None and after.rating >= 4)
+    return changes or ["the review changed on the site"], settled
+
+
+def queue_updates(session: Session, now: datetime) -> int:
+    """A review we alerted on changed on the site after the alert went out: one update per change seen."""
+    alert = aliased(Delivery)
+    rows = session.execute(
+        select(ReviewVersion, alert.id, alert.destination, alert.channel)
+        .join(alert, and_(alert.review_id == ReviewVersion.review_id, alert.kind == "alert", alert.status == "sent"))
+        .where(ReviewVersion.change != "first", ReviewVersion.seen_at > alert.sent_at,
+               ReviewVersion.seen_at >= now - HORIZON)
+        .order_by(ReviewVersion.id)
+    ).all()
+    if not rows:
+        return 0
+    previous: dict[int, ReviewVersion | None] = {}
+    queued = []
+    for version, alert_id, destination, channel in rows:
+        if version.id not in previous:
+            previous[version.id] = session.scalars(
+                select(ReviewVersion)
+                .where(ReviewVersion.review_id == version.review_id, ReviewVersion.id < version.id,
+                       ReviewVersion.change != "removed")
+                .order_by(ReviewVersion.id.desc())
+                .limit(1)
+            ).first()
+        changes, settled = describe_change(previous[version.id], version)
+        queued.append(outbox_row(
+            "update", f"update:{version.review_id}:{version.id}", destination, now, review_id=version.review_id,
+            channel=channel, parent_id=alert_id, payload={"changes": changes, "settled": settled},
+        ))
+    return enqueue(session, queued)
+
+
+# --- reminders -----------------------------------------------------------------------------------------------
+
+
+def unanswered(now: datetime, older_than: timedelta = timedelta(0)) -> Any:
+    """The condition for a negative review nobody has answered: no reply on the site, not handled, still there."""
+    return and_(
+        Review.sentiment_label.in_(rules.NEGATIVE_LABELS),
+        Review.reply_body.is_(None),
+        Review.reply_published_at.is_(None),
+        Review.status.not_in(rules.HANDLED_STATUSES),
+        Review.removed_at.is_(None),
+        Review.first_seen_at <= now - older_than,
+    )
+
+
+def queue_reminders(session: Session, deadline: timedelta, now: datetime) -> int:
+    """One reminder per alert whose review is still unanswered after the deadline, in the alert's thread."""
+    rows = session.execute(
+        select(Delivery.id, Delivery.review_id, Delivery.destination, Delivery.channel, Delivery.mention)
+        .join(Review, Review.id == Delivery.review_id)
+        .where(Delivery.kind == "alert", Delivery.status == "sent", unanswered(now, deadline),
+               Review.first_seen_at >= now - deadline - HORIZON)
+    ).all()
+    return enqueue(session, [
+        outbox_row("reminder", f"reminder:{row.review_id}", row.destination, now, review_id=row.review_id,
+                   channel=row.channel, mention=row.mention, parent_id=row.id)
+        for row in rows
+    ])
+
+
+# --- spikes --------------------------------------------------------------------------------------------------
+
+
+def daily_counts(moments: list[datetime], now: datetime, days: int) -> list[int]:
+    """Counts per 24 h window ending at `now`: index 0 is the last 24 h, 1 the day before, …"""
+    counts = [0] * (days + 1)
+    for moment in moments:
+        index = int((now - moment) / DAY)
+        if 0 <= index <= days:
+            counts[index] += 1
+    return counts
+
+
+def queue_spikes(session: Session, config: Any, now: datetime) -> int:
+    """Negative reviews in the last 24 h above mean + k·σ of the 7 days before: one message per source, or one
+    per business when the spike is spread over its sources. A scope needs 8 days of history to have a "usual"."""
+    settings = config.alerting.spike
+    history_start = now - DAY * (SPIKE_HISTORY_DAYS + 1)
+    sources = {
+        source.id: (source, business)
+        for source, business in session.execute(select(Source, Business).join(Business))
+        if source.baseline_at is not None and source.baseline_at <= history_start
+    }
+    if not sources:
+        return 0
+    reviews = session.execute(
+        select(Review.id, Review.source_id, Review.first_seen_at, Review.severity, Review.rating)
+        .where(Review.sentiment_label.in_(rules.NEGATIVE_LABELS), Review.baseline.is_(False),
+               Review.first_seen_at >= history_start, Review.source_id.in_(list(sources)))
+    ).all()
+    by_source: dict[int, list[Any]] = defaultdict(list)
+    for row in reviews:
+        by_source[row.source_id].append(row)
+    business_config = {b.name: b for b in config.businesses}
+    queued = 0
+    spiking_businesses: set[str] = set()
+    scopes: list[tuple[str, Business, Source | None, list[Any]]] = []
+    for source_id, (source, business) in sources.items():
+        scopes.append((f"source:{source.name}", business, source, by_source.get(source_id, [])))
+    per_business: dict[str, tuple[Business, list[Any], int]] = {}
+    for source_id, (source, business) in sources.items():
+        entry = per_business.setdefault(business.name, (business, [], 0))
+        per_business[business.name] = (business, entry[1] + by_source.get(source_id, []), entry[2] + 1)
+    for name, (business, rows, count) in per_business.items():
+        if count > 1:  # with one source the business-wide count is the source's
+            scopes.append((f"business:{name}", business, None, rows))
+    for scope, business, source, rows in scopes:
+        if source is None and business.name in spiking_businesses:
+            continue  # one of its sources already said it
+        counts = daily_counts([r.first_seen_at for r in rows], now, SPIKE_HISTORY_DAYS)
+        decision = rules.spike_of(counts[0], counts[1:], k=settings.k, min_reviews=settings.min_reviews)
+        if not decision.spike:
+            continue
+        if source is not None:
+            spiking_businesses.add(business.name)
+        recent = session.scalar(
+            select(func.count(Delivery.id)).where(
+                Delivery.kind == "spike", Delivery.dedupe_key.like(f"spike:{scope}:%"), Delivery.created_at >= now - DAY
+            )
+        )
+        if recent:
+            continue  # one spike message per scope per day, however many runs see it
+        last_day = [r for r in rows if now - r.first_seen_at < DAY]
+        order = {s: i for i, s in enumerate(rules.SEVERITIES)}
+        examples = sorted(last_day, key=lambda r: (order.get(r.severity or "normal", 9), -r.first_seen_at.timestamp()))
+        configured = business_config.get(business.name)
+        route = rules.route_for(
+            config.alerting.routes, business=business.name, source=source.name if source else None,
+            severity="critical", language=None, default_notify=configured.notify if configured else [],
+        )
+        if route.cadence != "instant":
+            continue
+        payload = {
+            "business": business.name, "source": source.name if source else None,
+            "site": site_name(source) if source else None, "count": decision.count, "mean": decision.mean,
+            "sd": decision.sd, "threshold": decision.threshold, "until": now.isoformat(),
+            "examples": [r.id for r in examples[:SPIKE_EXAMPLES]],
+        }
+        queued += enqueue(session, [
+            outbox_row("spike", f"spike:{scope}:{now:%Y-%m-%dT%H}", name, now, channel=route.channel,
+                       mention=route.mention, payload=payload)
+            for name in route.notify
+        ])
+    return queued
+
+
+# --- handled -------------------------------------------------------------------------------------------------
+
+
+class NoSuchReview(LookupError):
+    pass
+
+
+def handle_review(sessions: sessionmaker[Session], review_id: int, *, note: str | None = None,
+                  now: datetime | None = None) -> tuple[Review, int]:
+    """Mark a review handled (no reminder after this) and update its alerts; returns it and updates queued."""
+    now = now or datetime.now(UTC)
+    with sessions.begin() as session:
+        review = session.get(Review, review_id)
+        if review is None:
+            raise NoSuchReview(f"no review #{review_id} (see `repwatch reviews`)")
+        review.status = "handled"
+        review.handled_at = now
+        review.handled_note = note
+        alerts = session.execute(
+            select(Delivery.id, Delivery.destination, Delivery.channel)
+            .where(Delivery.review_id == review_id, Delivery.kind == "alert", Delivery.status == "sent")
+        ).all()
+        change = "marked handled" + (f": {note}" if note else "")
+        queued = enqueue(session, [
+            outbox_row("update", f"update:{review_id}:handled:{now:%Y%m%dT%H%M%S}", row.destination, now,
+                       review_id=review_id, channel=row.channel, parent_id=row.id,
+                       payload={"changes": [change], "settled": True})
+            for row in alerts
+        ])
+        session.flush()
+        session.expunge(review)
+    return review, queued

@@ -1,0 +1,640 @@
+"""`repwatch run`: config schedules → `repwatch crawl --source X` and `repwatch digest --send` child processes."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import ConfigError, load_config_and_text
+from monitor.lock import DAEMON_LOCK, EXIT_LOCKED, Lock, acquire
+
+DIGEST = "digest"
+# The crawl verb stops its Scrapy child at crawl.timeout, then scores and delivers: give it that long on top.
+AFTER_CRAWL_TIMEOUT = timedelta(minutes=10)
+DIGEST_TIMEOUT = timedelta(minutes=15)
+STOP_WAIT = 10.0  # seconds between asking a child to stop (SIGINT) and killing its process group
+MAX_SLEEP = 60.0  # wake at least this often, so a wall-clock jump (suspend, NTP) is noticed within a minute
+STATE_FILE = "scheduler-state.json"
+JOBS_LOG_LIMIT = 10 * 1024 * 1024  # data/logs/jobs.log is rotated to jobs.log.1 past this, so months stay bounded
+_jobs_log_lock = threading.Lock()
+
+
+# --- schedules → APScheduler triggers -----------------------------------------------------------------
+
+_CRON_DAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+_APS_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _cron_day(token: str) -> int:
+    if token in _CRON_DAYS:
+        return _CRON_DAYS[token]
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token) % 7
+    raise ValueError(f"day of week: {token!r} is not 0-7 or sun-sat")
+
+
+def _weekdays(field_: str) -> str:
+    """A crontab day-of-week field (0 or 7 = Sunday) as APScheduler 3 day names (its 0 is Monday)."""
+    if field_ in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field_.lower().split(","):
+        span, _, step_text = part.partition("/")
+        if step_text and not step_text.isdigit() or step_text == "0":
+            raise ValueError(f"day of week: bad step in {part!r}")
+        step = int(step_text or 1)
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            low, high = span.split("-", 1)
+            first, last = _cron_day(low), _cron_day(high)
+            if high == "7":  # 5-7: Friday to Sunday
+                last = 7
+        else:
+            first = _cron_day(span)
+            last = 6 if step_text else first
+        if first > last:
+            raise ValueError(f"day of week: {span!r} runs backwards")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(_APS_DAYS[(day - 1) % 7] for day in sorted(days, key=lambda d: (d - 1) % 7))
+
+
+def cron_trigger(expr: str, timezone: tzinfo = UTC) -> CronTrigger:
+    """A standard 5-field crontab line as an APScheduler trigger; raises ValueError saying what is wrong.
+
+    Closes two gaps between APScheduler 3 and cron: its day-of-week 0 is Monday (cron's is Sunday), and it fires
+    only when day-of-month AND day-of-week match (cron: either), so a line restricting both is refused.
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 crontab fields (minute hour day month weekday), got {len(fields)} in {expr!r}")
+    minute, hour, day, month, weekday = fields
+    if day not in ("*", "?") and weekday not in ("*", "?"):
+        raise ValueError(f"{expr!r} sets both day of month and day of week; use one of them")
+    try:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_weekdays(weekday),
+                           timezone=timezone)
+    except ValueError as exc:
+        raise ValueError(f"{expr!r}: {exc}") from None
+
+
+def rule_trigger(rule: Any, timezone: tzinfo) -> BaseTrigger:
+    if rule.every is not None:
+        # Always asked with a previous fire time, so start_date never matters; fixed so no real clock is read.
+        return IntervalTrigger(seconds=rule.every.total_seconds(), start_date=datetime(2000, 1, 1, tzinfo=UTC),
+                               timezone=timezone)
+    return cron_trigger(rule.cron, timezone)
+
+
+def describe_rule(rule: Any) -> str:
+    if rule.every is not None:
+        return f"every {format_duration(rule.every)}"
+    return f"cron {rule.cron}"
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def fire_after(trigger: BaseTrigger, moment: datetime) -> datetime | None:
+    """The trigger's first fire time strictly after `moment`."""
+    return trigger.get_next_fire_time(moment, moment)
+
+
+# --- the core: what starts when (no I/O; time comes from a Clock) ------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str  # "crawl:<source>" or "digest"
+    kind: str  # crawl | digest
+    args: tuple[str, ...]  # the `repwatch` verb it runs
+    trigger: BaseTrigger = field(compare=False)
+    schedule: str  # "every 6h" / "cron 0 8 * * mon (UTC)": also tells a changed schedule on reload
+    timeout: float  # seconds
+
+    @property
+    def label(self) -> str:
+        return self.id.replace(":", " ", 1)
+
+
+@dataclass
+class JobState:
+    spec: JobSpec
+    last_run: datetime | None
+    fire: datetime | None = None  # the scheduled time it is waiting for (before jitter)
+    due: datetime | None = None  # when it may start: fire + jitter, or now for a catch-up
+    running_since: datetime | None = None
+    retired: bool = False  # removed from config while running: forgotten when it ends
+
+
+@dataclass
+class Changes:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [f"{what} {', '.join(ids)}" for what, ids in
+                 (("added", self.added), ("removed", self.removed), ("changed", self.changed)) if ids]
+        return "; ".join(parts) or "no job changed"
+
+
+@dataclass
+class Skip:
+    spec: JobSpec
+    running_since: datetime
+
+
+class Schedule:
+    """Which jobs start when: triggers, last runs (catch-up once), jitter, coalescing and the crawl cap."""
+
+    def __init__(self, clock: Clock, *, jitter: timedelta, max_concurrent: int, rng: random.Random | None = None):
+        self.clock = clock
+        self.jitter = jitter
+        self.max_concurrent = max_concurrent
+        self.rng = rng or random.Random()
+        self.jobs: dict[str, JobState] = {}
+
+    def plan(self, specs: Iterable[JobSpec], stored_last_runs: Mapping[str, datetime | None]) -> Changes:
+        """(Re)schedule: unchanged jobs keep their next time; new and changed ones are computed from their last run."""
+        now = self.clock.now()
+        changes = Changes()
+        wanted = {spec.id: spec for spec in specs}
+        for job_id, state in list(self.jobs.items()):
+            if job_id in wanted or state.retired:
+                continue
+            changes.removed.append(job_id)
+            if state.running_since is None:
+                del self.jobs[job_id]
+            else:
+                state.retired = True
+        for job_id, spec in wanted.items():
+            old = self.jobs.get(job_id)
+            if old is not None and not old.retired and old.spec.schedule == spec.schedule:
+                old.spec = spec
+                continue
+            last_run = (old.last_run if old is not None else None) or stored_last_runs.get(job_id)
+            state = JobState(spec, last_run)
+            if old is not None:
+                state.running_since = old.running_since
+            (changes.changed if old is not None and not old.retired else changes.added).append(job_id)
+            self.jobs[job_id] = state
+            if last_run is None:
+                if spec.kind == "crawl":
+                    state.fire = state.due = now  # never crawled: crawl now
+                else:  # never sent: wait for its time rather than mailing everyone the moment the daemon starts
+                    self._set_next(state, fire_after(spec.trigger, now))
+                continue
+            missed = fire_after(spec.trigger, last_run)
+            if missed is not None and missed <= now:
+                state.fire = state.due = now  # times passed while nobody ran it: once, now (not once per time)
+            else:
+                self._set_next(state, missed)
+        return changes
+
+    def _set_next(self, state: JobState, fire: datetime | None) -> None:
+        state.fire = fire
+        if fire is None:
+            state.due = None
+            return
+        spread = self.jitter.total_seconds() if state.spec.kind == "crawl" else 0.0
+        state.due = fire + timedelta(seconds=self.rng.uniform(0, spread)) if spread else fire
+
+    def _advance(self, state: JobState, now: datetime) -> None:
+        """Past the fire it just consumed; fires missed meanwhile are coalesced into it, and the times stay on grid."""
+        trigger, fire = state.spec.trigger, state.fire or now
+        following = fire_after(trigger, fire)
+        if following is not None and following <= now:
+            if isinstance(trigger, IntervalTrigger):  # the first of fire + k·interval after now
+                following = fire + trigger.interval * ((now - fire) // trigger.interval + 1)
+            else:
+                following = fire_after(trigger, now)
+        self._set_next(state, following)
+
+    def running_crawls(self) -> int:
+        return sum(1 for s in self.jobs.values() if s.running_since is not None and s.spec.kind == "crawl")
+
+    def start_due(self) -> tuple[list[JobSpec], list[Skip]]:
+        """The jobs to start now (marked running), and the fires skipped because that job was still running."""
+        now = self.clock.now()
+        started: list[JobSpec] = []
+        skipped: list[Skip] = []
+        due = sorted((s for s in self.jobs.values() if not s.retired and s.due is not None and s.due <= now),
+                     key=lambda s: (s.due, s.spec.id))
+        for state in due:
+            if state.running_since is not None:  # max_instances=1
+                skipped.append(Skip(state.spec, state.running_since))
+                self._advance(state, now)
+                continue
+            if state.spec.kind == "crawl" and self.running_crawls() >= self.max_concurrent:
+                continue  # stays due; a slot frees when a crawl ends
+            state.running_since = state.last_run = now
+            self._advance(state, now)
+            started.append(state.spec)
+        return started, skipped
+
+    def finished(self, job_id: str) -> None:
+        state = self.jobs.get(job_id)
+        if state is None:
+            return
+        state.running_since = None
+        if state.retired:
+            del self.jobs[job_id]
+
+    def next_wakeup(self) -> datetime | None:
+        """The next time something may start on its own (jobs waiting for a crawl slot wait for an exit instead)."""
+        now = self.clock.now()
+        times = [s.due for s in self.jobs.values() if not s.retired and s.due is not None and s.due > now]
+        return min(times, default=None)
+
+    def running(self) -> list[JobSpec]:
+        return [s.spec for s in self.jobs.values() if s.running_since is not None]
+
+
+def job_specs(config: Any) -> list[JobSpec]:
+    """Every scheduled job of a config: one crawl per source, and the digest when a digest: section exists."""
+    settings = config.schedule
+    zone = ZoneInfo(settings.timezone)
+    crawl_timeout = (config.crawl.timeout + AFTER_CRAWL_TIMEOUT).total_seconds()
+    specs = []
+    for _, source in config.sources():
+        rule = source.schedule or settings.crawl
+        specs.append(JobSpec(f"crawl:{source.name}", "crawl", ("crawl", "--source", source.name),
+                             rule_trigger(rule, zone), f"{describe_rule(rule)} ({settings.timezone})", crawl_timeout))
+    if config.digest is not None:
+        specs.append(JobSpec(DIGEST, "digest", ("digest", "--send"), cron_trigger(settings.digest, zone),
+                             f"cron {settings.digest} ({settings.timezone})", DIGEST_TIMEOUT.total_seconds()))
+    return specs
+
+
+# --- children -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Exited:
+    job_id: str
+    code: int
+    stderr: str = ""
+    timed_out: bool = False
+    stopped: bool = False
+
+
+class Child(Protocol):
+    pid: int
+
+    def stop(self) -> None: ...
+
+
+class Launcher(Protocol):
+    def launch(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None]) -> Child: ...
+
+
+class ProcessChild:
+    """A `repwatch <verb>` child in its own session; a watcher thread reports its exit."""
+
+    def __init__(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None], jobs_log: Path):
+        self.spec = spec
+        self.stopping = False
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", *spec.args, "--config", str(config_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            errors="replace", start_new_session=True,  # Ctrl-C at the terminal reaches the daemon only
+        )
+        self.pid = self.proc.pid
+        self._report = report
+        self._jobs_log = jobs_log
+        threading.Thread(target=self._watch, name=f"watch {spec.id}", daemon=True).start()
+
+    def _watch(self) -> None:
+        timed_out = False
+        try:
+            out, err = self.proc.communicate(timeout=self.spec.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self.stop()
+            out, err = self.proc.communicate()
+        try:
+            with _jobs_log_lock:
+                if self._jobs_log.exists() and self._jobs_log.stat().st_size > JOBS_LOG_LIMIT:
+                    os.replace(self._jobs_log, self._jobs_log.with_name(self._jobs_log.name + ".1"))
+                with open(self._jobs_log, "a", encoding="utf-8") as log:
+                    log.write(f"=== {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z {self.spec.label} (pid {self.pid}) "
+                              f"exit {self.proc.returncode}\n{out}{err}")
+        except OSError:
+            pass  # a full disk must not hide the exit: the log line on stderr still says what happened
+        self._report(Exited(self.spec.id, self.proc.returncode, err, timed_out, self.stopping and not timed_out))
+
+    def stop(self) -> None:
+        """SIGINT first (the crawl verb then stops its Scrapy child), the whole group killed if that is not enough."""
+        self.stopping = True
+        self._signal(signal.SIGINT)
+        timer = threading.Timer(STOP_WAIT, self._signal, (signal.SIGKILL,))
+        timer.daemon = True
+        timer.start()
+
+    def _signal(self, signum: int) -> None:
+        if self.proc.returncode is None:
+            try:
+                os.killpg(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+
+class ProcessLauncher:
+    def __init__(self, jobs_log: Path):
+        self.jobs_log = jobs_log
+
+    def launch(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None]) -> Child:
+        self.jobs_log.parent.mkdir(parents=True, exist_ok=True)
+        return ProcessChild(spec, config_path, report, self.jobs_log)
+
+
+# --- the daemon ----------------------------------------------------------------------------------------
+
+
+def read_config(path: Path) -> tuple[Any, str]:
+    """Validate a config file; also returns the text it was read from (what the children will get)."""
+    return load_config_and_text(path)
+
+
+def describe(exc: BaseException) -> str:
+    from monitor.cli import describe_error  # one line, database passwords removed
+
+    return describe_error(exc)
+
+
+def stderr_line(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+class Daemon:
+    """Runs jobs when the Schedule says, one child process each; SIGTERM/SIGINT stop it, SIGHUP reloads config."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        grace: timedelta = timedelta(seconds=60),
+        clock: Clock | None = None,
+        launcher: Launcher | None = None,
+        rng: random.Random | None = None,
+        log: Callable[[str], None] = stderr_line,
+    ):
+        self.config_path = Path(config_path)
+        self.config, text = read_config(self.config_path)  # ConfigError: the CLI prints it and exits 1
+        self.grace = grace
+        self.clock = clock or SystemClock()
+        self._log = log
+        self.launcher = launcher or ProcessLauncher(self.config.data_dir / "logs" / "jobs.log")
+        settings = self.config.schedule
+        self.schedule = Schedule(self.clock, jitter=settings.jitter, max_concurrent=settings.max_concurrent_crawls,
+                                 rng=rng)
+        self.children: dict[str, Child] = {}
+        self.inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()  # put() is safe in signal handlers
+        self.stopping = False
+        self._lock: Lock | None = None
+        self._text = text
+
+    # -- events
+
+    def log(self, message: str) -> None:
+        self._log(f"{self.clock.now():%Y-%m-%d %H:%M:%S}Z repwatch run: {message}")
+
+    def begin(self) -> None:
+        """Plan every job from what the database (and the state file) says ran last; start what is due."""
+        self._write_snapshot(self.config, self._text)
+        self.schedule.plan(job_specs(self.config), self.stored_last_runs())
+        for state in sorted(self.schedule.jobs.values(), key=lambda s: s.spec.id):
+            self.log(f"{state.spec.label}: {state.spec.schedule}, next {self._when(state)}")
+        if self.config.digest is None:
+            self.log(f"digest: not scheduled ({self.config_path.name} has no digest: section)")
+        self.start_due()
+
+    def _when(self, state: JobState) -> str:
+        if state.due is None:
+            return "never"
+        if state.due <= self.clock.now():
+            return "now (" + ("never run" if state.last_run is None else f"missed a run since {state.last_run:%Y-%m-%d %H:%M}Z") + ")"
+        return f"{state.due:%Y-%m-%d %H:%M:%S}Z"
+
+    def start_due(self) -> None:
+        if self.stopping:
+            return
+        started, skipped = self.schedule.start_due()
+        for skip in skipped:
+            self.log(f"{skip.spec.label}: skipped, still running since {skip.running_since:%Y-%m-%d %H:%M:%S}Z")
+        for spec in started:
+            try:
+                child = self.launcher.launch(spec, self.snapshot_path, lambda e: self.inbox.put(("exited", e)))
+            except OSError as exc:
+                self.log(f"{spec.label}: could not start: {exc}")
+                self.schedule.finished(spec.id)
+                continue
+            self.children[spec.id] = child
+            self.log(f"{spec.label}: started (pid {child.pid})")
+
+    def child_exited(self, exited: Exited) -> None:
+        self.children.pop(exited.job_id, None)
+        state = self.schedule.jobs.get(exited.job_id)
+        label = state.spec.label if state else exited.job_id.replace(":", " ", 1)
+        problems = [line.removeprefix("repwatch: ") for line in exited.stderr.splitlines() if line.startswith("repwatch: ")]
+        detail = f": {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "") if problems else ""
+        if exited.timed_out:
+            self.log(f"{label}: timed out after {state.spec.timeout if state else 0:.0f} s, stopped")
+        elif exited.stopped:
+            self.log(f"{label}: stopped (exit {exited.code})")
+        elif exited.code == 0:
+            self.log(f"{label}: finished ok")
+            if exited.job_id == DIGEST and state is not None and state.running_since is not None:
+                try:
+                    self.record_digest(state.running_since)
+                except OSError as exc:
+                    self.log(f"digest: cannot record it in {self.state_path}: {exc.strerror}; a restart may send it again")
+        elif exited.code == EXIT_LOCKED:
+            self.log(f"{label}: skipped, another crawl holds its lock")
+        else:
+            self.log(f"{label}: failed (exit {exited.code}){detail}")
+        self.schedule.finished(exited.job_id)
+        self.start_due()
+
+    def reload(self) -> bool:
+        """SIGHUP: a valid config replaces the old one and reschedules; a bad one is reported and ignored."""
+        try:
+            config, text = read_config(self.config_path)
+            specs = job_specs(config)
+        except ConfigError as exc:
+            more = f" (+{len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+            self.log(f"reload: bad config, keeping the old one: {exc.problems[0]}{more}")
+            return False
+        try:
+            last_runs = self.stored_last_runs()
+        except Exception as exc:  # noqa: BLE001 - the database being away must not cost the reload
+            self.log(f"reload: cannot read the last runs ({describe(exc)}); new sources are crawled at once")
+            last_runs = {}
+        self._write_snapshot(config, text)
+        self.config = config
+        self.schedule.jitter = config.schedule.jitter
+        self.schedule.max_concurrent = config.schedule.max_concurrent_crawls
+        changes = self.schedule.plan(specs, last_runs)
+        self.log(f"reload: ok, {len(specs)} jobs ({changes.describe()})")
+        self.start_due()
+        return True
+
+    def stop(self) -> None:
+        """SIGTERM/SIGINT: nothing new starts; running jobs get the grace period."""
+        if self.stopping:
+            self.terminate()  # asked twice: do not wait any longer
+            return
+        self.stopping = True
+        running = [spec.label for spec in self.schedule.running()]
+        if running:
+            self.log(f"stopping: waiting up to {format_duration(self.grace)} for {', '.join(running)}")
+        else:
+            self.log("stopping")
+
+    def terminate(self) -> None:
+        for job_id, child in list(self.children.items()):
+            if not getattr(child, "stopping", False):
+                self.log(f"{job_id.replace(':', ' ', 1)}: still running after the grace period, stopping it")
+                child.stop()
+
+    # -- the loop
+
+    def serve(self) -> int:
+        """Run until SIGTERM/SIGINT; exit status 0 after a clean stop. Raises LockHeld if another daemon runs."""
+        self._lock = acquire(self.config.data_dir, DAEMON_LOCK)
+        handlers = {signum: signal.signal(signum, self._on_signal) for signum in
+                    (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        try:
+            self.log(f"started (pid {os.getpid()}, config {self.config_path}, "
+                     f"at most {self.config.schedule.max_concurrent_crawls} crawls at once)")
+            self.begin()
+            deadline: float | None = None
+            while not (self.stopping and not self.children):
+                timeout = MAX_SLEEP
+                if deadline is not None:
+                    timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+                elif (wake := self.schedule.next_wakeup()) is not None:
+                    timeout = max(0.0, min(timeout, (wake - self.clock.now()).total_seconds()))
+                try:
+                    kind, payload = self.inbox.get(timeout=timeout)
+                except queue.Empty:
+                    kind, payload = "tick", None
+                if kind == "signal" and payload != signal.SIGHUP:
+                    self.stop()
+                    if deadline is None:
+                        deadline = time.monotonic() + self.grace.total_seconds()
+                try:
+                    if kind == "exited":
+                        self.child_exited(payload)
+                    elif kind == "signal" and payload == signal.SIGHUP:
+                        self.reload()
+                    if deadline is not None and time.monotonic() >= deadline:
+                        self.terminate()
+                    self.start_due()
+                except Exception as exc:  # noqa: BLE001 - a daemon that runs for months says so and goes on
+                    self.log(f"error: {describe(exc)}")
+            self.log("stopped")
+            return 0
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+            self._lock.release()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.inbox.put(("signal", signum))
+
+    # -- what ran last: the database for crawls, a small file for the digest
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.config.data_dir / "run" / "config.yaml"
+
+    def _write_snapshot(self, config: Any, text: str) -> None:
+        """The children read the config the daemon validated, not whatever the file says now (a bad edit waits
+        for the next good reload). Relative data_dir is pinned, since the copy lives elsewhere."""
+        import yaml
+
+        raw = yaml.safe_load(text) or {}
+        raw["data_dir"] = str(config.data_dir)
+        path = config.data_dir / "run" / "config.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+            out.write(f"# written by `repwatch run` from {self.config_path}; edit that file, then send SIGHUP\n")
+            yaml.safe_dump(raw, out, sort_keys=False, allow_unicode=True)
+        os.replace(temporary, path)
+
+    def stored_last_runs(self) -> dict[str, datetime | None]:
+        runs: dict[str, datetime | None] = {f"crawl:{name}": at for name, at in last_crawls(self.config).items()}
+        runs[DIGEST] = self._digest_state().get("last_run")
+        return runs
+
+    @property
+    def state_path(self) -> Path:
+        return self.config.data_dir / STATE_FILE
+
+    def _digest_state(self) -> dict[str, Any]:
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            return {"last_run": datetime.fromisoformat(state[DIGEST]["last_run"]), "week": state[DIGEST]["week"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def record_digest(self, started: datetime) -> None:
+        year, week, _ = (started.astimezone(UTC) - timedelta(weeks=1)).isocalendar()  # what `digest --send` sent
+        temporary = self.state_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({DIGEST: {"last_run": started.isoformat(), "week": f"{year}-W{week:02d}"}}),
+                             encoding="utf-8")
+        os.replace(temporary, self.state_path)
+
+
+def last_crawls(config: Any) -> dict[str, datetime]:
+    """When each source's latest crawl started, whoever ran it (cron, an operator, this daemon)."""
+    from sqlalchemy import func, select
+
+    from models.db import connect, migrate, session_factory
+    from models.tables import CrawlRun, Source
+
+    engine = connect(config.database_url())
+    try:
+        migrate(engine)
+        with session_factory(engine)() as session:
+            rows = session.execute(
+                select(Source.name, func.max(CrawlRun.started_at)).join(CrawlRun, CrawlRun.source_id == Source.id)
+                .group_by(Source.name)
+            ).all()
+    finally:
+        engine.dispose()
+    return {name: started for name, started in rows if started is not None}

@@ -1,0 +1,306 @@
+"""What follows an alert, through the real slack-sdk to a local Slack-shaped server: routing, flood summaries with
+threads, updates in place, reply-deadline reminders, spike alerts, `handle`."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from alerts.outbox import deliver_due
+from demo.slack_receiver import SlackReceiver
+from models.store import store_reviews
+from models.tables import Business, Delivery, Review, Source
+from monitor.config import parse_config
+from monitor.followups import handle_review, queue_followups
+from monitor.scoring import score_pending
+from monitor.sentiment import Scorer
+from spiders.items import Reply
+from spiders.items import Review as ReviewItem
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer()
+
+
+def make_config(slack: SlackReceiver, extra: str = "", webhook: bool = False):
+    target = (f'webhook_url: "{slack.webhook_url()}"' if webhook
+              else f'token: xoxb-test-bot-token, channel: "#reviews", api_url: "{slack.api_url}"')
+    return parse_config(f"""
+notifiers:
+  slack: {{kind: slack, {target}, min_interval: 0}}
+alerting:
+  flood_threshold: 3
+  reply_deadline: 48h
+{extra}
+businesses:
+  - name: Acme
+    notify: [slack]
+    sources:
+      - {{name: acme-tp, kind: trustpilot, url: "https://www.trustpilot.com/review/acme.example"}}
+      - {{name: acme-web, kind: schema_org, url: "https://acme.example/reviews"}}
+""", env={})
+
+
+def item(n: int, *, rating: float | None = 1, body: str | None = None, reply: str | None = None,
+         published: datetime = NOW) -> ReviewItem:
+    return ReviewItem(
+        source="acme-tp", external_id=f"r{n}", url=f"https://www.trustpilot.com/reviews/r{n}",
+        author=f"Customer {n}", rating=rating, title=None,
+        body=body or f"Cold bread and rude staff on visit {n}. Never again.", published_at=published,
+        language=None, reply=Reply(body=reply, published_at=published) if reply else None,
+    )
+
+
+def add_source(sessions, name: str = "acme-tp", *, history_days: int = 3) -> int:
+    """A source crawled since `history_days` ago (spike alerts need 8 days of history)."""
+    with sessions.begin() as session:
+        business = session.scalar(select(Business).where(Business.name == "Acme")) or Business(name="Acme")
+        kind, url = (("trustpilot", "https://www.trustpilot.com/review/acme.example") if name == "acme-tp"
+                     else ("schema_org", "https://acme.example/reviews"))
+        source = Source(name=name, kind=kind, url=url, business=business, state="ok",
+                        baseline_at=NOW - timedelta(days=history_days))
+        session.add(source)
+        session.flush()
+        return source.id
+
+
+def crawl(sessions, source_id: int, items: list[ReviewItem], *, at: datetime = NOW) -> None:
+    with sessions.begin() as session:
+        store_reviews(session, source_id, items, now=at)
+
+
+def run(sessions, config, scorer, *, at: datetime = NOW):
+    score_pending(sessions, config, scorer, now=at)
+    queue_followups(sessions, config, now=at)
+    return deliver_due(sessions, config, now=lambda: at, sleep=lambda s: None)
+
+
+def outbox(sessions) -> list[tuple[str, str, str]]:
+    with sessions() as session:
+        return [tuple(r) for r in session.execute(
+            select(Delivery.kind, Delivery.dedupe_key, Delivery.status).order_by(Delivery.id))]
+
+
+def texts(message) -> str:
+    """Everything a person reads in a message."""
+    parts = [message["text"] or ""]
+    for block in message["blocks"] or []:
+        for key in ("text",):
+            if isinstance(block.get(key), dict):
+                parts.append(block[key]["text"])
+        for element in block.get("fields", []) + block.get("elements", []):
+            if isinstance(element, dict) and isinstance(element.get("text"), (str, dict)):
+                parts.append(element["text"] if isinstance(element["text"], str) else element["text"]["text"])
+    return "\n".join(parts)
+
+
+# --- routing -------------------------------------------------------------------------------------------------
+
+
+def test_routes_send_critical_reviews_to_their_channel_with_a_ping_and_keep_normal_ones_for_the_digest(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack, """
+  routes:
+    - match: {severity: critical}
+      channel: "#reviews-urgent"
+      mention: "<!here>"
+    - match: {source: acme-tp, severity: [high, normal]}
+      cadence: digest
+""")
+        source_id = add_source(sessions)
+        crawl(sessions, source_id, [
+            item(1, rating=2, body="Slow and cold. Not great."),
+            item(2, rating=1, body="This company is a scam, I am calling my lawyer."),
+            item(3, rating=1, body="To jest oszustwo, idę do sądu!"),
+        ])
+        report = run(sessions, config, scorer)
+        assert report.sent == 2
+        channels = {m["channel"] for m in slack.messages}
+        assert len(channels) == 1 and channels != {"#reviews"}  # the route's channel, by id
+        assert all(m["text"].startswith("<!here>") for m in slack.messages)
+        everything = "\n".join(texts(m) for m in slack.messages)
+        assert "mentions “scam”" in everything and "“oszust”" in everything
+        with sessions() as session:
+            severities = dict(session.execute(select(Review.external_id, Review.severity)).all())
+        assert severities == {"r1": "normal", "r2": "critical", "r3": "critical"}
+        assert [k for k, _, _ in outbox(sessions)] == ["alert", "alert"]  # r1 waits for the digest only
+
+
+def test_the_draft_reply_is_in_the_reviewers_language_and_a_topic_template_wins(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack, """
+  drafts:
+    en:
+      default: "Sorry {author}, {business} will call you."
+""")
+        source_id = add_source(sessions)
+        crawl(sessions, source_id, [
+            item(1, body="Terrible service, nobody answered the phone for a week."),
+            item(2, body="Obsługa fatalna, nikt nie odbiera telefonu od tygodnia. Nie polecam."),
+        ])
+        run(sessions, config, scorer)
+        by_review = {m["blocks"][-1]["elements"][-1]["text"].rsplit("#", 1)[-1]: texts(m) for m in slack.messages}
+        assert len(by_review) == 2
+        english, polish = (by_review[k] for k in sorted(by_review))
+        assert "Sorry Customer 1, Acme will call you." in english
+        assert "Dzień dobry Customer 2" in polish and "Draft reply, not posted" in polish
+
+
+# --- flood control -------------------------------------------------------------------------------------------
+
+
+def test_a_flood_becomes_one_summary_with_every_alert_in_its_thread(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        crawl(sessions, add_source(sessions), [item(n) for n in range(5)])
+        report = run(sessions, config, scorer)
+        assert report.sent == 6 and report.summaries == 1
+        summary, *replies = slack.messages
+        assert summary["thread_ts"] is None and "5 negative reviews" in summary["text"]
+        assert [m["thread_ts"] for m in replies] == [summary["ts"]] * 5
+        assert "Each review follows in this thread" in texts(summary)
+        # Nothing more on the next run.
+        assert run(sessions, config, scorer).sent == 0 and len(slack.messages) == 6
+
+
+def test_without_threads_the_flood_summary_lists_the_reviews_itself(sessions, scorer):
+    with SlackReceiver() as slack:
+        config = make_config(slack, webhook=True)
+        crawl(sessions, add_source(sessions), [item(n) for n in range(5)])
+        report = run(sessions, config, scorer)
+        assert len(slack.messages) == 1
+        listed = texts(slack.messages[0])
+        assert all(f"Customer {n}" in listed for n in range(5))
+        assert report.sent == 1 and {s for _, _, s in outbox(sessions)} == {"sent"}
+
+
+def test_alerts_under_a_failed_summary_wait_for_it_and_keep_their_order(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        crawl(sessions, add_source(sessions), [item(n) for n in range(4)])
+        slack.fail_next(1, status=503)
+        first = run(sessions, config, scorer)
+        assert slack.messages == [] and first.sent == 0 and first.retrying == 5
+        later = run(sessions, config, scorer, at=NOW + timedelta(minutes=5))
+        assert later.sent == 5
+        summary, *replies = slack.messages
+        assert [m["thread_ts"] for m in replies] == [summary["ts"]] * 4
+        assert [texts(m).count(f"Customer {n}") > 0 for n, m in enumerate(replies)] == [True] * 4
+
+
+# --- updates -------------------------------------------------------------------------------------------------
+
+
+def test_an_edit_and_a_business_reply_update_the_alert_in_place_and_in_its_thread(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        source_id = add_source(sessions)
+        crawl(sessions, source_id, [item(1)])
+        run(sessions, config, scorer)
+        (alert,) = slack.messages
+        later = NOW + timedelta(hours=3)
+        crawl(sessions, source_id, [item(1, rating=4, reply="We are sorry, a voucher is on its way.")], at=later)
+        report = run(sessions, config, scorer, at=later)
+        assert report.sent == 1  # an update, not a second alert
+        edited, reply = slack.messages[1:]
+        assert edited["kind"] == "update" and edited["ts"] == alert["ts"] and edited["channel"] == alert["channel"]
+        assert "✅ no action needed now" in texts(edited) and "rating 1★ → 4★" in texts(edited)
+        assert reply["thread_ts"] == alert["ts"] and "the business replied on the site" in texts(reply)
+        assert [k for k, _, _ in outbox(sessions)] == ["alert", "update"]
+        assert run(sessions, config, scorer, at=later + timedelta(hours=1)).sent == 0
+
+
+def test_an_update_for_an_alert_that_never_went_out_is_dropped_not_sent(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        source_id = add_source(sessions)
+        crawl(sessions, source_id, [item(1)])
+        slack.fail_next(1, status=400, error="invalid_blocks")  # permanent: the alert fails
+        run(sessions, config, scorer)
+        crawl(sessions, source_id, [item(1, rating=2)], at=NOW + timedelta(hours=1))
+        run(sessions, config, scorer, at=NOW + timedelta(hours=1))
+        assert slack.messages == [] and [s for _, _, s in outbox(sessions)] == ["failed"]
+
+
+# --- reminders and handle ------------------------------------------------------------------------------------
+
+
+def test_an_unanswered_negative_review_gets_one_reminder_in_its_thread_after_the_deadline(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        source_id = add_source(sessions)
+        crawl(sessions, source_id, [item(1), item(2)])
+        run(sessions, config, scorer)
+        assert run(sessions, config, scorer, at=NOW + timedelta(hours=47)).sent == 0
+        handle_review(sessions, 2, note="called them", now=NOW + timedelta(hours=47))
+        assert run(sessions, config, scorer, at=NOW + timedelta(hours=47)).sent == 1  # review 2's update
+        assert len(slack.messages) == 4  # two alerts, then the update: the edit and its thread reply
+        report = run(sessions, config, scorer, at=NOW + timedelta(hours=49))
+        assert report.sent == 1
+        reminder = slack.messages[-1]
+        first_alert = slack.messages[0]
+        assert reminder["thread_ts"] == first_alert["ts"]
+        assert "Still unanswered after 49 h" in texts(reminder) and "repwatch handle 1" in texts(reminder)
+        assert slack.requests[-1]["body"].get("reply_broadcast") in (True, "true", "1")
+        assert run(sessions, config, scorer, at=NOW + timedelta(hours=80)).sent == 0
+
+
+def test_handle_marks_the_review_and_settles_its_alert(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        crawl(sessions, add_source(sessions), [item(1)])
+        run(sessions, config, scorer)
+        review, queued = handle_review(sessions, 1, note="refunded <!channel>", now=NOW + timedelta(hours=1))
+        assert review.status == "handled" and queued == 1
+        deliver_due(sessions, config, now=lambda: NOW + timedelta(hours=1))
+        edited, reply = slack.messages[1:]
+        assert edited["ts"] == slack.messages[0]["ts"] and "✅" in texts(edited)
+        assert "marked handled: refunded &lt;!channel&gt;" in texts(reply)  # the note is shown, inert
+
+
+# --- spikes --------------------------------------------------------------------------------------------------
+
+
+def seed_history(sessions, source_id: int, per_day: list[int]) -> None:
+    """Scored negative reviews first seen on each of the last days (index 0 = the last 24 h)."""
+    with sessions.begin() as session:
+        n = 0
+        for day, count in enumerate(per_day):
+            for _ in range(count):
+                n += 1
+                seen = NOW - timedelta(days=day, hours=1) if day else NOW - timedelta(hours=2, minutes=n)
+                session.add(Review(
+                    source_id=source_id, external_id=f"h{source_id}-{n}", url=f"https://acme.example/h{n}",
+                    body=f"bad {n}", rating=1, content_hash=str(n), first_seen_at=seen, last_seen_at=seen,
+                    sentiment_label="neg", severity="high", scored_at=seen, author=f"H{n}",
+                ))
+
+
+def test_a_spike_of_negative_reviews_sends_one_message_for_the_source(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        tp, web = add_source(sessions, history_days=30), add_source(sessions, "acme-web", history_days=30)
+        seed_history(sessions, tp, [6, 1, 0, 2, 1, 0, 1, 1])
+        seed_history(sessions, web, [1, 1, 1, 1, 1, 1, 1, 1])
+        queue_followups(sessions, config, now=NOW)
+        queue_followups(sessions, config, now=NOW + timedelta(hours=2))  # a later run in the same spike: nothing new
+        deliver_due(sessions, config, now=lambda: NOW + timedelta(hours=2))
+        (spike,) = slack.messages
+        said = texts(spike)
+        assert "Spike: 6 negative reviews in 24 h for Acme on Trustpilot" in said
+        assert "Usually 0.9 ± 0.6 a day" in said and "Examples:" in said
+
+
+def test_no_spike_without_a_weeks_history_or_under_the_minimum(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        young = add_source(sessions, history_days=3)
+        seed_history(sessions, young, [9])
+        old = add_source(sessions, "acme-web", history_days=30)
+        seed_history(sessions, old, [2, 0, 0, 0, 0, 0, 0, 0])  # above mean + kσ, under min_reviews (3)
+        assert queue_followups(sessions, config, now=NOW).spikes == 0
+        assert slack.messages == []
