@@ -93,7 +93,24 @@ class FloodSummary:
     threaded: bool  # True: each alert follows as a reply in this message's thread
 
 
-Notice = Alert | AlertUpdate | Reminder | Spike | FloodSummary
+@dataclass(frozen=True)
+class SourceHealth:
+    """For the operator: a source went bad (N failed crawls in a row), recovered, or went quiet."""
+
+    event: str  # "bad" | "recovered" | "silent"
+    business: str
+    source: str
+    site: str
+    url: str  # the page crawled (config, not review text)
+    state: str  # ok / failing / blocked / broken
+    failures: int  # consecutive failed crawls
+    error: str | None  # the last crawl's one-line error
+    last_success_at: datetime | None
+    silent_days: float | None = None  # "silent": days since the last new review
+    usual_per_week: float | None = None  # "silent": new reviews a week before it went quiet
+
+
+Notice = Alert | AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth
 
 
 @dataclass(frozen=True)
@@ -161,8 +178,9 @@ class Notifier:
         """Deliver one alert; raise DeliveryError on failure."""
         raise NotImplementedError
 
-    def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary, target: Target = Target()) -> SendResult:
-        """Deliver an update, reminder, spike or flood summary; raise DeliveryError on failure."""
+    def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth,
+                    target: Target = Target()) -> SendResult:
+        """Deliver an update, reminder, spike, flood summary or source health notice; raise DeliveryError on failure."""
         raise NotImplementedError
 
     def send_test(self) -> SendResult:

@@ -20,6 +20,7 @@ from alerts.base import (
     Notifier,
     Reminder,
     SendResult,
+    SourceHealth,
     Spike,
     Target,
     build_notifier,
@@ -198,6 +199,10 @@ def group_floods(session: Session, threshold: int, now: datetime) -> int:
 # --- delivering ----------------------------------------------------------------------------------------------
 
 
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 def _delivery_order(rows: list[Any]) -> list[int]:
     """By id, except that a summary goes first and its thread right after it, in order."""
     return [row.id for row in sorted(rows, key=lambda r: (r.parent_id or r.id, r.kind != "summary", r.id))]
@@ -338,6 +343,10 @@ def _prepare(
             examples=tuple(alerts[i] for i in payload.get("examples", []) if i in alerts),
         )
         return lambda: notifier.send_notice(spike, target)
+
+    if delivery.kind == "health":
+        health = SourceHealth(**{**payload, "last_success_at": _when(payload.get("last_success_at"))})
+        return lambda: notifier.send_notice(health, target)
 
     if delivery.review_id is None:
         raise Dropped(f"a {delivery.kind} without a review")

@@ -40,6 +40,7 @@ from alerts.base import (
     Notifier,
     Reminder,
     SendResult,
+    SourceHealth,
     Spike,
     Target,
 )
@@ -447,6 +448,32 @@ def build_summary(summary: FloodSummary, *, mention: str | None = None) -> dict[
     return _message(headline, lines, fallback=f"{headline}: " + lines[0], ping=mention)
 
 
+HEALTH_HEADLINES = {
+    "bad": "🛑 {source} ({site}) is {state}: repwatch cannot see its reviews",
+    "recovered": "✅ {source} ({site}) is crawled again",
+    "silent": "🔇 {source} ({site}): no new reviews for {days:.0f} days",
+}
+
+
+def build_health(health: SourceHealth, *, mention: str | None = None) -> dict[str, Any]:
+    """For the operator; the error line is ours but may quote a site's words, so it is plain text like the rest."""
+    headline = HEALTH_HEADLINES[health.event].format(
+        source=health.source, site=health.site, state=health.state, days=health.silent_days or 0
+    )
+    lines = [f"Business: {health.business} · page: {health.url}"]
+    if health.event == "bad":
+        lines.append(f"{health.failures} crawls in a row failed. Last error: {health.error or 'unknown'}")
+        lines.append("Last good crawl: " + (format_when(health.last_success_at) or "never"))
+        lines.append("`repwatch sources health` shows every source; see README “When a source goes wrong”.")
+    elif health.event == "recovered":
+        lines.append("The last crawl worked again; reviews missed meanwhile are fetched as it pages back.")
+    else:
+        lines.append(f"It usually gets about {health.usual_per_week or 0:.1f} new reviews a week. The crawl works, "
+                     "so the page may have moved or changed its layout: open it and check.")
+    return _message(headline, lines, fallback=headline, ping=mention if health.event == "bad" else None,
+                    link=health.url, link_label="Open the page")
+
+
 def _sentiment(alert: Alert) -> str | None:
     label = clean_text(alert.label, single_line=True)
     if not label:
@@ -579,7 +606,8 @@ class SlackNotifier(Notifier):
         mention, always = (target.mention, True) if target.mention else (self.config.mention, False)
         return self._deliver(build_message(alert, mention=mention, ping_always=always), target)
 
-    def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary, target: Target = Target()) -> SendResult:
+    def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth,
+                    target: Target = Target()) -> SendResult:
         mention = target.mention or self.config.mention
         if isinstance(notice, AlertUpdate):
             if notice.original and self._client is not None:
@@ -595,6 +623,8 @@ class SlackNotifier(Notifier):
             return self._deliver(build_spike(notice, mention=mention), target)
         if isinstance(notice, FloodSummary):
             return self._deliver(build_summary(notice, mention=target.mention), target)
+        if isinstance(notice, SourceHealth):
+            return self._deliver(build_health(notice, mention=mention), target)
         raise TypeError(f"unknown notice {type(notice).__name__}")
 
     def _deliver(self, message: dict[str, Any], target: Target, *, broadcast: bool = False) -> SendResult:

@@ -22,11 +22,13 @@ from alerts.base import (
     Notifier,
     Reminder,
     SendResult,
+    SourceHealth,
     Spike,
     Target,
 )
 from alerts.slack import (
     DEFAULT_RETRY_AFTER,
+    HEALTH_HEADLINES,
     MAX_RETRY_AFTER,
     PACER,
     SEVERITY_ICONS,
@@ -794,8 +796,60 @@ def teams_summary(summary: FloodSummary) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Source health (for the operator): our own words and config values, plus the crawl's one-line error
+
+
+def json_health(health: SourceHealth) -> dict[str, Any]:
+    return _envelope("source_health") | {
+        "event": health.event,
+        "business": _data(health.business),
+        "source": _data(health.source),
+        "site": _data(health.site),
+        "url": safe_review_url(health.url),
+        "state": health.state,
+        "failures": health.failures,
+        "error": _data(health.error),
+        "last_success_at": _utc_iso(health.last_success_at),
+        "silent_days": _number(health.silent_days),
+        "usual_per_week": _number(health.usual_per_week),
+    }
+
+
+def _health_lines(health: SourceHealth) -> tuple[str, list[str]]:
+    headline = HEALTH_HEADLINES[health.event].format(
+        source=health.source, site=health.site, state=health.state, days=health.silent_days or 0
+    )
+    lines = [f"Business: {health.business}"]
+    if health.event == "bad":
+        lines += [f"{health.failures} crawls in a row failed. Last error: {health.error or 'unknown'}",
+                  "Last good crawl: " + (_utc_iso(health.last_success_at) or "never")]
+    elif health.event == "silent":
+        lines.append(f"It usually gets about {health.usual_per_week or 0:.1f} new reviews a week; check the page.")
+    return clean_text(headline, single_line=True), [clean_text(line, single_line=True) for line in lines]
+
+
+def discord_health(health: SourceHealth) -> dict[str, Any]:
+    headline, lines = _health_lines(health)
+    embed: dict[str, Any] = {
+        "title": _discord_fit(headline, DISCORD_TITLE_MAX),
+        "description": _discord_fit("\n".join(lines), DISCORD_DESCRIPTION_MAX),
+        "color": 0x1F883D if health.event == "recovered" else 0xD1242F,
+    }
+    url = safe_review_url(health.url)
+    if url:
+        embed["url"] = url
+    return _discord_message(_discord_fit(headline, 300), embed)
+
+
+def teams_health(health: SourceHealth) -> dict[str, Any]:
+    headline, lines = _health_lines(health)
+    body = [_rich(_run(_plain_fit(headline, 300), size="Large", weight="Bolder"))]
+    body += [_rich(_run(_plain_fit(line, 1000)), spacing="Small") for line in lines]
+    return _teams_message(headline, body, safe_review_url(health.url))
+
 
 BUILDERS: dict[type, dict[str, Callable[[Any], dict[str, Any]]]] = {
+    SourceHealth: {"json": json_health, "teams": teams_health, "discord": discord_health},
     Alert: {"json": build_json, "teams": build_teams, "discord": build_discord},
     AlertUpdate: {"json": json_update, "teams": teams_update, "discord": discord_update},
     Reminder: {"json": json_reminder, "teams": teams_reminder, "discord": discord_reminder},
@@ -873,7 +927,8 @@ class WebhookNotifier(Notifier):
         # `target` does not apply: one URL is one channel, webhooks cannot reply in a thread, nobody is pinged.
         return self._post(render(alert, self.config.format))
 
-    def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary, target: Target = Target()) -> SendResult:
+    def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth,
+                    target: Target = Target()) -> SendResult:
         # Updates and reminders are new messages (no threads, no editing the original); a summary lists its alerts.
         return self._post(render(notice, self.config.format))
 

@@ -317,7 +317,8 @@ def reviews(
     if unanswered:
         from monitor.followups import unanswered as unanswered_condition
 
-        query = select(Review, Source.name).join(Source).where(unanswered_condition(now)).order_by(Review.first_seen_at, Review.id)
+        query = select(Review, Source.name).join(Source).where(unanswered_condition(now)).order_by(
+            Review.first_seen_at, Review.published_at.asc().nulls_last(), Review.id)
     if negative:
         query = query.where(Review.sentiment_label == "neg")
     if window is not None:
@@ -361,6 +362,47 @@ def reviews(
             out.print("Reply on the site, or `repwatch handle ID --note \"...\"` when answered another way.")
         return
     out.print(reviews_table(records))
+
+
+@app.command()
+def status(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """The daemon (running?), each source's state and next crawl, and what waits in the outbox."""
+    from monitor.status import gather_status
+
+    if output not in ("table", "json"):
+        fail(f"--format must be table or json, not {output!r}")
+    loaded = open_config(config)
+    report = gather_status(loaded, open_database(loaded))
+    if output == "json":
+        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
+        return
+
+    def when(moment: datetime | None) -> str:
+        return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
+
+    daemon = report.daemon
+    out.print(Text(f"daemon: {daemon.note}", style="green" if daemon.running else "yellow"))
+    table = Table(title="sources", title_justify="left")
+    for column in ("source", "state", "failures", "last crawl", "outcome", "last success", "next crawl", "schedule"):
+        table.add_column(column)
+    for s in report.sources:
+        table.add_row(s.name, Text(s.state, style="green" if s.state == "ok" else "red"), str(s.failures),
+                      when(s.last_crawl), s.last_outcome or "—", when(s.last_success), when(s.next_crawl), s.schedule)
+    out.print(table)
+    if report.outbox:
+        table = Table(title="outbox", title_justify="left")
+        for column in ("destination", "pending", "due now", "oldest", "next retry", "failed", "last error"):
+            table.add_column(column, overflow="fold")
+        for d in report.outbox:
+            table.add_row(d.destination, str(d.pending), str(d.due_now), when(d.oldest_pending), when(d.next_retry),
+                          Text(str(d.failed), style="red" if d.failed else ""), Text(terminal_safe(d.last_error or "", 200)))
+        out.print(table)
+    else:
+        out.print("outbox: empty, everything delivered")
+    out.print(f"reviews waiting to be scored: {report.unscored} · unanswered negative reviews: {report.unanswered}")
 
 
 @app.command()
@@ -474,6 +516,7 @@ def digest(
     from alerts.base import DeliveryError
     from alerts.digest import IsoWeek, build_digest, build_message, chart_data_uri, render_chart, render_html, render_text
     from alerts.email import send_email
+    from monitor.topics import TopicMatcher
 
     if send and preview:
         fail("use --send or --preview, not both")
@@ -494,7 +537,8 @@ def digest(
         fail(f"{config} has no digest: section (SMTP server and recipients); see `repwatch init`")
     sessions = open_database(loaded)
     with sessions() as session:
-        digests = [build_digest(session, name, chosen) for name in names]
+        topics = TopicMatcher.from_config(loaded)
+        digests = [build_digest(session, name, chosen, topics=topics) for name in names]
     failed = False
     for index, item in enumerate(digests):
         if preview is not None:

@@ -114,6 +114,17 @@ class SpikeSettings(Strict):
     min_reviews: int = Field(3, ge=1, description="fewer negative reviews than this in 24 h is never a spike")
 
 
+class SourceHealthSettings(Strict):
+    """The operator hears once when a source goes bad, once when it recovers, and when it goes quiet."""
+
+    after_failures: int = Field(3, ge=1, description="failed crawls in a row before the operator is told")
+    silence: Duration | None = Field(
+        timedelta(days=14), description="no new review for this long on a source that usually has them; null: off"
+    )
+    notify: list[str] | None = Field(None, description="notifier names; default: each business's notify list")
+    channel: str | None = Field(None, description="Slack channel for these instead of the notifier's")
+
+
 class AlertingSettings(Strict):
     baseline_window: Duration = Field(
         timedelta(hours=72),
@@ -138,6 +149,7 @@ class AlertingSettings(Strict):
         description="draft replies: language → topic (or `default`) → text with {author}, {business}, {site}",
     )
     routes: list[Route] = Field(default_factory=list)
+    source_health: SourceHealthSettings = SourceHealthSettings()
 
 
 def _crontab(expr: str) -> str:
@@ -291,6 +303,7 @@ def _build_config_model() -> type[BaseModel]:
                         )
                     seen_sources.add(source.name)
             problems.extend(_route_problems(self))
+            problems.extend(_language_problems(self))
             problems.extend(_draft_problems(self.alerting.drafts))
             if problems:
                 raise ConfigError(problems)
@@ -329,7 +342,19 @@ def _route_problems(config: Any) -> list[str]:
         problems += [_unknown(f"{path}.match.business", "business", n, businesses) for n in route.match.business if n not in businesses]
         problems += [_unknown(f"{path}.match.source", "source", n, sources) for n in route.match.source if n not in sources]
         problems += [_unknown(f"{path}.notify", "notifier", n, config.notifiers) for n in route.notify or [] if n not in config.notifiers]
+    health = config.alerting.source_health.notify or []
+    problems += [_unknown("alerting.source_health.notify", "notifier", n, config.notifiers) for n in health if n not in config.notifiers]
     return problems
+
+
+def _language_problems(config: Any) -> list[str]:
+    """Language keys are ISO 639-1 codes ("en", "pl"): a typo like `eng:` would otherwise be ignored silently."""
+    keyed = [(f"alerting.critical_keywords.{k}", k) for k in config.alerting.critical_keywords]
+    keyed += [(f"alerting.drafts.{k}", k) for k in config.alerting.drafts]
+    keyed += [(f"topics.{t}.{k}", k) for t, by_lang in config.topics.items() for k in by_lang]
+    keyed += [(f"alerting.routes.{i}.match.language", k) for i, r in enumerate(config.alerting.routes) for k in r.match.language]
+    return [f"{path}: {key!r} is not a two-letter language code (ISO 639-1, e.g. en, pl, el)"
+            for path, key in keyed if not re.fullmatch(r"[a-z]{2}", key)]
 
 
 DRAFT_FIELDS = ("author", "business", "site")

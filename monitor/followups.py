@@ -1,4 +1,4 @@
-"""After scoring: queue what follows an alert (updates, reply-deadline reminders), spike alerts, `repwatch handle`."""
+"""After scoring: queue what follows an alert (updates, reminders), spike alerts, source health, `repwatch handle`."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -25,6 +25,7 @@ class FollowupReport:
     updates: int = 0
     reminders: int = 0
     spikes: int = 0
+    health: int = 0  # source health notices for the operator
 
 
 def queue_followups(sessions: sessionmaker[Session], config: Any, *, now: datetime | None = None) -> FollowupReport:
@@ -37,6 +38,7 @@ def queue_followups(sessions: sessionmaker[Session], config: Any, *, now: dateti
             report.reminders = queue_reminders(session, config.alerting.reply_deadline, now)
         if config.alerting.spike is not None:
             report.spikes = queue_spikes(session, config, now)
+        report.health = queue_source_health(session, config, now)
     return report
 
 
@@ -214,6 +216,73 @@ def queue_spikes(session: Session, config: Any, now: datetime) -> int:
             for name in route.notify
         ])
     return queued
+
+
+# --- source health -------------------------------------------------------------------------------------------
+
+USUAL_WINDOW = timedelta(days=90)
+# A silence is news when the source would have had this many new reviews in it (Poisson: e^-3 ≈ 5 % by chance).
+SILENCE_EXPECTED = 3.0
+
+
+def queue_source_health(session: Session, config: Any, now: datetime) -> int:
+    """Tell the operator once when a source has failed N crawls in a row, once when it works again, and once per
+    quiet spell when a source that usually has new reviews has had none for `silence`."""
+    settings = config.alerting.source_health
+    businesses = {b.name: b for b in config.businesses}
+    queued = 0
+    for source, business in session.execute(select(Source, Business).join(Business).order_by(Source.id)):
+        configured = businesses.get(business.name)
+        if configured is None or not any(s.name == source.name for s in configured.sources):
+            continue  # no longer in config
+        last = session.execute(
+            select(Delivery.id, Delivery.payload)
+            .where(Delivery.kind == "health", Delivery.dedupe_key.like(f"health:{source.name}:%"))
+            .order_by(Delivery.id.desc())
+            .limit(1)
+        ).first()
+        last_event = (last.payload or {}).get("event") if last else None
+        last_id = last.id if last else 0
+        facts: dict[str, Any] = {
+            "business": business.name, "source": source.name, "site": site_name(source), "url": source.url,
+            "state": source.state, "failures": source.consecutive_failures, "error": source.last_error,
+            "last_success_at": source.last_success_at.isoformat() if source.last_success_at else None,
+            "silent_days": None, "usual_per_week": None,
+        }
+        event, key = None, None
+        if source.consecutive_failures >= settings.after_failures and last_event != "bad":
+            event, key = "bad", f"health:{source.name}:bad:{last_id}"
+        elif source.state == "ok" and last_event == "bad":
+            event, key = "recovered", f"health:{source.name}:recovered:{last_id}"
+        elif source.state == "ok" and settings.silence and source.baseline_at is not None:
+            quiet = _silence(session, source, now)
+            if quiet is not None:
+                since, per_week = quiet
+                if now - since >= settings.silence and per_week * settings.silence / timedelta(weeks=1) >= SILENCE_EXPECTED:
+                    event, key = "silent", f"health:{source.name}:silent:{since:%Y%m%dT%H%M%S}"
+                    facts.update(silent_days=round((now - since) / DAY, 1), usual_per_week=round(per_week, 2))
+        if event is None or key is None:
+            continue
+        destinations = settings.notify if settings.notify is not None else configured.notify
+        queued += enqueue(session, [
+            outbox_row("health", key, name, now, channel=settings.channel, payload={"event": event, **facts})
+            for name in destinations
+        ])
+    return queued
+
+
+def _silence(session: Session, source: Source, now: datetime) -> tuple[datetime, float] | None:
+    """(when the source last had a new review, new reviews a week in the 90 days before that)."""
+    newest = session.scalar(
+        select(func.max(Review.first_seen_at)).where(Review.source_id == source.id, Review.baseline.is_(False))
+    )
+    since = max(filter(None, [newest, source.baseline_at]))
+    published = session.scalar(
+        select(func.count(Review.id)).where(
+            Review.source_id == source.id, Review.published_at > since - USUAL_WINDOW, Review.published_at <= since
+        )
+    ) or 0
+    return since, published / (USUAL_WINDOW / timedelta(weeks=1))
 
 
 # --- handled -------------------------------------------------------------------------------------------------

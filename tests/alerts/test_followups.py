@@ -304,3 +304,62 @@ def test_no_spike_without_a_weeks_history_or_under_the_minimum(sessions, scorer)
         seed_history(sessions, old, [2, 0, 0, 0, 0, 0, 0, 0])  # above mean + kσ, under min_reviews (3)
         assert queue_followups(sessions, config, now=NOW).spikes == 0
         assert slack.messages == []
+
+
+# --- source health -------------------------------------------------------------------------------------------
+
+
+def set_health(sessions, source_id: int, *, state: str, failures: int, error: str | None = None) -> None:
+    with sessions.begin() as session:
+        source = session.get(Source, source_id)
+        source.state, source.consecutive_failures, source.last_error = state, failures, error
+        if state == "ok":
+            source.last_success_at = NOW
+
+
+def test_the_operator_hears_once_when_a_source_goes_bad_and_once_when_it_recovers(sessions):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack, "  source_health: {after_failures: 3, channel: \"#ops\"}\n")
+        source_id = add_source(sessions)
+        for failures in (1, 2):
+            set_health(sessions, source_id, state="failing", failures=failures, error="HTTP 503 on page 1")
+            assert queue_followups(sessions, config, now=NOW).health == 0
+        for failures in (3, 4, 5):
+            set_health(sessions, source_id, state="blocked", failures=failures, error="blocked: cloudflare")
+            queue_followups(sessions, config, now=NOW)
+        set_health(sessions, source_id, state="ok", failures=0)
+        queue_followups(sessions, config, now=NOW)
+        queue_followups(sessions, config, now=NOW)
+        deliver_due(sessions, config, now=lambda: NOW)
+        bad, recovered = slack.messages
+        assert "acme-tp (Trustpilot) is blocked" in texts(bad) and "3 crawls in a row failed" in texts(bad)
+        assert "blocked: cloudflare" in texts(bad)
+        assert "acme-tp (Trustpilot) is crawled again" in texts(recovered)
+        assert bad["channel"] == recovered["channel"]  # the health channel, #ops
+        # A new bad spell is told again.
+        set_health(sessions, source_id, state="failing", failures=3, error="timeout")
+        assert queue_followups(sessions, config, now=NOW).health == 1
+
+
+def test_a_source_that_usually_has_reviews_and_went_quiet_is_reported_once(sessions):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack, "  source_health: {silence: 14d}\n")
+        busy = add_source(sessions, history_days=120)
+        quiet_usually = add_source(sessions, "acme-web", history_days=120)
+        with sessions.begin() as session:
+            for n in range(24):  # two a week until 20 days ago
+                published = NOW - timedelta(days=20 + n * 3.5)
+                session.add(Review(source_id=busy, external_id=f"b{n}", url=f"https://x.example/b{n}", body="ok",
+                                   rating=4, content_hash=str(n), published_at=published, first_seen_at=published,
+                                   last_seen_at=NOW, sentiment_label="pos", scored_at=published))
+            session.add(Review(source_id=quiet_usually, external_id="q", url="https://x.example/q", body="ok",
+                               rating=4, content_hash="q", published_at=NOW - timedelta(days=60),
+                               first_seen_at=NOW - timedelta(days=60), last_seen_at=NOW, sentiment_label="pos"))
+        set_health(sessions, busy, state="ok", failures=0)
+        set_health(sessions, quiet_usually, state="ok", failures=0)
+        assert queue_followups(sessions, config, now=NOW).health == 1
+        assert queue_followups(sessions, config, now=NOW + timedelta(days=1)).health == 0
+        deliver_due(sessions, config, now=lambda: NOW + timedelta(days=1))
+        (quiet,) = slack.messages
+        assert "acme-tp (Trustpilot): no new reviews for 20 days" in texts(quiet)
+        assert "about 1.9 new reviews a week" in texts(quiet)

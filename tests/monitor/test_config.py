@@ -110,3 +110,53 @@ def test_the_shipped_config_files_are_valid_and_init_writes_the_same_one():
 def test_unknown_keys_inside_an_optional_section_get_a_hint_too():
     text = GOOD + 'digest:\n  from: "r <r@example.com>"\n  to: [o@example.com]\n  smtp: {host: localhost, security: none}\n  subjct: x\n'
     assert "digest.subjct: unknown key (did you mean 'subject'?)" in problems(text)
+
+
+def test_alerting_sections_name_their_problems_with_key_paths():
+    from monitor.config import ConfigError, parse_config
+
+    text = """
+notifiers: {slack: {kind: slack, webhook_url: "https://hooks.slack.com/services/T0/B0/x"}}
+alerting:
+  routes:
+    - match: {business: Acme Cofee, language: [english]}
+      notify: [slak]
+  drafts:
+    eng: {default: "Hi {author}"}
+    pl: {default: "Dzień dobry {autor}"}
+  source_health: {notify: [ops]}
+topics:
+  parking: {EN: [parking]}
+businesses: [{name: Acme Coffee, notify: [slack]}]
+"""
+    try:
+        parse_config(text, env={})
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        raise AssertionError("accepted")
+    assert problems == [
+        "alerting.routes.0.match.business: no business named 'Acme Cofee' (did you mean 'Acme Coffee'?)",
+        "alerting.routes.0.notify: no notifier named 'slak' (did you mean 'slack'?)",
+        "alerting.source_health.notify: no notifier named 'ops'",
+        "alerting.drafts.eng: 'eng' is not a two-letter language code (ISO 639-1, e.g. en, pl, el)",
+        "topics.parking.EN: 'EN' is not a two-letter language code (ISO 639-1, e.g. en, pl, el)",
+        "alerting.routes.0.match.language: 'english' is not a two-letter language code (ISO 639-1, e.g. en, pl, el)",
+        "alerting.drafts.pl.default: unknown placeholder {autor}; use {author}, {business}, {site}",
+    ]
+
+
+def test_a_bad_mention_or_severity_in_a_route_is_refused():
+    from monitor.config import ConfigError, parse_config
+
+    for route, expected in [
+        ('{match: {severity: urgent}}', "alerting.routes.0.match.severity.0: Input should be 'critical', 'high' or 'normal'"),
+        ('{mention: "@here"}', "alerting.routes.0.mention: expected <!here>, <!channel>, <@U123ABC> or <!subteam^S123ABC>, got '@here'"),
+        ('{cadence: weekly}', "alerting.routes.0.cadence: Input should be 'instant' or 'digest'"),
+    ]:
+        try:
+            parse_config(f"alerting: {{routes: [{route}]}}", env={})
+        except ConfigError as exc:
+            assert exc.problems == [expected]
+        else:
+            raise AssertionError(route)
