@@ -365,6 +365,34 @@ def reviews(
 
 
 @app.command()
+def deliver(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
+    """Without crawling: score what waits, queue reminders, updates, spikes and source health, send what is due.
+
+    `repwatch run` runs it every few minutes (schedule.deliver), so retries and reminders do not wait for a crawl.
+    """
+    from alerts.outbox import deliver_due
+    from monitor.followups import queue_followups
+    from monitor.lock import OUTBOX_LOCK, acquire
+    from monitor.scoring import score_pending
+    from monitor.sentiment import Scorer
+
+    loaded = open_config(config)
+    sessions = open_database(loaded)
+    with acquire(loaded.data_dir, OUTBOX_LOCK, wait=True):
+        scored, queued = score_pending(sessions, loaded, Scorer())
+        followups = queue_followups(sessions, loaded)
+        report = deliver_due(sessions, loaded)
+    parts = [(scored, "scored"), (queued, "alerts queued"), (followups.updates, "updates"),
+             (followups.reminders, "reminders"), (followups.spikes, "spike alerts"), (followups.health, "source notices"),
+             (report.sent, "sent"), (report.retrying, "waiting to retry"), (report.failed, "failed")]
+    out.print(", ".join(f"{n} {what}" for n, what in parts if n) or "nothing to do")
+    for problem in report.problems:
+        err.print(Text(f"repwatch: alerts: {terminal_safe(problem)}"))
+    if report.problems:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command()
 def status(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     output: Annotated[str, typer.Option("--format", help="table or json")] = "table",

@@ -186,6 +186,9 @@ class ScheduleSettings(Strict):
     jitter: Duration = Field(timedelta(minutes=5), description="each crawl starts up to this much after its time")
     max_concurrent_crawls: int = Field(2, ge=1, le=32)
     digest: Annotated[str, AfterValidator(_crontab)] = Field("0 8 * * mon", description="crontab for digest --send")
+    deliver: Duration = Field(
+        timedelta(minutes=5), description="how often `repwatch deliver` runs: retries, reminders, source health"
+    )
     timezone: str = Field("UTC", description="IANA time zone of the cron expressions")
 
     @field_validator("timezone")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.store import mark_removed
@@ -131,6 +131,7 @@ def run_crawl(
     wanted = source_names or [s.name for _, s in config.sources()]
     with sessions.begin() as session:
         sources = sync_config(session, config)
+        settle_earlier_runs(session, [sources[name] for name in wanted], datetime.now(UTC))
         runs = []
         for name in wanted:
             _, source_config = config.source(name)
@@ -139,6 +140,7 @@ def run_crawl(
             runs.append((source_config, sources[name], run))
         session.flush()
         plan = _plan(config, runs, full)
+        plan["parent_pid"] = os.getpid()  # the child dies with us (spiders/runner.die_with_parent)
         run_ids = [run.id for _, _, run in runs]
         incremental = {source["run_id"]: source["incremental"] for source in plan["sources"]}
     if not run_ids:
@@ -166,6 +168,46 @@ def run_crawl(
                               run.changed, removed)
             )
     return result
+
+
+def settle_earlier_runs(session: Session, sources: list[Source], now: datetime) -> None:
+    """Finish the books of crawls of these sources that were killed (SIGKILL, OOM, power loss) part-way.
+
+    The caller holds these sources' locks, so no live process owns their runs. A run still "running" becomes a
+    failed run ("interrupted") and counts toward the source's health like any failed crawl: a source whose crawls
+    never finish is not being watched, and N in a row is worth telling the operator. With the source no longer
+    "ok", the next crawl pages through everything: the dead run may have stored page 1 and never reached page 5,
+    and stopping at known reviews would skip those pages for good. A run the child recorded but whose health
+    update never happened (the command died in between) is applied now.
+    """
+    ids = [source.id for source in sources]
+    if not ids:
+        return
+    by_id = {source.id: source for source in sources}
+    latest = session.execute(
+        select(CrawlRun.source_id, func.max(CrawlRun.id)).where(CrawlRun.source_id.in_(ids)).group_by(CrawlRun.source_id)
+    ).all()
+    for source_id, run_id in latest:
+        run = session.get(CrawlRun, run_id)
+        if run is not None and run.outcome != "running" and not _health_applied(by_id[source_id], run):
+            _update_health(by_id[source_id], run, now)
+    stale = session.scalars(
+        select(CrawlRun).where(CrawlRun.source_id.in_(ids), CrawlRun.outcome == "running").order_by(CrawlRun.id)
+    )
+    for run in stale:
+        run.outcome, run.finished_at = "failed", now
+        run.error = (f"interrupted: the crawl started {run.started_at:%Y-%m-%d %H:%M:%S} UTC ended without recording "
+                     "a result (the process was killed or the machine stopped)")
+        _update_health(by_id[run.source_id], run, now)
+
+
+def _health_applied(source: Source, run: CrawlRun) -> bool:
+    """Has this finished run already been counted on its source? (An ok run sets last_success_at to its end.)"""
+    if run.outcome == "ok":
+        if source.last_success_at is None:
+            return False
+        return run.finished_at is None or source.last_success_at >= run.finished_at
+    return source.state not in ("ok", "new")  # a failure counted leaves the source failing, blocked or broken
 
 
 def covered_whole_source(run: CrawlRun) -> bool:

@@ -1,4 +1,4 @@
-"""`repwatch run`: config schedules → `repwatch crawl --source X` and `repwatch digest --send` child processes."""
+"""`repwatch run`: config schedules → `repwatch crawl --source X`, `digest --send` and `deliver` child processes."""
 from __future__ import annotations
 
 import json
@@ -25,6 +25,8 @@ from monitor.config import ConfigError, load_config_and_text
 from monitor.lock import DAEMON_LOCK, EXIT_LOCKED, Lock, acquire
 
 DIGEST = "digest"
+DELIVER = "deliver"
+DELIVER_TIMEOUT = timedelta(minutes=10)
 # The crawl verb stops its Scrapy child at crawl.timeout, then scores and delivers: give it that long on top.
 AFTER_CRAWL_TIMEOUT = timedelta(minutes=10)
 DIGEST_TIMEOUT = timedelta(minutes=15)
@@ -141,6 +143,7 @@ class JobSpec:
     trigger: BaseTrigger = field(compare=False)
     schedule: str  # "every 6h" / "cron 0 8 * * mon (UTC)": also tells a changed schedule on reload
     timeout: float  # seconds
+    quiet: bool = False  # a frequent housekeeping job: its starts and clean exits are not logged
 
     @property
     def label(self) -> str:
@@ -294,6 +297,10 @@ def job_specs(config: Any) -> list[JobSpec]:
     if config.digest is not None:
         specs.append(JobSpec(DIGEST, "digest", ("digest", "--send"), cron_trigger(settings.digest, zone),
                              f"cron {settings.digest} ({settings.timezone})", DIGEST_TIMEOUT.total_seconds()))
+    # Between crawls: alerts waiting to retry, reminders that fall due, source health. Logged only when it fails.
+    every = IntervalTrigger(seconds=settings.deliver.total_seconds(), start_date=datetime(2000, 1, 1, tzinfo=UTC))
+    specs.append(JobSpec(DELIVER, "deliver", ("deliver",), every, f"every {format_duration(settings.deliver)}",
+                         DELIVER_TIMEOUT.total_seconds(), quiet=True))
     return specs
 
 
@@ -462,7 +469,8 @@ class Daemon:
                 self.schedule.finished(spec.id)
                 continue
             self.children[spec.id] = child
-            self.log(f"{spec.label}: started (pid {child.pid})")
+            if not spec.quiet:
+                self.log(f"{spec.label}: started (pid {child.pid})")
 
     def child_exited(self, exited: Exited) -> None:
         self.children.pop(exited.job_id, None)
@@ -475,7 +483,8 @@ class Daemon:
         elif exited.stopped:
             self.log(f"{label}: stopped (exit {exited.code})")
         elif exited.code == 0:
-            self.log(f"{label}: finished ok")
+            if not (state is not None and state.spec.quiet):
+                self.log(f"{label}: finished ok")
             if exited.job_id == DIGEST and state is not None and state.running_since is not None:
                 try:
                     self.record_digest(state.running_since)

@@ -132,7 +132,7 @@ def test_sighup_adds_a_source_and_sigterm_lets_the_running_crawl_finish(daemon_s
         f"        url: {setup.site.url}/review/other.example\n"
         "schedule:")))
     daemon.signal(signal.SIGHUP)
-    daemon.wait_for("reload: ok, 2 jobs (added crawl:acme-other)")
+    daemon.wait_for("reload: ok, 3 jobs (added crawl:acme-other)")
     assert gate.arrived.wait(WAIT)
 
     daemon.signal(signal.SIGTERM)

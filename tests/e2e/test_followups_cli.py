@@ -53,3 +53,20 @@ def test_unanswered_handle_and_status(e2e):
     assert report["outbox"] == [] and report["unanswered"] == 1 and report["unscored"] == 0
     shown = e2e.repwatch("status").stdout
     assert "daemon: not running" in shown and "outbox: empty, everything delivered" in shown
+
+
+def test_deliver_sends_what_waited_without_crawling(e2e):
+    e2e.publish([site_review(1, 1, hours_ago=2)])
+    e2e.slack.fail_next(1, status=500)
+    assert e2e.crawl().code == 1 and e2e.slack.messages == []
+    # The retry is due after its backoff (30 s): move it to now rather than wait.
+    import sqlite3
+
+    with sqlite3.connect(e2e.tmp / "data" / "repwatch.db") as db:
+        db.execute("UPDATE delivery SET next_attempt_at = '2000-01-01 00:00:00.000000'")
+    pages_before = len(e2e.page_requests())
+    result = e2e.repwatch("deliver")
+    assert result.code == 0, result.stderr
+    assert result.stdout.strip() == "1 sent"
+    assert len(e2e.slack.messages) == 1 and len(e2e.page_requests()) == pages_before  # no crawl
+    assert e2e.repwatch("deliver").stdout.strip() == "nothing to do"

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.config import parse_config
 from monitor.lock import EXIT_LOCKED
-from monitor.scheduler import Daemon, Exited, JobSpec, Schedule, job_specs
+from monitor.scheduler import DELIVER, Daemon, Exited, JobSpec, Schedule, job_specs
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 
@@ -50,8 +50,9 @@ def make_schedule(text: str, clock: FakeClock, last_runs: dict[str, datetime | N
 
 
 def started_ids(schedule: Schedule) -> list[str]:
+    """The crawls and digests started now (the every-5-minutes `deliver` job has its own test)."""
     started, _ = schedule.start_due()
-    return [spec.id for spec in started]
+    return [spec.id for spec in started if spec.id != DELIVER]
 
 
 def finish_all(schedule: Schedule) -> None:
@@ -103,7 +104,7 @@ def test_a_source_schedule_overrides_the_default():
     text = config_text({"daily": None, "hourly": "{every: 1h}", "cron": '{cron: "15 * * * *"}'},
                        'schedule: {jitter: 0s, max_concurrent_crawls: 8, crawl: {every: 1d}}\n')
     schedule, specs = make_schedule(text, clock, {f"crawl:{n}": T0 for n in ("daily", "hourly", "cron")})
-    assert {s.id: s.schedule for s in specs} == {
+    assert {s.id: s.schedule for s in specs if s.id != DELIVER} == {
         "crawl:daily": "every 1d (UTC)", "crawl:hourly": "every 1h (UTC)", "crawl:cron": "cron 15 * * * * (UTC)"}
     clock.advance(minutes=15)
     assert started_ids(schedule) == ["crawl:cron"]
@@ -120,8 +121,9 @@ def test_jitter_delays_each_crawl_within_its_bounds():
     schedule, _ = make_schedule(config_text(names, "schedule: {jitter: 5m, max_concurrent_crawls: 32}\n"), clock,
                                 {f"crawl:{n}": T0 for n in names}, seed=7)
     fire = T0 + timedelta(hours=6)
-    delays = [(state.due - fire).total_seconds() for state in schedule.jobs.values()]
-    assert all(state.fire == fire for state in schedule.jobs.values())
+    crawls = [state for state in schedule.jobs.values() if state.spec.kind == "crawl"]
+    delays = [(state.due - fire).total_seconds() for state in crawls]
+    assert all(state.fire == fire for state in crawls)
     assert all(0 <= d <= 300 for d in delays)
     assert len(set(delays)) == len(delays) and max(delays) - min(delays) > 120  # spread out, not one burst
     clock.current = fire - timedelta(seconds=1)
@@ -195,7 +197,8 @@ def test_a_crawl_still_running_at_its_next_time_is_skipped_once():
     assert started_ids(schedule) == ["crawl:slow"]
     clock.advance(hours=3, minutes=10)
     started, skipped = schedule.start_due()
-    assert started == [] and [s.spec.id for s in skipped] == ["crawl:slow"] and skipped[0].running_since == T0
+    assert [s.id for s in started if s.id != DELIVER] == []
+    assert [s.spec.id for s in skipped] == ["crawl:slow"] and skipped[0].running_since == T0
     assert schedule.start_due() == ([], [])  # the missed hours are one skip, not three
     schedule.finished("crawl:slow")
     clock.advance(minutes=49)
@@ -234,7 +237,7 @@ class Run:
     config: Path
 
     def ids(self) -> list[str]:
-        return [job_id for job_id, _, _ in self.launcher.launched]
+        return [job_id for job_id, _, _ in self.launcher.launched if job_id != DELIVER]
 
     def exit(self, job_id: str, code: int = 0, stderr: str = "") -> None:
         self.daemon.child_exited(Exited(job_id, code, stderr))
@@ -327,7 +330,7 @@ def test_sighup_with_a_good_config_picks_up_a_new_source_and_drops_a_removed_one
     run.exit("crawl:a")
     run.config.write_text(config_text({"a": "{every: 1h}", "new": None}, NO_JITTER, data_dir=tmp_path / "data"))
     assert run.daemon.reload() is True
-    assert run.logged("reload: ok, 2 jobs (added crawl:new; removed crawl:gone; changed crawl:a)")
+    assert run.logged("reload: ok, 3 jobs (added crawl:new; removed crawl:gone; changed crawl:a)")
     assert run.ids() == ["crawl:a", "crawl:gone", "crawl:new"]  # the new source is crawled at once
     assert "new" in run.daemon.snapshot_path.read_text()
     run.exit("crawl:gone")  # it finished after its removal: never scheduled again
@@ -401,3 +404,21 @@ def test_a_bad_source_schedule_names_the_source_path():
         parse_config(config_text({"a": "{cron: '* * * * 8'}"}), env={})
     assert caught.value.problems == [
         "businesses.0.sources.0.schedule.cron: '* * * * 8': day of week: '8' is not 0-7 or sun-sat"]
+
+
+def test_deliver_runs_between_crawls_every_few_minutes_and_only_failures_are_logged(tmp_path):
+    run = start_daemon(tmp_path, config_text({"a": None}, "schedule: {jitter: 0s, deliver: 5m}", data_dir=tmp_path / "data"))
+    launched = lambda: [args for job_id, args, _ in run.launcher.launched if job_id == DELIVER]  # noqa: E731
+    assert launched() == []  # not at start: its first time is 5 minutes on
+    run.clock.advance(minutes=5)
+    run.daemon.start_due()
+    assert launched() == [("deliver",)]
+    run.exit(DELIVER)
+    run.clock.advance(minutes=5)
+    run.daemon.start_due()
+    run.exit(DELIVER, 1, "repwatch: alerts: slack: HTTP 503, will retry\n")
+    assert launched() == [("deliver",)] * 2
+    assert [line for line in run.lines if "deliver" in line] == [
+        "2026-03-02 12:00:00Z repwatch run: deliver: every 5m, next 2026-03-02 12:05:00Z",
+        "2026-03-02 12:10:00Z repwatch run: deliver: failed (exit 1): alerts: slack: HTTP 503, will retry",
+    ]
