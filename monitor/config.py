@@ -24,6 +24,9 @@ from pydantic import (
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# ${file:/run/secrets/slack_token}: a secret from a file (Docker and Kubernetes secrets), relative to config.yaml
+FILE_REFERENCE = re.compile(r"\$\{file:([^}]+)\}")
+SECRET_FILE_MAX = 64 * 1024
 
 
 class ConfigError(Exception):
@@ -396,13 +399,35 @@ def config_model() -> type[BaseModel]:
 # --- loading -----------------------------------------------------------------------------------------
 
 
-def _interpolate(node: Any, path: str, env: typing.Mapping[str, str], problems: list[str]) -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string; a missing variable is a problem, not a blank."""
+def _interpolate(node: Any, path: str, env: typing.Mapping[str, str], problems: list[str],
+                 base_dir: Path | None = None) -> Any:
+    """Replace ${VAR}, ${VAR:-default} and ${file:PATH} in every string; a missing one is a problem, not a blank."""
     if isinstance(node, dict):
-        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in node.items()}
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env, problems, base_dir) for k, v in node.items()}
     if isinstance(node, list):
-        return [_interpolate(v, f"{path}.{i}", env, problems) for i, v in enumerate(node)]
+        return [_interpolate(v, f"{path}.{i}", env, problems, base_dir) for i, v in enumerate(node)]
     if isinstance(node, str):
+
+        def read_secret(match: re.Match[str]) -> str:
+            secret_path = Path(match[1].strip()).expanduser()
+            if not secret_path.is_absolute() and base_dir is not None:
+                secret_path = base_dir / secret_path
+            try:
+                with open(secret_path, "rb") as file:
+                    data = file.read(SECRET_FILE_MAX + 1)
+            except OSError as exc:
+                problems.append(f"{path}: cannot read secret file {secret_path}: {exc.strerror}")
+                return ""
+            if len(data) > SECRET_FILE_MAX:
+                problems.append(f"{path}: secret file {secret_path} is over {SECRET_FILE_MAX // 1024} KB: not a secret")
+                return ""
+            try:
+                return data.decode("utf-8").strip()  # files written by `echo` end in a newline
+            except UnicodeDecodeError:
+                problems.append(f"{path}: secret file {secret_path} is not UTF-8 text")
+                return ""
+
+        node = FILE_REFERENCE.sub(read_secret, node)
 
         def substitute(match: re.Match[str]) -> str:
             name, default = match[1], match[2]
@@ -502,7 +527,7 @@ def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, orig
     if not isinstance(raw, dict):
         raise ConfigError([f"{origin}: the top level must be a mapping of keys, got {type(raw).__name__}"])
     problems: list[str] = []
-    raw = _interpolate(raw, "", os.environ if env is None else env, problems)
+    raw = _interpolate(raw, "", os.environ if env is None else env, problems, base_dir)
     model = config_model()
     try:
         config = model.model_validate(raw)

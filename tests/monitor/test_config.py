@@ -160,3 +160,19 @@ def test_a_bad_mention_or_severity_in_a_route_is_refused():
             assert exc.problems == [expected]
         else:
             raise AssertionError(route)
+
+
+def test_a_secret_can_come_from_a_file_and_a_missing_one_is_named_not_shown(tmp_path):
+    from monitor.config import ConfigError, parse_config
+
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "slack").write_text("xoxb-from-a-file-123\n")
+    text = 'notifiers: {slack: {kind: slack, token: "${file:secrets/slack}", channel: "#r"}}'
+    config = parse_config(text, env={}, base_dir=tmp_path)
+    assert config.notifiers["slack"].token.get_secret_value() == "xoxb-from-a-file-123"
+    try:
+        parse_config(text.replace("secrets/slack", "secrets/nope"), env={}, base_dir=tmp_path)
+    except ConfigError as exc:
+        assert exc.problems == [f"notifiers.slack.token: cannot read secret file {tmp_path}/secrets/nope: No such file or directory"]
+    else:
+        raise AssertionError("accepted")
