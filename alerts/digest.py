@@ -204,6 +204,7 @@ def build_digest(
         Review.reply_published_at.is_(None),
         Review.status.not_in(HANDLED_STATUSES),  # the same rule as `repwatch reviews --unanswered`
         Review.removed_at.is_(None),  # gone from the site: nothing left to reply to
+        Review.severity.is_not(None),  # news when found, not a first crawl's history (as `reviews --unanswered`)
         when < week.end,
     )
     negatives, negatives_total = _review_lines(session, negative_this_week, now)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.rule import Rule
 
-from demo.reviews import BUSINESS_NAME, SCHEMA_ORG_PATH, TRUSTPILOT_DOMAIN, demo_pages
+from demo.reviews import BUSINESS_NAME, SCHEMA_ORG_PATH, TRUSTPILOT_DOMAIN, demo_pages, newest_negative
 from demo.server import SiteServer
 from demo.slack_receiver import SlackReceiver, render_message
 
@@ -37,7 +37,8 @@ def main() -> int:
     if data_dir.exists():
         shutil.rmtree(data_dir)  # the demo always starts from an empty database: its first crawl is the story
     with SiteServer(robots_txt="User-agent: *\nDisallow: /admin/\n") as site, SlackReceiver(token=DEMO_TOKEN) as slack:
-        for path, body in demo_pages(datetime.now(UTC), base_url=site.url).items():
+        now = datetime.now(UTC)
+        for path, body in demo_pages(now, base_url=site.url).items():
             site.set_page(path, body)
         env = {
             **os.environ,
@@ -74,8 +75,21 @@ def main() -> int:
         statuses = ", ".join(f"{r.path} → {r.status}" for r in pages)
         console.print(f"site saw {len(pages)} page requests ({statuses}); new Slack messages: {len(slack.messages) - before}")
 
-        console.print(Rule("5. sources"))
-        repwatch("sources", "health", env=env)
+        console.print(Rule("5. the owner replies on the site: the alert is edited in place, not sent again"))
+        answered = newest_negative(now)
+        replies = {answered.id: "We are sorry, Harbour Lane should never be like this. Please email us: a free "
+                                "breakfast is on us."}
+        for path, body in demo_pages(now, base_url=site.url, replies=replies).items():
+            site.set_page(path, body)
+        before = len(slack.messages)
+        repwatch("crawl", env=env)
+        for message in slack.messages[before:]:
+            console.print(render_message(message), markup=False, highlight=False, soft_wrap=True)
+            console.print()
+
+        console.print(Rule("6. what still waits for an answer, and the state of the whole thing"))
+        repwatch("reviews", "--unanswered", env=env)
+        repwatch("status", env=env)
 
     console.print(Panel.fit(
         f"Demo finished in {time.monotonic() - started:.0f} s.\n\n"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from demo.sitegen import SiteReview, schema_org_page, trustpilot_pages
@@ -233,12 +233,25 @@ def demo_reviews(now: datetime) -> DemoReviews:
     return DemoReviews(trustpilot=trustpilot, schema_org=schema_org)
 
 
-def demo_pages(now: datetime, base_url: str = "") -> dict[str, bytes]:
+def newest_negative(now: datetime) -> SiteReview:
+    """The Trustpilot review the demo's owner answers on the site (step 5 of `make demo`)."""
+    negatives = [r for r in demo_reviews(now).trustpilot if r.rating is not None and r.rating <= 2]
+    return max(negatives, key=lambda r: r.published_at)
+
+
+def demo_pages(now: datetime, base_url: str = "", replies: dict[str, str] | None = None) -> dict[str, bytes]:
     """Every demo page by path: the Trustpilot-style business page (3 pages) and the schema.org review page.
 
-    `base_url` (the server's, e.g. `SiteServer.url`) makes the schema.org `@id`s absolute.
+    `base_url` (the server's, e.g. `SiteServer.url`) makes the schema.org `@id`s absolute; `replies` adds the
+    business's reply (review id → text) as the site would show it.
     """
     reviews = demo_reviews(now)
+    if replies:
+        reviews = DemoReviews(
+            trustpilot=[replace(r, reply_body=replies[r.id], reply_at=now) if r.id in replies else r
+                        for r in reviews.trustpilot],
+            schema_org=reviews.schema_org,
+        )
     # Real 2025 pages show a "relevant reviews" block reusing the card marker; two older positives here.
     relevant = [r for r in reviews.trustpilot if r.rating == 5 and r.reply_body][:2]
     pages = trustpilot_pages(TRUSTPILOT_DOMAIN, reviews.trustpilot, per_page=20, relevant=relevant,

@@ -343,7 +343,8 @@ def reviews(
             "url": r.url,
             "reply": r.reply_body,
             "status": r.status,
-            "waiting_hours": round((now - r.first_seen_at).total_seconds() / 3600, 1) if unanswered else None,
+            # The customer has waited since they posted; without a date, since we saw it.
+            "waiting_hours": round((now - (r.published_at or r.first_seen_at)).total_seconds() / 3600, 1) if unanswered else None,
         }
         for r, name in rows
     ]
@@ -409,19 +410,19 @@ def status(
         return
 
     def when(moment: datetime | None) -> str:
-        return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
+        return f"{moment:%m-%d %H:%M}" if moment else "—"
 
     daemon = report.daemon
     out.print(Text(f"daemon: {daemon.note}", style="green" if daemon.running else "yellow"))
-    table = Table(title="sources", title_justify="left")
+    table = Table(title="sources (times UTC)", title_justify="left")
     for column in ("source", "state", "failures", "last crawl", "outcome", "last success", "next crawl", "schedule"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("source", "last crawl", "last success", "next crawl"))
     for s in report.sources:
         table.add_row(s.name, Text(s.state, style="green" if s.state == "ok" else "red"), str(s.failures),
                       when(s.last_crawl), s.last_outcome or "—", when(s.last_success), when(s.next_crawl), s.schedule)
     out.print(table)
     if report.outbox:
-        table = Table(title="outbox", title_justify="left")
+        table = Table(title="outbox (times UTC)", title_justify="left")
         for column in ("destination", "pending", "due now", "oldest", "next retry", "failed", "last error"):
             table.add_column(column, overflow="fold")
         for d in report.outbox:
@@ -477,7 +478,8 @@ def reviews_table(records: list[dict[str, Any]], title: str = "reviews") -> Tabl
         text = terminal_safe(f"{r['title']}: {r['body']}" if r["title"] else r["body"], 160)
         label = r["label"] or "pending"
         verdict = Text(label, style=colours.get(label, ""))
-        extra = [f"{r['waiting_hours']:.0f} h"] if waiting else []
+        hours = r.get("waiting_hours") or 0
+        extra = [f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"] if waiting else []
         table.add_row(str(r["id"]), when, Text(r["source"]), stars, verdict, r["lang"] or "", *extra, Text(text))
     return table
 

@@ -131,7 +131,7 @@ def run_crawl(
     wanted = source_names or [s.name for _, s in config.sources()]
     with sessions.begin() as session:
         sources = sync_config(session, config)
-        settle_earlier_runs(session, [sources[name] for name in wanted], datetime.now(UTC))
+        whole = settle_earlier_runs(session, [sources[name] for name in wanted], datetime.now(UTC))
         runs = []
         for name in wanted:
             _, source_config = config.source(name)
@@ -141,6 +141,9 @@ def run_crawl(
         session.flush()
         plan = _plan(config, runs, full)
         plan["parent_pid"] = os.getpid()  # the child dies with us (spiders/runner.die_with_parent)
+        for entry in plan["sources"]:
+            if entry["source_id"] in whole:
+                entry["incremental"] = False
         run_ids = [run.id for _, _, run in runs]
         incremental = {source["run_id"]: source["incremental"] for source in plan["sources"]}
     if not run_ids:
@@ -170,27 +173,36 @@ def run_crawl(
     return result
 
 
-def settle_earlier_runs(session: Session, sources: list[Source], now: datetime) -> None:
+def settle_earlier_runs(session: Session, sources: list[Source], now: datetime) -> set[int]:
     """Finish the books of crawls of these sources that were killed (SIGKILL, OOM, power loss) part-way.
 
     The caller holds these sources' locks, so no live process owns their runs. A run still "running" becomes a
     failed run ("interrupted") and counts toward the source's health like any failed crawl: a source whose crawls
-    never finish is not being watched, and N in a row is worth telling the operator. With the source no longer
-    "ok", the next crawl pages through everything: the dead run may have stored page 1 and never reached page 5,
-    and stopping at known reviews would skip those pages for good. A run the child recorded but whose health
-    update never happened (the command died in between) is applied now.
+    never finish is not being watched, and N in a row is worth telling the operator. A run the child recorded but
+    whose health update never happened (the command died in between) is applied now.
+
+    Returns the ids of the sources to page through to the end this time, whatever their state: after a killed run
+    (it may have stored page 1 and never reached page 5) or a run that failed to fetch some pages, stopping at
+    known reviews would skip the pages never stored, for good.
     """
     ids = [source.id for source in sources]
     if not ids:
-        return
+        return set()
     by_id = {source.id: source for source in sources}
+    whole: set[int] = set()
     latest = session.execute(
-        select(CrawlRun.source_id, func.max(CrawlRun.id)).where(CrawlRun.source_id.in_(ids)).group_by(CrawlRun.source_id)
+        select(CrawlRun.source_id, func.max(CrawlRun.id))
+        .where(CrawlRun.source_id.in_(ids))
+        .group_by(CrawlRun.source_id)
     ).all()
     for source_id, run_id in latest:
         run = session.get(CrawlRun, run_id)
-        if run is not None and run.outcome != "running" and not _health_applied(by_id[source_id], run):
+        if run is None or run.outcome == "running":
+            continue
+        if not _health_applied(by_id[source_id], run):
             _update_health(by_id[source_id], run, now)
+        if (run.stats or {}).get("repwatch/fetch_errors"):
+            whole.add(source_id)
     stale = session.scalars(
         select(CrawlRun).where(CrawlRun.source_id.in_(ids), CrawlRun.outcome == "running").order_by(CrawlRun.id)
     )
@@ -199,6 +211,8 @@ def settle_earlier_runs(session: Session, sources: list[Source], now: datetime) 
         run.error = (f"interrupted: the crawl started {run.started_at:%Y-%m-%d %H:%M:%S} UTC ended without recording "
                      "a result (the process was killed or the machine stopped)")
         _update_health(by_id[run.source_id], run, now)
+        whole.add(run.source_id)
+    return whole
 
 
 def _health_applied(source: Source, run: CrawlRun) -> bool:
@@ -214,7 +228,9 @@ def covered_whole_source(run: CrawlRun) -> bool:
     """Did this run see every review the source shows? Only then is a review it missed really gone."""
     stats = run.stats or {}
     return run.outcome == "ok" and not any(
-        stats.get(key) for key in ("repwatch/page_cap_reached", "repwatch/stopped_at_known", "repwatch/fetch_errors")
+        stats.get(key) for key in ("repwatch/page_cap_reached", "repwatch/stopped_at_known", "repwatch/fetch_errors",
+                                   # pages cut short or paging that went in circles: reviews may be unseen, not gone
+                                   "repwatch/truncated_html", "repwatch/pagination_cycle", "repwatch/oversize_pages")
     )
 
 

@@ -106,9 +106,12 @@ def queue_updates(session: Session, now: datetime) -> int:
 
 
 def unanswered(now: datetime, older_than: timedelta = timedelta(0)) -> Any:
-    """The condition for a negative review nobody has answered: no reply on the site, not handled, still there."""
+    """The condition for a negative review nobody has answered: no reply on the site, not handled, still there,
+    and news when found (a severity is set only on reviews that were worth an alert; history from a source's
+    first crawl has none)."""
     return and_(
         Review.sentiment_label.in_(rules.NEGATIVE_LABELS),
+        Review.severity.is_not(None),
         Review.reply_body.is_(None),
         Review.reply_published_at.is_(None),
         Review.status.not_in(rules.HANDLED_STATUSES),

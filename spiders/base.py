@@ -154,6 +154,9 @@ class ReviewSpider(scrapy.Spider):
         url = request.url if request is not None else self.url
         response = getattr(failure.value, "response", None)
         reason = f"HTTP {response.status}" if response is not None else failure.getErrorMessage() or failure.type.__name__
+        # Twisted's ResponseFailed (under Scrapy's DownloadFailedError) prints as a list of Failure reprs: name them.
+        if reasons := getattr(failure.value.__cause__, "reasons", None):
+            reason = "; ".join(f"{r.type.__name__}: {r.getErrorMessage()}" for r in reasons)
         self.stat("fetch_errors")
         self.crawler.stats.set_value("repwatch/last_error", f"{reason} at {url}")
 

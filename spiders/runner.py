@@ -10,7 +10,11 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,10 +36,30 @@ def _evidence(stats: dict[str, Any]) -> str:
     )
 
 
+# What SQLite and the OS say when the data directory cannot be written (a full disk, a quota, a file size limit):
+# trouble here, not at the site, and never a reason to call the run ok.
+LOCAL_WRITE_ERRORS = (
+    "database or disk is full", "disk I/O error", "No space left on device", "File too large", "Disk quota exceeded",
+    "attempt to write a readonly database", "Read-only file system",
+)
+
+
+def _local_write_error(text: object) -> bool:
+    return isinstance(text, str) and any(marker in text for marker in LOCAL_WRITE_ERRORS)
+
+
 def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tuple[str, str | None]:
     """Decide ok / blocked / failed / broken for one finished spider from its stats (DESIGN §5.7)."""
     pages = stats.get("repwatch/pages", 0)
     items = stats.get("repwatch/items", 0)
+    # A page cached or a review stored must not fail for want of disk and still count as an ok run: the reviews it
+    # held would be missing with no word said (found with a file size limit standing in for a full disk).
+    for error in (stats.get("repwatch/store_error"), stats.get("repwatch/last_error")):
+        if _local_write_error(error):
+            return "failed", f"cannot write to the data directory (disk full?): {error}"
+    if store_error := stats.get("repwatch/store_error"):
+        batches = stats.get("repwatch/store_errors", 1)
+        return "failed", f"{batches} batch{'es' if batches != 1 else ''} of reviews could not be stored: {store_error}"
     if vendor := stats.get("repwatch/blocked"):
         return "blocked", f"blocked: {vendor} at {_evidence(stats)}"
     if pages == 0:
@@ -190,11 +214,47 @@ def run_plan(plan: dict[str, Any]) -> None:
     engine.dispose()
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int | None) -> None:
+    """End this process when the `repwatch crawl` that started it dies, even by SIGKILL.
+
+    The parent holds the source's lock and records the run's outcome; a crawl going on without it would race the
+    next crawl of the same source (found by bench/crash_harness.py: orphans crawled on for seconds after a kill).
+    On Linux the kernel sends SIGKILL the moment the parent goes (PR_SET_PDEATHSIG; it is tied to the parent's
+    forking thread, and monitor/crawl.py forks from the thread that waits for us); elsewhere a watchdog thread
+    notices within a second. Either way, a parent already gone before this ran is caught by the getppid check.
+    """
+    if parent is None:
+        return  # run by hand or by a test: nobody to follow
+    watched = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        watched = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died between starting us and the prctl: nobody will read our result
+    if not watched:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)  # a watchdog's period, not a wait for something
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     gc.disable()  # until run_plan has imported and set up everything (see there)
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    plan = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    plan_path = Path(argv[0])
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    die_with_parent(plan.get("parent_pid"))
+    if plan.get("parent_pid") is not None:
+        # Ours to remove: it names the database (a password, for some), and a parent killed now never cleans up.
+        plan_path.unlink(missing_ok=True)
     run_plan(plan)
     return 0
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from dateutil import parser as dateutil_parser
 
+from monitor.textsafe import ANSI_SEQUENCE
 from spiders.items import Reply, Review
 
 # Tags that end a line or a paragraph when markup is turned into text.
@@ -47,6 +48,8 @@ def html_to_text(markup: str) -> str:
 def tidy_text(text: str) -> str:
     """Plain text: control characters dropped, spaces collapsed, lines trimmed, at most one blank line in a row."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ").translate(_INVISIBLE)
+    if "\x1b" in text:  # a whole terminal escape sequence goes, not just its ESC byte
+        text = ANSI_SEQUENCE.sub("", text)
     text = _CONTROL_OR_SURROGATE.sub("", text)
     text = _HORIZONTAL_SPACE.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))

@@ -35,9 +35,15 @@ class StorePipeline:
         if not self.batch:
             return
         spider = self.crawler.spider
-        with self.sessions.begin() as session:
-            result = store_reviews(session, spider.source_id, self.batch, baseline=spider.baseline)
         stats = self.crawler.stats
+        try:
+            with self.sessions.begin() as session:
+                result = store_reviews(session, spider.source_id, self.batch, baseline=spider.baseline)
+        except Exception as exc:
+            # The batch stays for the next flush; the run must not end "ok" (spiders/runner.run_outcome).
+            stats.inc_value("repwatch/store_errors")
+            stats.set_value("repwatch/store_error", " ".join(str(getattr(exc, "orig", None) or exc).split())[:300])
+            raise
         stats.inc_value("repwatch/items", len(self.batch))
         stats.inc_value("repwatch/new", result.new)
         stats.inc_value("repwatch/changed", result.changed)

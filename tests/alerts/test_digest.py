@@ -77,6 +77,8 @@ def seed(sessions) -> None:
             fields.setdefault("first_seen_at", fields["published_at"] or NOW)
             fields.setdefault("url", f"https://www.trustpilot.com/reviews/{key}")
             fields.setdefault("body", f"review {key}")
+            # The score stage sets a severity on every negative that was news (not first-crawl history).
+            fields.setdefault("severity", "normal" if fields.get("sentiment_label") == "neg" else None)
             session.add(Review(source=source, external_id=key, content_hash=key, **fields))
 
         # this week: 6 reviews, ratings 1, 2, 5, 3, 1 (+ one unrated): average 2.4
@@ -118,6 +120,7 @@ def seed_topics(sessions) -> None:
         def review(key: str, body: str, label: str = "neg", *, lang: str | None = "en", day: int = 18,
                    where: Source = source, **fields) -> None:
             fields.setdefault("sentiment_lang", lang)
+            fields.setdefault("severity", "normal" if label == "neg" else None)
             session.add(Review(source=where, external_id=key, content_hash=key, url=f"https://maps.example.com/bistro/{key}",
                                body=body, sentiment_label=label, published_at=at(day), **fields))
 
