@@ -626,16 +626,20 @@ def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """State of every configured source: ok, blocked, broken, failing, or new (never crawled)."""
     from sqlalchemy import select
 
-    from models.tables import Source
-    from monitor.crawl import sync_config
+    from sqlalchemy import func
+
+    from models.tables import CrawlRun, Source
+    from monitor.crawl import run_notes, sync_config
 
     loaded = open_config(config)
     sessions = open_database(loaded)
     with sessions.begin() as session:
         sync_config(session, loaded)
         rows = session.scalars(select(Source).order_by(Source.name)).all()
+        latest = select(func.max(CrawlRun.id)).group_by(CrawlRun.source_id)
+        stats = {run.source_id: run.stats for run in session.scalars(select(CrawlRun).where(CrawlRun.id.in_(latest)))}
         table = Table(title="sources", title_justify="left")
-        for column in ("source", "kind", "state", "last success", "failures", "last error"):
+        for column in ("source", "kind", "state", "last success", "failures", "last error", "last run's notes"):
             table.add_column(column)
         colours = {"ok": "green", "new": "yellow"}
         for s in rows:
@@ -646,6 +650,7 @@ def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
                 s.last_success_at.strftime("%Y-%m-%d %H:%M") if s.last_success_at else "never",
                 str(s.consecutive_failures),
                 Text(terminal_safe(s.last_error, 120)),
+                Text("; ".join(run_notes(stats.get(s.id)))),
             )
     out.print(table)
 

@@ -224,6 +224,32 @@ def _health_applied(source: Source, run: CrawlRun) -> bool:
     return source.state not in ("ok", "new")  # a failure counted leaves the source failing, blocked or broken
 
 
+# What a run's stats mean for the operator, for runs that ended ok but met something worth knowing.
+RUN_NOTES = {
+    "repwatch/fetch_errors": "{n} page(s) failed to load",
+    "repwatch/oversize_pages": "{n} page(s) over the download limit",
+    "repwatch/decompression_bombs": "{n} compression bomb(s) refused",
+    "repwatch/truncated_html": "{n} page(s) nested too deep, cut short",
+    "repwatch/encoding_errors": "{n} page(s) with invalid text encoding",
+    "repwatch/redirect_loops": "{n} redirect loop(s)",
+    "repwatch/redirect_cap_reached": "{n} redirect chain(s) too long",
+    "repwatch/pagination_cycle": "paging went in a circle",
+    "repwatch/page_cap_reached": "stopped at max_pages",
+    "repwatch/large_pages": "{n} very large page(s)",
+    "repwatch/store_errors": "{n} review(s) could not be stored",
+}
+
+
+def run_notes(stats: dict | None) -> list[str]:
+    """The noteworthy counts of a run, as short phrases ("2 page(s) failed to load"), data problems included."""
+    stats = stats or {}
+    notes = [text.format(n=stats[key]) for key, text in RUN_NOTES.items() if stats.get(key)]
+    problems = sum(v for k, v in stats.items() if k.startswith("repwatch/problem/") and isinstance(v, int))
+    if problems:
+        notes.append(f"{problems} review(s) with unreadable fields")
+    return notes
+
+
 def covered_whole_source(run: CrawlRun) -> bool:
     """Did this run see every review the source shows? Only then is a review it missed really gone."""
     stats = run.stats or {}

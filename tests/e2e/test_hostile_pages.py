@@ -234,6 +234,10 @@ def test_a_page_that_streams_past_the_max_size_is_cut_off_and_earlier_pages_are_
     assert run.stats["repwatch/oversize_pages"] == 1
     assert "page grew past the 20 MiB download limit (DOWNLOAD_MAXSIZE) while downloading" in run.error
     assert set(crawled.stored("streamed")) == {"r1", "r2"}
+    # An ok run that met trouble still says so in `sources health`.
+    health = crawled.repwatch("sources", "health").stdout
+    row = next(line for line in health.splitlines() if " streamed " in line)
+    assert " ok " in row and "1 page(s) over the download limit" in health
 
 
 def test_a_compression_bomb_is_stopped_at_the_size_limit_not_by_running_out_of_memory(crawled):
