@@ -31,6 +31,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from monitor.topics import topic_title
+
 from alerts.base import (
     MENTIONS,
     Alert,
@@ -275,7 +277,7 @@ def alert_facts(alert: Alert, *, severity: str, site: str | None, business: str 
         ("Published", format_when(alert.published_at)),
         ("Sentiment", _sentiment(alert)),
         ("Language", clean_text(alert.language, single_line=True) or None),
-        ("Topics", clean_text(", ".join(alert.topics), single_line=True) or None),
+        ("Topics", clean_text(", ".join(topic_title(t) for t in alert.topics), single_line=True) or None),
     ]
     return [(label, value) for label, value in facts if value]
 
