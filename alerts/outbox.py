@@ -232,9 +232,15 @@ def deliver_due(
     failing: dict[str, datetime] = {}
     for delivery_id in _delivery_order(due):
         with sessions.begin() as session:
-            delivery = session.scalar(select(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending"))
+            # PostgreSQL: the row stays locked while it is sent, and a deliverer in another process skips it
+            # instead of sending it too (SQLite has no row locks: there the outbox file lock serialises runs).
+            delivery = session.scalar(
+                select(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.status == "pending")
+                .with_for_update(skip_locked=True)
+            )
             if delivery is None:
-                continue  # sent inside a summary a moment ago, or by another run
+                continue  # sent inside a summary a moment ago, by another run, or being sent by one right now
             if delivery.destination in failing:
                 delivery.next_attempt_at = max(delivery.next_attempt_at, failing[delivery.destination])
                 report.retrying += 1

@@ -86,3 +86,23 @@ def test_retries_stop_after_max_attempts(sessions):
 def test_backoff_doubles_and_is_capped():
     assert [backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
     assert backoff(30) == timedelta(hours=6)
+
+
+def test_on_postgresql_a_row_another_deliverer_is_sending_is_skipped_not_sent_twice(sessions):
+    """Two deliverers at once (two machines): the row one holds is locked; the other passes over it, unblocked."""
+    import pytest
+
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("row locks (FOR UPDATE SKIP LOCKED) are PostgreSQL's; SQLite runs are serialised by a file lock")
+    with SlackReceiver(token="xoxb-good") as good, SlackReceiver(token="xoxb-bad") as bad:
+        queue(sessions, 3, destinations=("good",))
+        config = config_for(good, bad)
+        with sessions() as other:  # "the other deliverer", in the middle of sending the first alert
+            first = other.scalars(select(Delivery).order_by(Delivery.id).limit(1).with_for_update()).one()
+            report = deliver_due(sessions, config, now=lambda: NOW)
+            assert report.sent == 2 and len(good.messages) == 2
+            assert not any("Awful visit number 0" in m["text"] for m in good.messages)
+            first.status = "sent"
+            other.commit()
+        assert deliver_due(sessions, config, now=lambda: NOW).sent == 0
+        assert statuses(sessions) == {"good": ["sent"] * 3} and len(good.messages) == 2
