@@ -148,6 +148,28 @@ def daily_counts(moments: list[datetime], now: datetime, days: int) -> list[int]
     return counts
 
 
+@dataclass
+class SpikeScope:
+    key: str  # "source:<name>" or "business:<name>"
+    business: Business
+    source: Source | None  # None: the business over all its sources
+    rows: list[Any]  # its negative reviews of the last 8 days
+
+
+def spike_scopes(sources: dict[int, tuple[Source, Business]], by_source: dict[int, list[Any]]) -> list[SpikeScope]:
+    """Every source, then every business with more than one source (with one, its count is the source's)."""
+    scopes = [SpikeScope(f"source:{s.name}", b, s, by_source.get(i, [])) for i, (s, b) in sources.items()]
+    per_business: dict[str, list[int]] = defaultdict(list)
+    for source_id, (_, business) in sources.items():
+        per_business[business.name].append(source_id)
+    for ids in per_business.values():
+        if len(ids) > 1:
+            business = sources[ids[0]][1]
+            rows = [row for i in ids for row in by_source.get(i, [])]
+            scopes.append(SpikeScope(f"business:{business.name}", business, None, rows))
+    return scopes
+
+
 def queue_spikes(session: Session, config: Any, now: datetime) -> int:
     """Negative reviews in the last 24 h above mean + k·σ of the 7 days before: one message per source, or one
     per business when the spike is spread over its sources. A scope needs 8 days of history to have a "usual"."""
@@ -160,61 +182,46 @@ def queue_spikes(session: Session, config: Any, now: datetime) -> int:
     }
     if not sources:
         return 0
-    reviews = session.execute(
-        select(Review.id, Review.source_id, Review.first_seen_at, Review.severity, Review.rating)
+    by_source: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(
+        select(Review.id, Review.source_id, Review.first_seen_at, Review.severity)
         .where(Review.sentiment_label.in_(rules.NEGATIVE_LABELS), Review.baseline.is_(False),
                Review.first_seen_at >= history_start, Review.source_id.in_(list(sources)))
-    ).all()
-    by_source: dict[int, list[Any]] = defaultdict(list)
-    for row in reviews:
+    ):
         by_source[row.source_id].append(row)
-    business_config = {b.name: b for b in config.businesses}
+    notify = {b.name: b.notify for b in config.businesses}
+    seriousness = {s: i for i, s in enumerate(rules.SEVERITIES)}
+    spiking: set[str] = set()  # businesses one of whose sources spiked: no business-wide message on top
     queued = 0
-    spiking_businesses: set[str] = set()
-    scopes: list[tuple[str, Business, Source | None, list[Any]]] = []
-    for source_id, (source, business) in sources.items():
-        scopes.append((f"source:{source.name}", business, source, by_source.get(source_id, [])))
-    per_business: dict[str, tuple[Business, list[Any], int]] = {}
-    for source_id, (source, business) in sources.items():
-        entry = per_business.setdefault(business.name, (business, [], 0))
-        per_business[business.name] = (business, entry[1] + by_source.get(source_id, []), entry[2] + 1)
-    for name, (business, rows, count) in per_business.items():
-        if count > 1:  # with one source the business-wide count is the source's
-            scopes.append((f"business:{name}", business, None, rows))
-    for scope, business, source, rows in scopes:
-        if source is None and business.name in spiking_businesses:
-            continue  # one of its sources already said it
-        counts = daily_counts([r.first_seen_at for r in rows], now, SPIKE_HISTORY_DAYS)
+    for scope in spike_scopes(sources, by_source):
+        if scope.source is None and scope.business.name in spiking:
+            continue
+        counts = daily_counts([r.first_seen_at for r in scope.rows], now, SPIKE_HISTORY_DAYS)
         decision = rules.spike_of(counts[0], counts[1:], k=settings.k, min_reviews=settings.min_reviews)
         if not decision.spike:
             continue
-        if source is not None:
-            spiking_businesses.add(business.name)
-        recent = session.scalar(
-            select(func.count(Delivery.id)).where(
-                Delivery.kind == "spike", Delivery.dedupe_key.like(f"spike:{scope}:%"), Delivery.created_at >= now - DAY
-            )
-        )
+        spiking.add(scope.business.name)
+        recent = session.scalar(select(func.count(Delivery.id)).where(
+            Delivery.kind == "spike", Delivery.dedupe_key.like(f"spike:{scope.key}:%"), Delivery.created_at >= now - DAY
+        ))
         if recent:
             continue  # one spike message per scope per day, however many runs see it
-        last_day = [r for r in rows if now - r.first_seen_at < DAY]
-        order = {s: i for i, s in enumerate(rules.SEVERITIES)}
-        examples = sorted(last_day, key=lambda r: (order.get(r.severity or "normal", 9), -r.first_seen_at.timestamp()))
-        configured = business_config.get(business.name)
         route = rules.route_for(
-            config.alerting.routes, business=business.name, source=source.name if source else None,
-            severity="critical", language=None, default_notify=configured.notify if configured else [],
+            config.alerting.routes, business=scope.business.name, source=scope.source.name if scope.source else None,
+            severity="critical", language=None, default_notify=notify.get(scope.business.name, []),
         )
         if route.cadence != "instant":
             continue
+        examples = sorted((r for r in scope.rows if now - r.first_seen_at < DAY),
+                          key=lambda r: (seriousness.get(r.severity or "normal", 9), -r.first_seen_at.timestamp()))
         payload = {
-            "business": business.name, "source": source.name if source else None,
-            "site": site_name(source) if source else None, "count": decision.count, "mean": decision.mean,
-            "sd": decision.sd, "threshold": decision.threshold, "until": now.isoformat(),
+            "business": scope.business.name, "source": scope.source.name if scope.source else None,
+            "site": site_name(scope.source) if scope.source else None, "count": decision.count,
+            "mean": decision.mean, "sd": decision.sd, "threshold": decision.threshold, "until": now.isoformat(),
             "examples": [r.id for r in examples[:SPIKE_EXAMPLES]],
         }
         queued += enqueue(session, [
-            outbox_row("spike", f"spike:{scope}:{now:%Y-%m-%dT%H}", name, now, channel=route.channel,
+            outbox_row("spike", f"spike:{scope.key}:{now:%Y-%m-%dT%H}", name, now, channel=route.channel,
                        mention=route.mention, payload=payload)
             for name in route.notify
         ])

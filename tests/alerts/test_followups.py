@@ -363,3 +363,15 @@ def test_a_source_that_usually_has_reviews_and_went_quiet_is_reported_once(sessi
         (quiet,) = slack.messages
         assert "acme-tp (Trustpilot): no new reviews for 20 days" in texts(quiet)
         assert "about 1.9 new reviews a week" in texts(quiet)
+
+
+def test_a_spike_spread_over_a_businesss_sources_is_one_business_message(sessions):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        tp, web = add_source(sessions, history_days=30), add_source(sessions, "acme-web", history_days=30)
+        seed_history(sessions, tp, [2, 0, 0, 0, 0, 0, 0, 0])  # under min_reviews on each source…
+        seed_history(sessions, web, [2, 0, 0, 0, 0, 0, 0, 0])  # …but 4 for the business, usually 0
+        assert queue_followups(sessions, config, now=NOW).spikes == 1
+        deliver_due(sessions, config, now=lambda: NOW)
+        (spike,) = slack.messages
+        assert "Spike: 4 negative reviews in 24 h for Acme (all sites)" in texts(spike)
