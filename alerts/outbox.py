@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.base import (
@@ -230,6 +230,16 @@ def deliver_due(
     builder = AlertBuilder(config) if due else None
     # destination -> when to try it again; its other messages wait with it, so they still go out in order
     failing: dict[str, datetime] = {}
+    # Older messages of a destination still in backoff from an earlier run: newer ones must not overtake them.
+    with sessions() as session:
+        waiting = {
+            destination: (first_id, until)
+            for destination, first_id, until in session.execute(
+                select(Delivery.destination, func.min(Delivery.id), func.min(Delivery.next_attempt_at))
+                .where(Delivery.status == "pending", Delivery.next_attempt_at > now())
+                .group_by(Delivery.destination)
+            )
+        }
     for delivery_id in _delivery_order(due):
         with sessions.begin() as session:
             # PostgreSQL: the row stays locked while it is sent, and a deliverer in another process skips it
@@ -243,6 +253,11 @@ def deliver_due(
                 continue  # sent inside a summary a moment ago, by another run, or being sent by one right now
             if delivery.destination in failing:
                 delivery.next_attempt_at = max(delivery.next_attempt_at, failing[delivery.destination])
+                report.retrying += 1
+                continue
+            older = waiting.get(delivery.destination)
+            if older is not None and older[0] < delivery.id:
+                delivery.next_attempt_at = max(delivery.next_attempt_at, older[1])
                 report.retrying += 1
                 continue
             notifier = notifiers.get(delivery.destination)
