@@ -741,8 +741,13 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, SQLAlchemyError):
         original = getattr(exc, "orig", None)
         detail = str(original or exc).splitlines()[0]
+        if "database or disk is full" in detail or "disk I/O error" in detail:
+            return "disk full: the database cannot grow (nothing half-written; free space and run again)"
+        if "database is locked" in detail:
+            return "database error: database is locked by another process (waited 30 s); try again"
         return f"database error: {redact_urls(detail)}"
-    if isinstance(exc, OSError) and exc.errno == 28:
+    # ENOSPC, EFBIG (a file-size limit), EDQUOT (a quota): the same remedy for the operator
+    if isinstance(exc, OSError) and exc.errno in (28, 27, 122):
         return f"disk full: {exc.filename or ''} (nothing half-written; free space and run again)"
     return f"{type(exc).__name__}: {redact_urls(str(exc).splitlines()[0] if str(exc) else '')}"
 

@@ -261,7 +261,8 @@ def test_a_database_locked_by_another_process_fails_the_crawl_with_one_line_and_
         locker.stdin.close()
         locker.wait(30)
     assert locked.code == 1
-    assert locked.stderr.strip().splitlines() == ["repwatch: database error: database is locked"], locked.stderr
+    assert locked.stderr.strip().splitlines() == [
+        "repwatch: database error: database is locked by another process (waited 30 s); try again"], locked.stderr
     with engine.connect() as db:  # nothing half-written: no review, no run row left "running"
         assert (db.scalar(select(func.count(Review.id))), db.scalar(select(func.count(CrawlRun.id)))) == before
 
