@@ -9,7 +9,7 @@ COPY spiders ./spiders
 COPY monitor ./monitor
 COPY alerts ./alerts
 COPY models ./models
-RUN pip install '.[postgres]' && useradd --create-home --uid 10001 repwatch && mkdir -p /app/data && chown repwatch /app/data
+RUN pip install '.[postgres,queue]' && useradd --create-home --uid 10001 repwatch && mkdir -p /app/data && chown repwatch /app/data
 COPY config.yaml ./config.yaml
 
 USER repwatch

@@ -119,6 +119,9 @@ class Review(Base):
     # `repwatch handle`: somebody dealt with it (status "handled"); no reminder after that
     handled_at: Mapped[datetime | None]
     handled_note: Mapped[str | None] = mapped_column(Text)
+    # `repwatch label`: the owner's own neg / neu / pos, which wins over the scorer and trains `repwatch train`
+    owner_label: Mapped[str | None] = mapped_column(String(12))
+    owner_labelled_at: Mapped[datetime | None]
 
     source: Mapped[Source] = relationship()
     versions: Mapped[list[ReviewVersion]] = relationship(back_populates="review", order_by="ReviewVersion.id")

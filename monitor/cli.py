@@ -119,7 +119,7 @@ def crawl(
     """
     from alerts.outbox import deliver_due
     from monitor.crawl import run_crawl
-    from monitor.lock import OUTBOX_LOCK, LockHeld, acquire
+    from monitor.lock import OUTBOX_LOCK, DatabaseLocks, LockHeld, acquire
     from monitor.followups import queue_followups
     from monitor.scoring import score_pending
     from monitor.sentiment import Scorer
@@ -133,10 +133,15 @@ def crawl(
                 fail(exc.problems[0])
     wanted = list(dict.fromkeys(source or [s.name for _, s in loaded.sources()]))
     locks: dict[str, Any] = {}  # held until this process ends (the OS frees them even after SIGKILL): scoring and sending included
+    # On PostgreSQL the same locks for every machine (`repwatch worker`s elsewhere), held as long as the flocks.
+    shared = DatabaseLocks(loaded.database_url())
     for name in wanted:
         try:
             locks[name] = acquire(loaded.data_dir, name)
+            shared.acquire(name)
         except LockHeld as exc:
+            if name in locks:
+                locks.pop(name).release()
             err.print(Text(f"repwatch: source {name}: skipped, another crawl ({exc.holder.describe()}) holds its lock"))
     if wanted and not locks:
         raise typer.Exit(EXIT_LOCKED)
@@ -145,15 +150,17 @@ def crawl(
         result = run_crawl(loaded, sessions, list(locks), full=full)
     # One process at a time scores and sends, or two crawls finishing together could send an alert twice.
     outbox_lock = acquire(loaded.data_dir, OUTBOX_LOCK, wait=True)
+    shared.acquire(OUTBOX_LOCK, wait=True)  # and one machine at a time
     with err.status("scoring new reviews…"):
         # After the crawl, not during it: measured here, scoring alongside the crawl child slowed the crawl by
         # more than the scoring it hid (they share two cores and SQLite's single writer).
-        scored, queued = score_pending(sessions, loaded, Scorer())
+        scored, queued = score_pending(sessions, loaded, Scorer.from_config(loaded))
         followups = queue_followups(sessions, loaded)
     delivery = None
     if not no_alerts:
         with err.status("sending alerts…"):
             delivery = deliver_due(sessions, loaded)
+    shared.release(OUTBOX_LOCK)
     outbox_lock.release()
 
     table = Table(title="crawl", title_justify="left")
@@ -193,8 +200,9 @@ def run(
 ) -> None:
     """The scheduler daemon: crawl each source on its schedule and send the weekly digest, until SIGTERM.
 
-    Each job is a `repwatch crawl --source NAME` or `repwatch digest --send` child process. SIGHUP reloads the config
-    (a bad one is reported and the old one kept). Exit 0 after SIGTERM/SIGINT, 75 if another `repwatch run` is running.
+    Each job is a `repwatch crawl --source NAME` or `repwatch digest --send` child process; with a queue: section it
+    is queued instead, for `repwatch worker` on any machine. SIGHUP reloads the config (a bad one is reported and the
+    old one kept). Exit 0 after SIGTERM/SIGINT, 75 if another `repwatch run` is running.
     """
     from monitor.lock import LockHeld
     from monitor.scheduler import Daemon
@@ -214,6 +222,27 @@ def run(
     except LockHeld as exc:
         fail(f"another `repwatch run` ({exc.holder.describe()}) is already running on {daemon.config.data_dir}", EXIT_LOCKED)
     raise typer.Exit(code)
+
+
+@app.command()
+def worker(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-n", min=1, max=64, help="jobs at once (default: queue.concurrency)")] = None,
+) -> None:
+    """Run the jobs `repwatch run` queues (crawls, deliveries, the digest) on this machine, until SIGTERM.
+
+    Needs a queue: section and Celery (the `queue` extra of the repwatch package). Each job is the same child process
+    `repwatch run` would start; a job whose worker dies goes to another one after queue.visibility_timeout. SIGTERM
+    lets running jobs finish. Exit 0 after a clean stop, 1 on a config problem.
+    """
+    loaded = open_config(config)
+    if loaded.queue is None:
+        fail(f"{config} has no queue: section (url: redis://HOST:6379/0); see the README, \"Many machines\"")
+    try:
+        from monitor.worker import serve
+    except ImportError as exc:
+        fail(f"the worker needs Celery ({exc}): pip install 'repwatch[queue]'")
+    raise typer.Exit(serve(config, loaded, concurrency=concurrency))
 
 
 # --- extract / score --------------------------------------------------------------------------------
@@ -258,11 +287,31 @@ def extract(
 @app.command()
 def score(
     lang: Annotated[str, typer.Option("--lang", help="language of every line, or auto to detect")] = "auto",
+    config: OptionalConfig = None,
 ) -> None:
-    """Score JSON Lines from stdin ({"text", "stars"?, "lang"?}); print them with a "sentiment" object."""
+    """Score JSON Lines from stdin ({"text", "stars"?, "lang"?}); print them with a "sentiment" object.
+
+    With --config: its `sentiment:` settings and the head `repwatch train` fitted; without: the defaults.
+    """
     from monitor.sentiment import score_jsonl
 
-    score_jsonl(sys.stdin, sys.stdout, lang=lang)
+    score_jsonl(sys.stdin, sys.stdout, lang=lang, scorer=scorer_for(config))
+
+
+# score and eval work without a config (a file of reviews in, verdicts out); given one, they use its settings.
+OptionalConfig = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="REPWATCH_CONFIG", help="config file (default: none, the built-in settings)"),
+]
+
+
+def scorer_for(config: Path | None, **overrides: Any) -> Any:
+    """The configured scorer (with the owner's trained head) when a config is given, else the defaults."""
+    from monitor.sentiment import Scorer
+
+    if config is not None:
+        return Scorer.from_config(open_config(config), **overrides)
+    return Scorer(**overrides)
 
 
 @app.command("eval")
@@ -271,6 +320,9 @@ def evaluate_command(
     use_stars: Annotated[bool, typer.Option("--use-stars", help="let the scorer see the stars (default: text only)")] = False,
     given_lang: Annotated[bool, typer.Option("--given-lang", help="take the language from the file name, not detection")] = False,
     output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="model threads (default: sentiment.threads)")] = None,
+    no_model: Annotated[bool, typer.Option("--no-model", help="without the multilingual model: the lexicon layer only")] = False,
+    config: OptionalConfig = None,
 ) -> None:
     """Measure the scorer on labelled reviews ({"text", "label": neg|neu|pos, "stars"?}): P/R/F1 for negatives, AUC, confusion, reviews/s."""
     from monitor.sentiment.evaluate import evaluate, format_report
@@ -278,11 +330,75 @@ def evaluate_command(
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         fail(f"no such file: {', '.join(missing)}")
-    result = evaluate(files, use_stars=use_stars, given_lang=given_lang)
+    overrides: dict[str, Any] = {"threads": threads} if threads else {}
+    if no_model:
+        overrides["model"] = False
+    scorer = scorer_for(config, **overrides)
+    result = evaluate(files, scorer=scorer, use_stars=use_stars, given_lang=given_lang)
+    if scorer.fallback_reason and not no_model:
+        err.print(Text(f"repwatch: measured without the model: {scorer.fallback_reason}"))
     if output == "json":
         sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
     else:
         out.print(Text(format_report(result)))
+
+
+@app.command()
+def label(
+    review_id: Annotated[int | None, typer.Argument(help="a review's id (`repwatch reviews --format json` shows it)")] = None,
+    value: Annotated[str | None, typer.Argument(metavar="neg|neu|pos", help="what the review really is")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="a CSV with columns id,label: many labels at once")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Record your own label for reviews the scorer got wrong: it replaces the verdict, and `repwatch train` learns from it."""
+    from monitor.sentiment.training import LabelError, check_label, read_label_csv, record_labels
+
+    try:
+        if csv_file is not None:
+            if review_id is not None or value is not None:
+                fail("give REVIEW_ID LABEL or --csv FILE, not both")
+            if not csv_file.is_file():
+                fail(f"no such file: {csv_file}")
+            rows = read_label_csv(csv_file)
+        elif review_id is None or value is None:
+            fail("give REVIEW_ID and a label (neg, neu or pos), or --csv FILE")
+        else:
+            rows = [(review_id, check_label(value))]
+    except LabelError as exc:
+        for problem in str(exc).splitlines():
+            err.print(Text(f"repwatch: {problem}"))
+        raise typer.Exit(EXIT_FAILURE) from None
+    sessions = open_database(open_config(config))
+    missing = record_labels(sessions, rows)
+    recorded = len({review_id for review_id, _ in rows}) - len(missing)
+    out.print(f"labelled {recorded} review{'s' if recorded != 1 else ''}")
+    if missing:
+        fail(f"no review with id {', '.join(map(str, missing[:20]))}{' …' if len(missing) > 20 else ''}")
+
+
+@app.command()
+def train(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    force: Annotated[bool, typer.Option("--force", help="keep the new head even if it does worse on the held-out labels")] = False,
+) -> None:
+    """Fit the scorer to your labelled reviews (`repwatch label`); report F1 for negatives before and after on a held-out quarter."""
+    from monitor.sentiment import Scorer
+    from monitor.sentiment.training import LabelError, train as fit_head
+
+    loaded = open_config(config)
+    sessions = open_database(loaded)
+    try:
+        report = fit_head(sessions, Scorer.from_config(loaded), force=force)
+    except LabelError as exc:
+        fail(str(exc))
+    counts = ", ".join(f"{n} {label}" for label, n in report.counts.items())
+    out.print(f"{report.labels} labelled reviews ({counts}); {report.held_out} held out for the test")
+    for name, m in (("before", report.before), ("after", report.after)):
+        out.print(f"  {name:<6} F1(neg) {m['f1']:.3f}  precision {m['precision']:.3f}  recall {m['recall']:.3f}")
+    if report.saved is not None:
+        out.print(f"saved {report.saved}: scoring uses it from now on")
+    else:
+        out.print("not saved: the new head did worse on the held-out reviews (--force keeps it anyway)")
 
 
 # --- reviews ----------------------------------------------------------------------------------------
@@ -373,14 +489,15 @@ def deliver(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """
     from alerts.outbox import deliver_due
     from monitor.followups import queue_followups
-    from monitor.lock import OUTBOX_LOCK, acquire
+    from monitor.lock import OUTBOX_LOCK, acquire, database_lock
     from monitor.scoring import score_pending
     from monitor.sentiment import Scorer
 
     loaded = open_config(config)
     sessions = open_database(loaded)
-    with acquire(loaded.data_dir, OUTBOX_LOCK, wait=True):
-        scored, queued = score_pending(sessions, loaded, Scorer())
+    # The same one-at-a-time as `crawl`, on every machine that shares the PostgreSQL database.
+    with acquire(loaded.data_dir, OUTBOX_LOCK, wait=True), database_lock(loaded.database_url(), OUTBOX_LOCK):
+        scored, queued = score_pending(sessions, loaded, Scorer.from_config(loaded))
         followups = queue_followups(sessions, loaded)
         report = deliver_due(sessions, loaded)
     parts = [(scored, "scored"), (queued, "alerts queued"), (followups.updates, "updates"),

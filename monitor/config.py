@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -206,6 +207,37 @@ class ScheduleSettings(Strict):
         return name
 
 
+class QueueSettings(Strict):
+    """Many machines: `repwatch run` queues its jobs on this Redis and `repwatch worker` on any machine runs them."""
+
+    url: str = Field(description="the Redis broker: redis://[:PASSWORD@]HOST:6379/DB, or rediss:// for TLS")
+    name: str = Field(
+        "repwatch", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100,
+        description="queue name and Redis key prefix: installations sharing one Redis use different names",
+    )
+    concurrency: int = Field(2, ge=1, le=64, description="jobs at once per `repwatch worker` (its --concurrency)")
+    visibility_timeout: Duration = Field(
+        timedelta(hours=1),
+        description="a job its worker has not acknowledged by then (the worker died) goes to another worker; "
+        "longer than crawl.timeout, or a slow crawl is handed out twice",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _redis_only(cls, url: str) -> str:
+        if not re.match(r"^rediss?://", url):
+            raise ValueError(f"must be a redis:// or rediss:// URL, got {_without_password(url)!r}")
+        return url
+
+    @field_serializer("url", when_used="json")
+    def _hide_password(self, url: str) -> str:
+        return _without_password(url)  # `config show`
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"^(\w+://[^:/@\s]*:)[^@\s]+@", r"\1***@", url)
+
+
 class SourceConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     kind: str
@@ -256,6 +288,36 @@ class BusinessConfig(Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
 
 
+class SentimentSettings(Strict):
+    """The score stage's text scorer: language detection and the multilingual model (stars always come first)."""
+
+    languages: list[str] = Field(
+        default_factory=lambda: list(_default_languages()),
+        min_length=2,
+        description="ISO 639-1 codes the language detector chooses from (a site's own language tag always wins)",
+    )
+    min_language_confidence: float = Field(
+        0.5, ge=0, le=1, description="below this detector confidence the language is `und` (short texts need 0.7)"
+    )
+    model: bool = Field(True, description="the multilingual model; false: English by VADER only, other text unscored")
+    threads: int = Field(1, ge=1, le=64, description="model threads while scoring (keep a core for the crawler)")
+    cache_size: int = Field(4096, ge=0, description="embeddings kept in memory (by content hash); 0: none")
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, languages: list[str]) -> list[str]:
+        from monitor.sentiment.language import LanguageDetector
+
+        LanguageDetector(languages).check()  # an unknown code fails here, not at the first crawl
+        return languages
+
+
+def _default_languages() -> tuple[str, ...]:
+    from monitor.sentiment.language import DEFAULT_LANGUAGES
+
+    return DEFAULT_LANGUAGES
+
+
 def _notifier_union() -> Any:
     from alerts.base import notifier_config_types
 
@@ -280,6 +342,8 @@ def _build_config_model() -> type[BaseModel]:
         notifiers: dict[str, notifier] = Field(default_factory=dict)  # type: ignore[valid-type]
         businesses: list[BusinessConfig] = Field(default_factory=list)
         digest: DigestSettings | None = Field(None, description="the weekly email digest; off when absent")
+        queue: QueueSettings | None = Field(None, description="run jobs on `repwatch worker` machines; off when absent")
+        sentiment: SentimentSettings = SentimentSettings()
         topics: dict[str, dict[str, list[str]]] = Field(
             default_factory=dict,
             description="complaint topics: topic → language → keywords (`stem*` matches word starts); "
@@ -311,6 +375,9 @@ def _build_config_model() -> type[BaseModel]:
             problems.extend(_route_problems(self))
             problems.extend(_language_problems(self))
             problems.extend(_draft_problems(self.alerting.drafts))
+            if self.queue is not None and self.queue.visibility_timeout <= self.crawl.timeout:
+                problems.append(f"queue.visibility_timeout: must be longer than crawl.timeout "
+                                f"({self.crawl.timeout.total_seconds():g}s), or a crawl still running is handed out twice")
             if problems:
                 raise ConfigError(problems)
             return self

@@ -43,6 +43,9 @@ class CrawlResult:
 
 def sync_config(session: Session, config: Any) -> dict[str, Source]:
     """Make the business and source rows match config.yaml (by name); returns sources by name."""
+    from monitor.lock import serialize_transaction
+
+    serialize_transaction(session, "_sync")  # concurrent crawls on other machines would insert the same rows
     businesses = {b.name: b for b in session.scalars(select(Business))}
     sources = {s.name: s for s in session.scalars(select(Source))}
     for business_config, source_config in config.sources():

@@ -10,6 +10,7 @@ from typing import Any
 from monitor.keywords import KeywordSet
 
 NEGATIVE_LABELS = frozenset({"neg"})
+MIXED_LABEL = "mixed"
 # Review statuses that mean somebody dealt with it, even if no reply shows on the site (`repwatch handle`).
 HANDLED_STATUSES = ("handled", "responded", "resolved")
 STRONGLY_NEGATIVE_SCORE = -0.6
@@ -105,6 +106,14 @@ def decide(
     keywords: Sequence[str] = (),
 ) -> AlertDecision:
     """Alert on negative reviews, except history found by a source's first crawl (the silent baseline)."""
+    if label == MIXED_LABEL:
+        # 4-5★ but the text is clearly negative: a mis-click or sarcasm. Worth a look, never more than normal
+        # unless it names a legal threat or fraud; not counted as a negative for spikes or reminders.
+        if baseline and (published_at is None or published_at < first_seen_at - baseline_window):
+            return AlertDecision(False, None, "history from the source's first crawl")
+        if keywords:
+            return AlertDecision(True, *severity_of(rating=None, score=None, keywords=keywords))
+        return AlertDecision(True, "normal", "4-5★ but the text is negative (mis-click or sarcasm?)")
     if label not in NEGATIVE_LABELS:
         return AlertDecision(False, None, f"label {label}")
     if baseline:

@@ -329,13 +329,15 @@ class Launcher(Protocol):
 class ProcessChild:
     """A `repwatch <verb>` child in its own session; a watcher thread reports its exit."""
 
-    def __init__(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None], jobs_log: Path):
+    def __init__(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None], jobs_log: Path, *,
+                 die_with_parent: bool = False):
         self.spec = spec
         self.stopping = False
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", *spec.args, "--config", str(config_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             errors="replace", start_new_session=True,  # Ctrl-C at the terminal reaches the daemon only
+            preexec_fn=_death_signal(os.getpid()) if die_with_parent else None,
         )
         self.pid = self.proc.pid
         self._report = report
@@ -377,6 +379,23 @@ class ProcessChild:
                 pass
 
 
+def _death_signal(parent: int) -> Callable[[], None] | None:
+    """Linux: the child is SIGKILLed when the thread that started it dies, so a `repwatch worker` killed mid-job
+    leaves no crawl running on without it (its queue hands the job to another worker). None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the child only calls it
+
+    def preexec() -> None:
+        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)  # the parent died before the prctl: nobody would read our exit
+
+    return preexec
+
+
 class ProcessLauncher:
     def __init__(self, jobs_log: Path):
         self.jobs_log = jobs_log
@@ -384,6 +403,22 @@ class ProcessLauncher:
     def launch(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None]) -> Child:
         self.jobs_log.parent.mkdir(parents=True, exist_ok=True)
         return ProcessChild(spec, config_path, report, self.jobs_log)
+
+
+def default_launcher(config: Any) -> Launcher:
+    """Child processes on this machine, or with a queue: section, tasks for `repwatch worker` (monitor/worker.py)."""
+    if config.queue is None:
+        return ProcessLauncher(config.data_dir / "logs" / "jobs.log")
+    from monitor.worker import QueueLauncher  # Celery: the queue extra, imported only by those who use it
+
+    return QueueLauncher(config.queue)
+
+
+QUEUED_AT_ONCE = 100_000  # with a queue every due crawl is queued: the workers' slots are the real cap
+
+
+def crawl_cap(config: Any, queue: Any) -> int:
+    return config.schedule.max_concurrent_crawls if queue is None else QUEUED_AT_ONCE
 
 
 # --- the daemon ----------------------------------------------------------------------------------------
@@ -423,10 +458,11 @@ class Daemon:
         self.grace = grace
         self.clock = clock or SystemClock()
         self._log = log
-        self.launcher = launcher or ProcessLauncher(self.config.data_dir / "logs" / "jobs.log")
+        self.job_queue = self.config.queue  # where jobs go, until a restart (None: child processes here)
+        self.launcher = launcher or default_launcher(self.config)
         settings = self.config.schedule
-        self.schedule = Schedule(self.clock, jitter=settings.jitter, max_concurrent=settings.max_concurrent_crawls,
-                                 rng=rng)
+        self.schedule = Schedule(self.clock, jitter=settings.jitter,
+                                 max_concurrent=crawl_cap(self.config, self.job_queue), rng=rng)
         self.children: dict[str, Child] = {}
         self.inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()  # put() is safe in signal handlers
         self.stopping = False
@@ -470,7 +506,7 @@ class Daemon:
                 continue
             self.children[spec.id] = child
             if not spec.quiet:
-                self.log(f"{spec.label}: started (pid {child.pid})")
+                self.log(f"{spec.label}: {getattr(child, 'note', None) or f'started (pid {child.pid})'}")
 
     def child_exited(self, exited: Exited) -> None:
         self.children.pop(exited.job_id, None)
@@ -512,9 +548,11 @@ class Daemon:
             self.log(f"reload: cannot read the last runs ({describe(exc)}); new sources are crawled at once")
             last_runs = {}
         self._write_snapshot(config, text)
+        if config.queue != self.job_queue:
+            self.log("reload: the queue: section changed; that takes effect when `repwatch run` restarts")
         self.config = config
         self.schedule.jitter = config.schedule.jitter
-        self.schedule.max_concurrent = config.schedule.max_concurrent_crawls
+        self.schedule.max_concurrent = crawl_cap(config, self.job_queue)
         changes = self.schedule.plan(specs, last_runs)
         self.log(f"reload: ok, {len(specs)} jobs ({changes.describe()})")
         self.start_due()
@@ -547,7 +585,8 @@ class Daemon:
                     (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         try:
             self.log(f"started (pid {os.getpid()}, config {self.config_path}, "
-                     f"at most {self.config.schedule.max_concurrent_crawls} crawls at once)")
+                     + (f"at most {self.config.schedule.max_concurrent_crawls} crawls at once)" if self.job_queue is None
+                        else f"jobs queued as {self.job_queue.name} for `repwatch worker`)"))
             self.begin()
             deadline: float | None = None
             while not (self.stopping and not self.children):

@@ -12,6 +12,7 @@ from alerts.outbox import enqueue, outbox_row
 from models.tables import Review, Source
 from monitor import rules
 from monitor.sentiment import Scorer, TextInput
+from monitor.sentiment.training import owner_verdict
 from monitor.sentiment.verdict import UNDETERMINED
 
 BATCH_SIZE = 500
@@ -67,7 +68,11 @@ def score_pending(
             updates: list[dict] = []
             deliveries: list[dict] = []
             for index, ((review, source_name), verdict) in enumerate(zip(batch, verdicts, strict=True)):
+                if review.owner_label:
+                    # The owner said what this review is (`repwatch label`): that survives a re-score after an edit.
+                    verdict = owner_verdict(review.owner_label, verdict.lang)
                 negative = verdict.label in rules.NEGATIVE_LABELS
+                mixed = verdict.label == rules.MIXED_LABEL
                 if negative and verdict.lang == UNDETERMINED and texts[index].strip():
                     # Stars decided without reading the text; routing, critical words and the draft reply need
                     # its language, and negatives are few enough to detect it for.
@@ -81,10 +86,10 @@ def score_pending(
                     baseline=review.baseline,
                     baseline_window=settings.baseline_window,
                     text_score=text_scores[index].score if index in text_scores else None,
-                    keywords=critical.find(texts[index], verdict.lang) if negative else (),
+                    keywords=critical.find(texts[index], verdict.lang) if negative or mixed else (),
                 )
                 why = verdict.why
-                if decision.severity == "critical" and decision.reason != "negative review":
+                if decision.alert and (mixed or decision.severity == "critical") and decision.reason != "negative review":
                     why = f"{decision.reason}; {why}" if why else decision.reason
                 updates.append(
                     {

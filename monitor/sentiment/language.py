@@ -56,16 +56,17 @@ def _iso639_3_to_1(code: str) -> str | None:
 class LanguageDetector:
     """Lingua restricted to a set of languages, built on first use (once per instance) and safe across threads."""
 
-    def __init__(self, languages: Sequence[str] | None = None) -> None:
+    def __init__(self, languages: Sequence[str] | None = None, *, min_confidence: float = MIN_CONFIDENCE_LONG) -> None:
         codes = [normalize_lang(code) for code in (languages or DEFAULT_LANGUAGES)]
         self.languages: tuple[str, ...] = tuple(dict.fromkeys(code for code in codes if code))
         if len(self.languages) < 2:
             raise ValueError(f"language detection needs at least two languages, got {list(languages or [])!r}")
+        self.min_confidence = min_confidence
         self._detector = None
         self._lock = threading.Lock()
 
-    def _build(self):
-        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+    def _lingua_languages(self) -> list:
+        from lingua import IsoCode639_1, Language
 
         lingua_languages = []
         for code in self.languages:
@@ -74,8 +75,17 @@ class LanguageDetector:
                 lingua_languages.append(Language.from_iso_code_639_1(iso))
             except ValueError:
                 raise ValueError(f"language detection does not know {code!r}") from None
+        return lingua_languages
+
+    def check(self) -> None:
+        """Raise ValueError for a language lingua does not know (without loading any model)."""
+        self._lingua_languages()
+
+    def _build(self):
+        from lingua import LanguageDetectorBuilder
+
         return (
-            LanguageDetectorBuilder.from_languages(*lingua_languages)
+            LanguageDetectorBuilder.from_languages(*self._lingua_languages())
             .with_low_accuracy_mode()
             .with_preloaded_language_models()
             .build()
@@ -97,7 +107,7 @@ class LanguageDetector:
         if not values:
             return UNDETERMINED
         best = values[0]
-        needed = MIN_CONFIDENCE_SHORT if len(sample) < SHORT_TEXT_CHARS else MIN_CONFIDENCE_LONG
+        needed = max(MIN_CONFIDENCE_SHORT, self.min_confidence) if len(sample) < SHORT_TEXT_CHARS else self.min_confidence
         if best.value < needed:
             return UNDETERMINED
         code = best.language.iso_code_639_1.name.lower()

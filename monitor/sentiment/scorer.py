@@ -1,54 +1,190 @@
 """The score stage: stars first, then the text in its language; also the `repwatch score` JSON Lines filter."""
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import math
 from collections.abc import Iterable, Sequence
-from typing import TextIO
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
 
+from .cues import ComplaintCues
 from .english import EnglishScorer
-from .language import LanguageDetector, normalize_lang
+from .language import MIN_CONFIDENCE_LONG, LanguageDetector, normalize_lang
+from .model import MAX_CHARS, EmbeddingCache, ModelUnavailable, TextModel
+from .multilingual import MIXED_AT_OR_BELOW as MIXED_TEXT_AT_OR_BELOW
+from .multilingual import MultilingualScorer, calibrated_score
 from .stars import valid_stars, verdict_from_stars
-from .verdict import UNDETERMINED, UNSCORED, TextInput, Verdict
+from .verdict import MIXED, NEG, UNDETERMINED, UNSCORED, TextInput, Verdict, quote
+
+log = logging.getLogger("repwatch.sentiment")
+
+# A 4-5★ review is `mixed` when its text alone is clearly negative, not merely lukewarm: a possible mis-click or
+# sarcasm, for the rules to decide. The model's cut is MIXED_TEXT_AT_OR_BELOW on its own axis; without the model,
+# VADER's calibrated score at or below this.
+MIXED_AT_OR_BELOW = -0.5
+MIXED_MIN_STARS = 4.0
+OWNER_HEAD = Path("sentiment") / "head.npz"  # under data_dir, written by `repwatch train`
+EMBEDDING_CACHE = Path("sentiment") / "embeddings.sqlite"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    index: int
+    text: str
+    lang: str
+    stars: float | None  # set: a 4-5★ review whose text may make it `mixed`
 
 
 class Scorer:
-    """Scores reviews: the rating when there is one, else the text with the scorer for its language.
+    """Scores reviews: the rating when there is one, else the text with the multilingual model (VADER without it).
 
-    Cheap to construct; the language detector and VADER load on first use. One instance can be shared by the
-    threads of a process (loading is locked; afterwards everything is read-only).
+    Cheap to construct; the detector, VADER and the model load on first use. One instance can be shared by the
+    threads of a process (loading is locked; model calls are serialised). If the model cannot load, the scorer
+    says so once (a warning on the `repwatch.sentiment` logger) and scores English with VADER, other text not.
     """
 
-    def __init__(self, *, languages: Sequence[str] | None = None) -> None:
-        self.detector = LanguageDetector(languages)
+    def __init__(
+        self,
+        *,
+        languages: Sequence[str] | None = None,
+        model: bool = True,
+        threads: int = 1,
+        cache_size: int = 4096,
+        min_language_confidence: float = MIN_CONFIDENCE_LONG,
+        data_dir: Path | None = None,
+        model_path: Path | str | None = None,
+        max_chars: int = MAX_CHARS,
+    ) -> None:
+        self.detector = LanguageDetector(languages, min_confidence=min_language_confidence)
         self.english = EnglishScorer()
+        self.cues = ComplaintCues()
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.fallback_reason: str | None = None if model else "the multilingual model is off (sentiment.model: false)"
+        self.model: TextModel | None = None
+        if model:
+            cache_path = self.data_dir / EMBEDDING_CACHE if self.data_dir is not None else None
+            self.model = TextModel(threads=threads, cache=EmbeddingCache(cache_size, cache_path),
+                                   model_path=model_path, max_chars=max_chars)  # fmt: skip
+        self._text: MultilingualScorer | None = None
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> Scorer:
+        """A scorer as config.yaml's `sentiment:` section says, with the owner's trained head under data_dir."""
+        settings = config.sentiment
+        options = dict(languages=settings.languages, model=settings.model, threads=settings.threads,
+                       cache_size=settings.cache_size, min_language_confidence=settings.min_language_confidence,
+                       data_dir=config.data_dir)  # fmt: skip
+        return cls(**(options | overrides))
+
+    @property
+    def owner_head_path(self) -> Path | None:
+        return self.data_dir / OWNER_HEAD if self.data_dir is not None else None
+
+    def text_scorer(self) -> MultilingualScorer | None:
+        """The model-backed scorer, or None (and one warning, the first time) when the model cannot load."""
+        if self._text is not None:
+            return self._text
+        if self.model is None or self.fallback_reason is not None:
+            return None
+        try:
+            self.model.load()
+            text = MultilingualScorer(self.model)
+            head_path = self.owner_head_path
+            if head_path is not None and head_path.is_file():
+                from .head import Head
+
+                try:
+                    text = MultilingualScorer(self.model, Head.load(head_path), owner=True)
+                except (OSError, ValueError, KeyError) as exc:
+                    log.warning("sentiment: ignoring the trained head %s (%s); using the default one", head_path, exc)
+            text.head  # noqa: B018 - fit or load the head now, inside the fallback's try
+        except ModelUnavailable as exc:
+            self.fallback_reason = f"the multilingual model could not load ({exc})"
+            log.warning("sentiment: %s: English is scored with VADER only, other languages are left unscored",
+                        self.fallback_reason)  # fmt: skip
+            return None
+        self._text = text
+        return text
+
+    def without_owner_head(self) -> Scorer:
+        """This scorer (sharing its model and caches) with the default anchor head: `repwatch train`'s "before"."""
+        default = copy.copy(self)
+        default.data_dir = None
+        default._text = None
+        return default
 
     def warm_up(self) -> None:
-        """Load the detector and VADER now (a long-running service may prefer paying at start, not on first use)."""
+        """Load the detector, VADER and the model now (a service may prefer paying at start, not on first use)."""
         self.detector.load()
         self.english.score("Warm up.")
+        if self.text_scorer() is not None:
+            self.model.embed(["Warm up."])
 
     def score(self, item: TextInput) -> Verdict:
         return self.score_many([item])[0]
 
     def score_many(self, items: Sequence[TextInput]) -> list[Verdict]:
-        return [self._score_one(item) for item in items]
+        verdicts: list[Verdict | None] = [None] * len(items)
+        pending: list[_Pending] = []
+        for index, item in enumerate(items):
+            given = normalize_lang(item.lang)
+            stars = valid_stars(item.stars)
+            text = item.text if isinstance(item.text, str) else ""
+            if stars is not None:
+                # The fast path: no detector, no model, unless a high rating comes with complaint words.
+                verdicts[index] = verdict_from_stars(stars, given or UNDETERMINED)
+                if stars >= MIXED_MIN_STARS and text and self.cues.found(text, given):
+                    pending.append(_Pending(index, text, given or self.detector.detect(text), stars))
+                continue
+            if not text.strip():
+                verdicts[index] = Verdict(UNSCORED, None, given or UNDETERMINED, "no text and no rating")
+                continue
+            pending.append(_Pending(index, text, given or self.detector.detect(text), None))
+        if pending:
+            scorer = self.text_scorer()
+            if scorer is not None:
+                self._score_with_model(scorer, pending, verdicts)
+            else:
+                self._score_without_model(pending, verdicts)
+        return verdicts  # type: ignore[return-value]  # every slot is filled above
 
-    def _score_one(self, item: TextInput) -> Verdict:
-        given = normalize_lang(item.lang)
-        stars = valid_stars(item.stars)
-        if stars is not None:
-            # The fast path: no detector, no lexicon. The language is only what the site told us.
-            return verdict_from_stars(stars, given or UNDETERMINED)
-        text = item.text if isinstance(item.text, str) else ""
-        if not text.strip():
-            return Verdict(UNSCORED, None, given or UNDETERMINED, "no text and no rating")
-        lang = given or self.detector.detect(text)
-        if lang == "en":
-            return self.english.score(text, lang)
-        if lang == UNDETERMINED:
-            return Verdict(UNSCORED, None, lang, "language not determined (text too short or ambiguous)")
-        return Verdict(UNSCORED, None, lang, f"no text scorer for {lang} yet")
+    def _score_with_model(self, scorer: MultilingualScorer, pending: list[_Pending], verdicts: list) -> None:
+        results = scorer.text_scores([p.text for p in pending])
+        # Negative and mixed verdicts quote their most negative sentence: one model call for all of them.
+        explain = [i for i, (p, r) in enumerate(zip(pending, results, strict=True))
+                   if (r.s <= MIXED_TEXT_AT_OR_BELOW if p.stars is not None else scorer.label(r.s, p.lang) == NEG)]
+        worst = dict(zip(explain, scorer.worst_sentences([pending[i].text for i in explain]), strict=True))
+        for i, (p, result) in enumerate(zip(pending, results, strict=True)):
+            if p.stars is None:
+                verdicts[p.index] = scorer.verdict(p.text, p.lang, result, worst.get(i) or p.text)
+            elif result.s <= MIXED_TEXT_AT_OR_BELOW:
+                score = calibrated_score(result.s, scorer.band(p.lang))
+                verdicts[p.index] = _mixed(p, score, worst.get(i) or p.text)
+
+    def _score_without_model(self, pending: list[_Pending], verdicts: list) -> None:
+        for p in pending:
+            if p.lang != "en":
+                if p.stars is None:
+                    verdicts[p.index] = Verdict(UNSCORED, None, p.lang, _no_scorer(p.lang, self.fallback_reason))
+                continue
+            verdict = self.english.score(p.text, p.lang)
+            if p.stars is None:
+                verdicts[p.index] = verdict
+            elif verdict.label == NEG and verdict.score is not None and verdict.score <= MIXED_AT_OR_BELOW:
+                worst = verdict.why.removeprefix("negative text: ").strip('"')
+                verdicts[p.index] = _mixed(p, verdict.score, worst)
+
+
+def _mixed(p: _Pending, score: float, sentence: str) -> Verdict:
+    return Verdict(MIXED, score, p.lang, f"{p.stars:g}★ rating but negative text: {quote(sentence)}")
+
+
+def _no_scorer(lang: str, reason: str | None) -> str:
+    what = "language not determined" if lang == UNDETERMINED else f"no text scorer for {lang}"
+    return f"{what} ({reason})" if reason else what
 
 
 SCORE_BATCH = 256  # lines scored together: bounded memory, and output keeps flowing on a long input
@@ -75,6 +211,7 @@ def score_jsonl(lines: Iterable[str], out: TextIO, *, lang: str = "auto", scorer
                 record["sentiment"] = next(verdicts).as_dict()
                 scored += 1
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
         batch.clear()
 
     for number, line in enumerate(lines, start=1):

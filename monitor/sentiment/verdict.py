@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 NEG, NEU, POS, UNSCORED = "neg", "neu", "pos", "unscored"
-LABELS = (NEG, NEU, POS, UNSCORED)
+MIXED = "mixed"  # a 4-5★ rating whose text is clearly negative: a mis-click or sarcasm, for the rules to decide
+LABELS = (NEG, NEU, POS, MIXED, UNSCORED)
 UNDETERMINED = "und"  # ISO 639-2 code for "undetermined language"
 
 
@@ -17,7 +18,7 @@ class TextInput:
 
 @dataclass(frozen=True)
 class Verdict:
-    label: str  # "neg" | "neu" | "pos" | "unscored"
+    label: str  # "neg" | "neu" | "pos" | "mixed" | "unscored"
     score: float | None  # -1 (very negative) .. +1; None when unscored
     lang: str  # detected or given ISO 639-1, "und" when unknown
     why: str  # short human reason

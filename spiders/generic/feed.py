@@ -136,9 +136,15 @@ def _parse(response: Response) -> Any:
     content_type = response.headers.get("Content-Type") or b""
     # A stream, never the bytes: feedparser would treat a str that looks like a URL or a path as one to open.
     # No content-location: feedparser would resolve Atom ids against it ("123" → a URL); links are joined here.
-    return feedparser.parse(
-        io.BytesIO(response.body), response_headers={"content-type": content_type.decode("latin-1")}, sanitize_html=True
-    )
+    try:
+        return feedparser.parse(
+            io.BytesIO(response.body), response_headers={"content-type": content_type.decode("latin-1")},
+            sanitize_html=True,
+        )
+    except (ValueError, LookupError):
+        # feedparser's encoding sniffing raises on some damaged bytes (a bad BOM, NULs in an encoding name):
+        # a feed we cannot read is no feed, like any other unreadable page.
+        return None
 
 
 def _body(entry: Any) -> str:

@@ -54,7 +54,7 @@ def test_score_adds_a_sentiment_to_each_line():
     result = repwatch("score", stdin="\n".join(json.dumps(line) for line in lines) + "\n")
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [o["sentiment"]["label"] for o in out] == ["neg", "pos", "unscored"]
+    assert [o["sentiment"]["label"] for o in out] == ["neg", "pos", "neg"]
     assert out[0]["text"] == lines[0]["text"] and out[1]["sentiment"]["why"].startswith("5")
 
 

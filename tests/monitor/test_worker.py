@@ -1,0 +1,222 @@
+"""Many machines without the machines: the queue: section, the cross-machine locks, and what a worker answers."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, load_config, parse_config, redacted
+from monitor.lock import DatabaseLocks, LockHeld
+from tests.monitor.test_config import GOOD
+
+ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "REDIS_PASSWORD": "s3cret"}
+QUEUE = "queue:\n  url: redis://:${REDIS_PASSWORD}@redis.internal:6379/0\n"
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, env=ENV)
+    return caught.value.problems
+
+
+def test_a_queue_section_takes_its_password_from_the_environment_and_never_shows_it():
+    config = parse_config(GOOD + QUEUE, env=ENV)
+    assert config.queue.url == "redis://:s3cret@redis.internal:6379/0"
+    assert (config.queue.name, config.queue.concurrency, config.queue.visibility_timeout) == (
+        "repwatch", 2, timedelta(hours=1))
+    assert redacted(config)["queue"]["url"] == "redis://:***@redis.internal:6379/0"
+    assert parse_config(GOOD, env=ENV).queue is None  # one machine: no queue, no Celery needed
+
+
+def test_queue_mistakes_are_named_with_their_key_path():
+    assert problems(GOOD + QUEUE + "  concurency: 4\n") == ["queue.concurency: unknown key (did you mean 'concurrency'?)"]
+    assert problems(GOOD + "queue:\n  url: amqp://guest:guest@rabbit//\n") == [
+        "queue.url: must be a redis:// or rediss:// URL, got 'amqp://guest:***@rabbit//'"]
+    assert problems(GOOD + "queue:\n  name: x\n") == ["queue.url: required key is missing"]
+    # A slow crawl still running when its job is handed out again would be started twice.
+    assert problems(GOOD + QUEUE + "  visibility_timeout: 10m\ncrawl:\n  timeout: 15m\n") == [
+        "queue.visibility_timeout: must be longer than crawl.timeout (900s), or a crawl still running is handed out twice"]
+
+
+def test_a_worker_without_a_queue_section_says_what_is_missing(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(GOOD)
+    done = subprocess.run([sys.executable, "-m", "monitor", "worker", "--config", str(config)], capture_output=True,
+                          text=True, env={**os.environ, **ENV}, timeout=60)
+    assert done.returncode == 1
+    assert f"{config} has no queue: section (url: redis://HOST:6379/0)" in done.stderr
+
+
+def test_a_job_for_a_source_the_workers_config_lacks_fails_with_one_line_naming_it(tmp_path, monkeypatch):
+    pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
+    from monitor.worker import Jobs, exited_from
+
+    config = tmp_path / "config.yaml"
+    config.write_text(GOOD + QUEUE + f"data_dir: {tmp_path / 'data'}\n")
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    result = Jobs(config, load_config(config)).run("crawl:acme-yelp")
+    assert result["code"] == 1
+    assert f"no source named 'acme-yelp' in {config}; give every machine the same config" in result["stderr"]
+    exited = exited_from("crawl:acme-yelp", {"status": "SUCCESS", "result": result})
+    assert (exited.code, exited.stderr) == (1, result["stderr"])  # what `repwatch run` logs for it
+
+
+def test_a_queue_that_cannot_be_reached_is_one_log_line_and_the_job_waits_for_its_next_time(tmp_path, monkeypatch):
+    pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
+    from monitor.scheduler import Daemon
+
+    config = tmp_path / "config.yaml"
+    config.write_text(GOOD + f"data_dir: {tmp_path / 'data'}\nschedule:\n  jitter: 0s\n"
+                      "queue:\n  url: redis://:hunter2@127.0.0.1:1/0\n")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    lines: list[str] = []
+    daemon = Daemon(config, log=lines.append)
+    daemon.begin()
+    failed = [line for line in lines if "crawl acme-tp: could not start: cannot queue it on redis://" in line]
+    assert failed and "hunter2" not in failed[0], lines
+    assert daemon.schedule.running() == []  # not stuck "running": it is queued again at its next time
+
+
+# --- the same source never crawled on two machines at once ----------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_database_lock_is_one_holder_at_a_time_and_says_who_holds_it(database_url):
+    first, second = DatabaseLocks(database_url), DatabaseLocks(database_url)
+    try:
+        first.acquire("acme-tp")
+        with pytest.raises(LockHeld) as held:
+            second.acquire("acme-tp")
+        assert held.value.holder.pid == os.getpid()
+        assert datetime.now(UTC) - held.value.holder.started < timedelta(minutes=5)
+        second.acquire("acme-other")  # other sources are free
+        first.close()
+        second.acquire("acme-tp")  # free again once its holder is done
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_killed_holders_database_lock_is_freed_by_the_server(database_url, tmp_path):
+    ready = tmp_path / "held"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time, pathlib\n"
+        "from monitor.lock import DatabaseLocks\n"
+        "locks = DatabaseLocks(sys.argv[1]); locks.acquire('acme-tp'); pathlib.Path(sys.argv[2]).touch()\n"
+        "time.sleep(600)\n"), database_url, str(ready)], cwd=Path(__file__).resolve().parents[2])
+    locks = DatabaseLocks(database_url)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "the holder never took the lock"
+            time.sleep(0.05)
+        with pytest.raises(LockHeld) as held:
+            locks.acquire("acme-tp")
+        assert held.value.holder.pid == holder.pid
+        holder.kill()  # SIGKILL: nothing released by the holder itself
+        holder.wait()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                locks.acquire("acme-tp")
+                break
+            except LockHeld:
+                assert time.monotonic() < deadline, "the lock outlived its killed holder"
+                time.sleep(0.05)
+    finally:
+        holder.kill()
+        locks.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_installations_in_separate_schemas_do_not_share_locks(database_url):
+    from sqlalchemy import create_engine, text
+
+    other_schema = database_url.rsplit("%3D", 1)[1] + "_b"
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{other_schema}"'))
+    other_url = database_url.rsplit("%3D", 1)[0] + f"%3D{other_schema}"
+    try:
+        with DatabaseLocks(database_url) as ours, DatabaseLocks(other_url) as theirs:
+            ours.acquire("acme-tp")
+            theirs.acquire("acme-tp")
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{other_schema}" CASCADE'))
+        engine.dispose()
+
+
+def test_on_sqlite_the_database_locks_leave_it_to_the_file_locks(tmp_path):
+    with DatabaseLocks(f"sqlite:///{tmp_path / 'repwatch.db'}") as first, \
+            DatabaseLocks(f"sqlite:///{tmp_path / 'repwatch.db'}") as second:
+        first.acquire("acme-tp")
+        second.acquire("acme-tp")
+
+
+# --- the daemon's side of the queue -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_queue():
+    url = os.environ.get("REPWATCH_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("REPWATCH_TEST_REDIS_URL is not set (.ci/run sets it to the local Redis)")
+    pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
+    import redis
+    from uuid import uuid4
+
+    from monitor.config import QueueSettings
+
+    settings = QueueSettings(url=url, name=f"repwatch-test-{uuid4().hex[:10]}", visibility_timeout=timedelta(seconds=1))
+    yield settings
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"{settings.name}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def crawl_spec(timeout: float):
+    from monitor.scheduler import JobSpec, rule_trigger
+    from monitor.config import ScheduleRule
+
+    return JobSpec("crawl:acme-tp", "crawl", ("crawl", "--source", "acme-tp"),
+                   rule_trigger(ScheduleRule(every=timedelta(hours=6)), UTC), "every 6h (UTC)", timeout)
+
+
+def test_the_daemon_hears_a_queued_jobs_exit_from_the_workers_result(redis_queue):
+    import queue as queues
+
+    from monitor.worker import QueueLauncher
+
+    launcher = QueueLauncher(redis_queue, poll_interval=0.05)
+    exits: queues.SimpleQueue = queues.SimpleQueue()
+    job = launcher.launch(crawl_spec(600), Path("config.yaml"), exits.put)
+    assert job.note == f"queued (task {job.task_id})"
+    # What a worker stores when the crawl child exits 1 (a source that failed).
+    launcher.app.backend.store_result(job.task_id, {"code": 1, "stderr": "repwatch: source acme-tp failed: boom\n",
+                                                    "timed_out": False, "worker": "w1"}, "SUCCESS")
+    exited = exits.get(timeout=30)
+    assert (exited.job_id, exited.code, exited.stderr) == ("crawl:acme-tp", 1, "repwatch: source acme-tp failed: boom\n")
+
+
+def test_a_queued_job_with_no_result_in_time_is_reported_failed_and_let_go(redis_queue):
+    import queue as queues
+
+    from monitor.worker import QueueLauncher
+
+    launcher = QueueLauncher(redis_queue, poll_interval=0.05)
+    exits: queues.SimpleQueue = queues.SimpleQueue()
+    launcher.launch(crawl_spec(0.5), Path("config.yaml"), exits.put)  # no worker: nobody will answer
+    exited = exits.get(timeout=30)
+    assert exited.code == 1
+    assert exited.stderr.startswith("repwatch: no result from the workers after 2 s: still queued behind other jobs")
