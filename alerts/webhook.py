@@ -396,17 +396,7 @@ def build_teams(alert: Alert) -> dict[str, Any]:
     body.append(_rich(_run(_plain_fit(f"repwatch · source {clean_text(alert.source, single_line=True)} · review #{alert.review_id}", 300),
                            isSubtle=True, size="Small")))
 
-    card: dict[str, Any] = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "msteams": {"width": "Full"},
-        "fallbackText": teams_inert(_plain_fit(headline, 300)),
-        "body": body,
-    }
-    if url:
-        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open review", "url": url}]
-    return {"type": "message", "attachments": [{"contentType": ADAPTIVE_CARD, "contentUrl": None, "content": card}]}
+    return _teams_message(headline, body, url)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,40 @@ def site_review(n: int, rating: int | None, hours_ago: float, body: str | None =
         body=body or f"Review {n}: {'awful, cold food and rude staff' if (rating or 3) <= 2 else 'lovely place'}.",
         published_at=NOW - timedelta(hours=hours_ago), language="en", reply_body=None, reply_at=None,
     )
+
+
+class FollowedProcess:
+    """A `repwatch` command as a child process; its stderr read line by line as it comes, for `wait_for`."""
+
+    def __init__(self, args: list[str], *, cwd: Path, timeout: float):
+        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN}
+        self.proc = subprocess.Popen([sys.executable, "-m", "monitor", *args], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+        self.timeout = timeout
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self.lines.append("<EOF>")
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, count: int = 1) -> list[str]:
+        """The first `count` stderr lines containing `text`, waiting for them to be written (or the process to end)."""
+        def found() -> list[str] | None:
+            hits = [line for line in self.lines if text in line]
+            return hits if len(hits) >= count or "<EOF>" in self.lines else None
+
+        with self._changed:
+            hits = self._changed.wait_for(found, timeout=self.timeout) or []
+        assert len(hits) >= count, f"{len(hits)} of {count} lines with {text!r} in:\n" + "\n".join(self.lines)
+        return hits
 
 
 @dataclass

@@ -1,10 +1,7 @@
 """`repwatch run` end to end: the real daemon, its crawl children, a local site, and the signals an operator sends."""
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -16,7 +13,7 @@ from demo.sitegen import trustpilot_pages
 from demo.slack_receiver import SlackReceiver
 from models.tables import CrawlRun, Source
 from monitor.lock import EXIT_LOCKED
-from tests.e2e.conftest import TOKEN, Setup, site_review, write_config
+from tests.e2e.conftest import TOKEN, FollowedProcess, Setup, site_review, write_config
 
 WAIT = 90  # seconds: an upper bound for a crawl child to come and go, never a pause
 
@@ -46,36 +43,15 @@ class GatedSite(SiteServer):
         return super()._lookup(path)
 
 
-class RunningDaemon:
-    """`repwatch run` as a child process; its stderr read line by line as it comes."""
+class RunningDaemon(FollowedProcess):
+    """`repwatch run` as a child process."""
 
     def __init__(self, setup: Setup, *args: str):
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN}
-        self.proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(setup.config), *args],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, env=env, cwd=setup.tmp)
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(["run", "--config", str(setup.config), *args], cwd=setup.tmp, timeout=WAIT)
 
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("<EOF>")
-            self._changed.notify_all()
-
-    def wait_for(self, text: str) -> str:
-        """The first stderr line containing `text`, waiting for it to be written (or the daemon to end)."""
-        def found() -> str | None:
-            return next((line for line in self.lines if text in line or line == "<EOF>"), None)
-
-        with self._changed:
-            line = self._changed.wait_for(found, timeout=WAIT)
-        assert line and line != "<EOF>", f"no line with {text!r} in:\n" + "\n".join(self.lines)
-        return line
+    def wait_for(self, text: str, count: int = 1) -> str:  # type: ignore[override]
+        """The first stderr line containing `text`."""
+        return super().wait_for(text, count)[0]
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)

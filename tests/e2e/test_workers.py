@@ -6,9 +6,7 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +19,7 @@ from demo.sitegen import trustpilot_pages, trustpilot_path
 from demo.slack_receiver import SlackReceiver
 from models.tables import CrawlRun, Delivery, Review, Source
 from monitor.lock import EXIT_LOCKED, DatabaseLocks
-from tests.e2e.conftest import TOKEN, site_review
+from tests.e2e.conftest import TOKEN, FollowedProcess, site_review
 from tests.e2e.test_daemon import GatedSite
 
 REDIS_URL_ENV = "REPWATCH_TEST_REDIS_URL"
@@ -54,37 +52,11 @@ def queue(request):
     client.close()
 
 
-class Process:
-    """A `repwatch` verb as a child process; its stderr read line by line as it comes."""
+class Process(FollowedProcess):
+    """A `repwatch` verb as a child process."""
 
     def __init__(self, config: Path, *args: str):
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN}
-        self.proc = subprocess.Popen([sys.executable, "-m", "monitor", *args, "--config", str(config)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, env=env, cwd=config.parent)
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("<EOF>")
-            self._changed.notify_all()
-
-    def wait_for(self, text: str, count: int = 1) -> list[str]:
-        """The first `count` stderr lines containing `text`, waiting for them to be written."""
-        def found() -> list[str] | None:
-            hits = [line for line in self.lines if text in line]
-            return hits if len(hits) >= count or "<EOF>" in self.lines else None
-
-        with self._changed:
-            hits = self._changed.wait_for(found, timeout=WAIT) or []
-        assert len(hits) >= count, f"{len(hits)} of {count} lines with {text!r} in:\n" + "\n".join(self.lines)
-        return hits
+        super().__init__([*args, "--config", str(config)], cwd=config.parent, timeout=WAIT)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
