@@ -24,7 +24,8 @@ from monitor.topics import TopicMatcher
 
 WEEK = timedelta(weeks=1)
 CHART_WEEKS = 8
-LABELS = ("neg", "neu", "pos", "unscored")
+# "mixed": 4-5★ with clearly negative text (monitor.rules.MIXED_LABEL), its own bucket, not "unscored"
+LABELS = ("neg", "mixed", "neu", "pos", "unscored")
 # Rows fetched per list; rendering may show fewer to stay inside the size budget.
 LIST_LIMIT = 30
 EXCERPT_CHARS = 240
@@ -273,7 +274,7 @@ def _weekly(session: Session, business_id: int, week: IsoWeek) -> list[WeekPoint
     weeks = [week.shifted(i - CHART_WEEKS + 1) for i in range(CHART_WEEKS)]
     when = _when()
     bucket = case(*[(when < w.end, index) for index, w in enumerate(weeks)])
-    label = case((Review.sentiment_label.in_(LABELS[:3]), Review.sentiment_label), else_="unscored")
+    label = case((Review.sentiment_label.in_(LABELS[:-1]), Review.sentiment_label), else_="unscored")
     # Grouped in an outer query: PostgreSQL does not match a CASE with bound parameters in SELECT and GROUP BY.
     rows = (
         select(bucket.label("bucket"), label.label("label"), Review.rating.label("rating"))
@@ -366,7 +367,8 @@ def render_chart(digest: Digest) -> bytes:
     x = list(range(len(digest.weeks)))
     bottom = [0] * len(x)
     for label, colour, name in (
-        ("neg", "#d1242f", "negative"), ("neu", "#9a9fa6", "neutral"), ("pos", "#1f883d", "positive"), ("unscored", "#d8dee4", "unscored")
+        ("neg", "#d1242f", "negative"), ("mixed", "#bc4c00", "mixed"), ("neu", "#9a9fa6", "neutral"),
+        ("pos", "#1f883d", "positive"), ("unscored", "#d8dee4", "unscored"),
     ):
         heights = [point.counts[label] for point in digest.weeks]
         axes.bar(x, heights, bottom=bottom, color=colour, width=0.65, label=name)

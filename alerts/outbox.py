@@ -26,7 +26,7 @@ from alerts.base import (
     build_notifier,
 )
 from models.tables import Business, Delivery, Review, Source
-from monitor.rules import HANDLED_STATUSES, SEVERITIES
+from monitor.rules import HANDLED_STATUSES, MIXED_LABEL, SEVERITIES
 
 MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(seconds=30)
@@ -120,9 +120,13 @@ class AlertBuilder:
 
     def alert(self, review: Review, source: Source, business: Business) -> Alert:
         site = self._sites.get(source.id) or self._sites.setdefault(source.id, site_name(source))
+        if source.kind == "feed":  # a feed gathers posts from many sites: the post's own host is where to answer
+            site = urlsplit(review.url or "").hostname or site
         language = review.sentiment_lang if review.sentiment_lang not in (None, "und") else review.language
         text = f"{review.title}. {review.body}" if review.title else review.body
-        topics = tuple(self.topics.topics(text, language)) if review.sentiment_label == "neg" else ()
+        # a mixed review (4-5★, negative text) is a complaint too: its topics pick the draft and show in the alert
+        complaint = review.sentiment_label in ("neg", MIXED_LABEL)
+        topics = tuple(self.topics.topics(text, language)) if complaint else ()
         return Alert(
             review_id=review.id,
             business=business.name,

@@ -111,14 +111,14 @@ def bench_speed(threads: int) -> None:
     results = text_scorer.text_scores(texts)  # the embeddings are in the memory cache now: the head alone
     head = (time.perf_counter() - wall0, time.process_time() - cpu0)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    negative = [i for i, (r, lang) in enumerate(zip(results, langs)) if text_scorer.label(r.s, lang) == "neg"]
-    worst = dict(zip(negative, text_scorer.worst_sentences([texts[i] for i in negative])))
-    verdicts = [text_scorer.verdict(t, lang, r, worst.get(i) or t) for i, (t, lang, r) in enumerate(zip(texts, langs, results))]
+    readings = text_scorer.read(texts)  # the whole texts are cached now: this is their sentences' embeddings
+    verdicts = [text_scorer.verdict(t, lang, r) for t, lang, r in zip(texts, langs, readings)]
     why = (time.perf_counter() - wall0, time.process_time() - cpu0)
     negatives = sum(v.label == "neg" for v in verdicts)
+    read = sum(r.s <= multilingual.SENTENCE_GATE for r in results)
     for name, (wall, cpu) in (("language detection", detect), ("model (embedding, truncated)", embed),
                               ("head + thresholds (cached embeddings)", head),
-                              (f"why: sentence embeddings for {negatives} negatives", why)):  # fmt: skip
+                              (f"sentences of the {read} on the negative side ({negatives} negative)", why)):  # fmt: skip
         rate(f"  {name}", len(texts), wall, cpu)
     total_wall = detect[0] + embed[0] + head[0] + why[0]
     total_cpu = detect[1] + embed[1] + head[1] + why[1]
@@ -144,8 +144,9 @@ def fixture_scores(cache: Path, max_chars: int | None = None) -> dict[str, tuple
         if not records:
             continue
         started = time.perf_counter()
-        proba = scorer.head.proba(model.embed([r["text"] for r in records]))
-        print(f"  {lang}: {len(records)} reviews embedded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        readings = scorer.read([r["text"] for r in records])  # the same fused score as the live scorer's
+        proba = np.array([[x.score.p_neg, x.score.p_neu, x.score.p_pos] for x in readings])
+        print(f"  {lang}: {len(records)} reviews read in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         out[lang] = (proba[:, 2] - proba[:, 0], proba, [r["label"] for r in records])
     return out
 

@@ -13,7 +13,15 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.rule import Rule
 
-from demo.reviews import BUSINESS_NAME, SCHEMA_ORG_PATH, TRUSTPILOT_DOMAIN, demo_pages, newest_negative
+from demo.reviews import (
+    BUSINESS_NAME,
+    MENTIONS_PATH,
+    SCHEMA_ORG_PATH,
+    TRUSTPILOT_DOMAIN,
+    demo_pages,
+    mentions_feed,
+    newest_negative,
+)
 from demo.server import SiteServer
 from demo.slack_receiver import SlackReceiver, render_message
 
@@ -31,6 +39,15 @@ def repwatch(*args: str, env: dict[str, str]) -> int:
     return subprocess.run(command, env=env).returncode
 
 
+def show(messages: list[dict]) -> None:
+    """Slack messages as they would read in the channel; a reply says which thread it is in."""
+    for message in messages:
+        if message.get("thread_ts"):
+            console.print(f"  ↳ in the thread of ts {message['thread_ts']}", style="dim", highlight=False)
+        console.print(render_message(message), markup=False, highlight=False, soft_wrap=True)
+        console.print()
+
+
 def main() -> int:
     started = time.monotonic()
     data_dir = (HERE / "../data/demo").resolve()
@@ -40,6 +57,7 @@ def main() -> int:
         now = datetime.now(UTC)
         for path, body in demo_pages(now, base_url=site.url).items():
             site.set_page(path, body)
+        site.set_page(MENTIONS_PATH, mentions_feed(now, base_url=site.url))
         env = {
             **os.environ,
             "DEMO_SITE_URL": site.url,
@@ -51,7 +69,9 @@ def main() -> int:
         console.print(Panel.fit(
             f"[bold]repwatch demo[/]: {BUSINESS_NAME}\n"
             f"review site  {site.url}/review/{TRUSTPILOT_DOMAIN}  (Trustpilot structure, 3 pages)\n"
-            f"             {site.url}{SCHEMA_ORG_PATH}  (schema.org JSON-LD, some reviews without stars)\n"
+            f"             {site.url}{SCHEMA_ORG_PATH}  (schema.org JSON-LD, some without stars)\n"
+            f"mentions     {site.url}{MENTIONS_PATH}  (a Google Alert's Atom feed)\n"
+            "             posts in Polish, Romanian, Greek, German, Lithuanian, English: no stars, language detected\n"
             f"Slack        {slack.api_url}  (a local stand-in that checks messages as Slack would)\n"
             f"database     {data_dir / 'repwatch.db'}",
         ))
@@ -62,10 +82,10 @@ def main() -> int:
         console.print(Rule("2. what repwatch found: the negative reviews (`repwatch reviews` lists them all)"))
         repwatch("reviews", "--negative", "--limit", "20", env=env)
 
-        console.print(Rule(f"3. the Slack alerts it sent ({len(slack.messages)})"))
-        for message in slack.messages:
-            console.print(render_message(message), markup=False, highlight=False, soft_wrap=True)
-            console.print()
+        threaded = sum(1 for message in slack.messages if message.get("thread_ts"))
+        console.print(Rule(f"3. the Slack messages it sent ({len(slack.messages)})"
+                           + (f": a flood summary, then the {threaded} alerts in its thread" if threaded else "")))
+        show(slack.messages)
 
         console.print(Rule("4. crawl again: nothing new, so no requests beyond page 1 and no alerts"))
         before = len(slack.messages)
@@ -83,9 +103,7 @@ def main() -> int:
             site.set_page(path, body)
         before = len(slack.messages)
         repwatch("crawl", env=env)
-        for message in slack.messages[before:]:
-            console.print(render_message(message), markup=False, highlight=False, soft_wrap=True)
-            console.print()
+        show(slack.messages[before:])
 
         console.print(Rule("6. what still waits for an answer, and the state of the whole thing"))
         repwatch("reviews", "--unanswered", env=env)

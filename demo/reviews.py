@@ -1,25 +1,29 @@
-"""The demo's invented business, Harbour Lane Coffee, and its reviews on two sources, dated relative to `now`."""
+"""The demo's invented business, Harbour Lane Coffee, and its reviews on three sources, dated relative to `now`."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
-from demo.sitegen import SiteReview, schema_org_page, trustpilot_pages
+from demo.sitegen import SiteReview, atom_feed, schema_org_page, trustpilot_pages
 
 __all__ = [
     "BUSINESS_NAME",
     "TRUSTPILOT_DOMAIN",
     "SCHEMA_ORG_PATH",
+    "MENTIONS_PATH",
     "DemoReviews",
     "demo_reviews",
     "demo_pages",
+    "mentions_feed",
     "HOSTILE_TEXT",
 ]
 
 BUSINESS_NAME = "Harbour Lane Coffee"
 TRUSTPILOT_DOMAIN = "harbourlanecoffee.example"
 SCHEMA_ORG_PATH = "/harbour-lane-coffee/reviews"
+# Where a Google Alert for the café's name would be read (the real ones are /alerts/feeds/<user>/<alert id>).
+MENTIONS_PATH = "/alerts/feeds/harbour-lane-coffee.atom"
 
 # Slack mrkdwn control sequences and markup a hostile reviewer might post: an alert must show them as inert text.
 HOSTILE_TEXT = (
@@ -34,10 +38,11 @@ D = 24 * H
 
 @dataclass(frozen=True, slots=True)
 class DemoReviews:
-    """Both demo sources' reviews; `trustpilot` is newest first as the site pages it, 20 a page."""
+    """The demo sources' reviews; `trustpilot` is newest first as the site pages it, 20 a page."""
 
     trustpilot: list[SiteReview]
     schema_org: list[SiteReview]
+    mentions: list[SiteReview] = field(default_factory=list)  # the mentions feed: no stars, no language given
 
 
 # (hours before now, author, country, language, stars, title, body, business reply or None, reply delay hours)
@@ -188,6 +193,52 @@ _SCHEMA_ORG = [
      "Coffee was okay and the cake was fine. Nothing to complain about, nothing to rave about either.", None, 0),
 ]
 
+# Posts around the web that name the café, as its Google Alert finds them: no stars, no language tag, so the text
+# alone says what the post is, in the visitor's own language. All within the first crawl's 72 h window: the
+# complaints alert at once. Each complaint is about something else (hygiene, price, staff, a double charge,
+# waiting, the food), so each alert shows another topic; two posts are happy ones that must stay quiet.
+# (hours before now, author, language, title, body, the post's address)
+_MENTIONS = [
+    (4, "magda_z_gdyni", "pl", "Harbour Lane Coffee w Porthallow – nie polecam",
+     "Byłam tam wczoraj z mężem. Stoliki brudne i lepiące się od kawy, w toalecie śmierdziało i nie było mydła. "
+     "Pani przy kasie wycierała blat tą samą szmatką, którą potem przetarła filiżanki. Zero higieny, więcej tam "
+     "nie wejdziemy.",
+     "https://forum.polonia-kornwalia.example/t/harbour-lane-coffee-porthallow/4812"),
+    (7, "Lizard Coast Walks", "en", "The coast path from Porthallow to Porthoustock",
+     "An easy two hours along the cliffs with seals below the Manacles. We started and finished at Harbour Lane "
+     "Coffee on the quay: proper flat whites, a generous slice of lemon cake and a friendly welcome for two muddy "
+     "walkers and a dog.",
+     "https://lizardcoastwalks.example/walks/porthallow-porthoustock"),
+    (11, "Ioana Marinescu", "ro", "Harbour Lane Coffee: prețuri de Londra într-un sat din Cornwall",
+     "Am oprit la Harbour Lane Coffee în drum spre Falmouth. Două cafele și o brioșă ne-au costat aproape 14 lire, "
+     "iar brioșa era cât un pumn de copil. Prețurile sunt complet exagerate pentru o cafenea mică de sat. Mult "
+     "prea scump, nu merită banii.",
+     "https://jurnaldecalatorie.example/cornwall-pe-buget-porthallow"),
+    (16, "nikos_k", "el", "Απαράδεκτη συμπεριφορά στο Harbour Lane Coffee",
+     "Ζήτησα ευγενικά να μου ζεστάνουν τον καφέ γιατί ήταν χλιαρός, και ο υπάλληλος μου απάντησε με ειρωνικό ύφος "
+     "ότι έτσι τον σερβίρουν εκεί. Πολύ αγενής, ούτε μια συγγνώμη. Δεν θα ξαναπάω.",
+     "https://www.taxidiotes.example/forum/thread/1187-porthallow-cornwall"),
+    (23, "Stefan W.", "de", "Doppelt abgebucht, keine Erstattung: Harbour Lane Coffee",
+     "Im Harbour Lane Coffee in Porthallow wurde mir ein Frühstück für 16 Pfund zweimal von der Kreditkarte "
+     "abgebucht. Vor Ort hieß es, die Rückerstattung komme in drei Tagen. Jetzt ist eine Woche vergangen, auf "
+     "meine E-Mails bekomme ich keine Antwort und das Geld ist immer noch weg. Wenn bis Freitag nichts passiert, "
+     "schalte ich die Verbraucherzentrale ein.",
+     "https://www.reiseforum.example/cornwall/harbour-lane-coffee-doppelt-abgebucht"),
+    (30, "Ola Wiśniewska", "pl", "Najlepsza kawa w Kornwalii",
+     "Przemiła obsługa, pyszne bułeczki cynamonowe i piękny widok na port. Barista zapamiętał moje imię już po "
+     "jednej wizycie. Jeśli będziecie w Porthallow, koniecznie zajrzyjcie do Harbour Lane Coffee!",
+     "https://kawaipodroze.example/kornwalia-porthallow"),
+    (38, "Rūta Petrauskienė", "lt", "Nerekomenduoju Harbour Lane Coffee",
+     "Užsukome su draugais į Harbour Lane Coffee prie uosto. Eilėje stovėjome dvidešimt minučių, o paskui dar "
+     "pusvalandį laukėme dviejų kavų ir sumuštinio. Kava atnešta šalta, niekas net neatsiprašė. Labai "
+     "nusivylėme, daugiau negrįšime.",
+     "https://www.keliautojai.example/irasai/porthallow-kavine"),
+    (52, "Kernow_Kayaker", "en", "Harbour Lane Coffee has gone downhill",
+     "Stopped at Harbour Lane Coffee in Porthallow on Sunday. The scone was stale and rock hard, the cream tasted "
+     "sour and my latte was lukewarm and watery. It used to be our favourite place on this coast. Not any more.",
+     "https://www.lizardforum.example/threads/harbour-lane-coffee-has-gone-downhill.2231/"),
+]
+
 
 def _stable_id(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:24]
@@ -197,6 +248,7 @@ def demo_reviews(now: datetime) -> DemoReviews:
     """The demo's reviews, dated relative to `now` (tz-aware; naive is taken as UTC).
 
     Some negatives are newer than 72 h (they alert on the first run); most reviews are older (silent history).
+    The mentions are all recent: six complaints in six languages, two happy posts.
     Ids are stable across calls, so a re-crawl of regenerated pages finds the same reviews.
     """
     now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
@@ -230,7 +282,20 @@ def demo_reviews(now: datetime) -> DemoReviews:
         )
         for age, author, stars, title, body, reply, delay in _SCHEMA_ORG
     ]
-    return DemoReviews(trustpilot=trustpilot, schema_org=schema_org)
+    mentions = [
+        SiteReview(
+            id=_stable_id("feed", author, title),
+            author=author,
+            rating=None,
+            title=title,
+            body=body,
+            published_at=now - timedelta(hours=age),
+            language=lang,
+            url=url,
+        )
+        for age, author, lang, title, body, url in _MENTIONS
+    ]
+    return DemoReviews(trustpilot=trustpilot, schema_org=schema_org, mentions=mentions)
 
 
 def newest_negative(now: datetime) -> SiteReview:
@@ -240,17 +305,19 @@ def newest_negative(now: datetime) -> SiteReview:
 
 
 def demo_pages(now: datetime, base_url: str = "", replies: dict[str, str] | None = None) -> dict[str, bytes]:
-    """Every demo page by path: the Trustpilot-style business page (3 pages) and the schema.org review page.
+    """The review sites' pages by path: the Trustpilot-style business page (3 pages) and the schema.org review page.
+
+    The third source, the mentions feed, is `mentions_feed` (served at MENTIONS_PATH).
 
     `base_url` (the server's, e.g. `SiteServer.url`) makes the schema.org `@id`s absolute; `replies` adds the
     business's reply (review id → text) as the site would show it.
     """
     reviews = demo_reviews(now)
     if replies:
-        reviews = DemoReviews(
+        reviews = replace(
+            reviews,
             trustpilot=[replace(r, reply_body=replies[r.id], reply_at=now) if r.id in replies else r
                         for r in reviews.trustpilot],
-            schema_org=reviews.schema_org,
         )
     # Real 2025 pages show a "relevant reviews" block reusing the card marker; two older positives here.
     relevant = [r for r in reviews.trustpilot if r.rating == 5 and r.reply_body][:2]
@@ -259,3 +326,8 @@ def demo_pages(now: datetime, base_url: str = "", replies: dict[str, str] | None
     pages[SCHEMA_ORG_PATH] = schema_org_page(BUSINESS_NAME, reviews.schema_org, kind="LocalBusiness",
                                              page_url=base_url + SCHEMA_ORG_PATH)
     return pages
+
+
+def mentions_feed(now: datetime, base_url: str = "") -> bytes:
+    """The café's Google Alert as an Atom feed (served at MENTIONS_PATH): the mentions, newest first."""
+    return atom_feed(BUSINESS_NAME, demo_reviews(now).mentions, feed_url=base_url + MENTIONS_PATH)

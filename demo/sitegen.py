@@ -1,14 +1,18 @@
-"""Writers of review pages in real sites' structures (Trustpilot Next.js, schema.org JSON-LD), filled with our own content."""
+"""Writers of review pages in real sites' structures (Trustpilot Next.js, schema.org JSON-LD, an Atom feed), filled with our own content."""
 from __future__ import annotations
 
 import hashlib
 import html
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
 
-__all__ = ["SiteReview", "trustpilot_pages", "trustpilot_path", "schema_org_page", "script_json"]
+__all__ = ["SiteReview", "trustpilot_pages", "trustpilot_path", "schema_org_page", "atom_feed", "script_json"]
 
 
 @dataclass(slots=True)
@@ -25,6 +29,7 @@ class SiteReview:
     reply_body: str | None = None
     reply_at: datetime | None = None
     country: str = "GB"
+    url: str | None = None  # the page the review itself is on, where a feed links to it (see atom_feed)
 
 
 # --- escaping -------------------------------------------------------------------------------------------
@@ -497,3 +502,74 @@ def schema_org_page(
         "<footer><p>Invented business, written for the repwatch demo.</p></footer></body></html>"
     )
     return page.encode("utf-8")
+
+
+# --- Atom feed (Google Alerts) --------------------------------------------------------------------------------
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")  # no XML 1.0 document may hold these
+
+
+def _xml(value: str) -> str:
+    """Element text for XML: `&`, `<`, `>` escaped; characters XML 1.0 cannot carry at all dropped."""
+    return xml_escape(_NOT_XML.sub("", value))
+
+
+def _xml_attr(value: str) -> str:
+    """A quoted XML attribute value (quotes, `&`, `<`, line breaks escaped)."""
+    return quoteattr(_NOT_XML.sub("", value), {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
+
+
+def _highlighted(text: str, query: str) -> str:
+    """HTML for `text` with `query` in bold, as Google Alerts shows the words it matched."""
+    escaped = _text(text)
+    return escaped.replace(_text(query), f"<b>{_text(query)}</b>") if query else escaped
+
+
+def atom_feed(query: str, reviews: list[SiteReview], *, feed_url: str = "") -> bytes:
+    """Posts that mention `query`, as a Google Alerts Atom feed: one `<entry>` a review, newest first.
+
+    As Google's: the feed's title is `Google Alert - "<query>"`; an entry's id is
+    `tag:google.com,2013:googlealerts/feed:<number>`; its link goes through `https://www.google.com/url?...&url=<the
+    post>` (the post is `review.url`, else `<feed_url>#<review.id>`); title and text are HTML (`type="html"`),
+    escaped inside the XML, with `query` in bold. There are no stars (a review's `rating` must be None) and no
+    language: the reader has to detect it, and `review.language` is what it should find. Unlike Google's, whose
+    `<author><name/></author>` is empty, an entry names its author when the review has one (as a Reddit or
+    forum search feed does).
+    """
+    for review in reviews:
+        if review.rating is not None:
+            raise ValueError(f"a mentions feed has no stars; review {review.id!r} has {review.rating!r}")
+    ordered = sorted(reviews, key=lambda r: _utc(r.published_at), reverse=True)
+    updated = _iso_z(ordered[0].published_at) if ordered else "1970-01-01T00:00:00.000Z"
+    entries = []
+    for review in ordered:
+        number = int(hashlib.sha1(review.id.encode()).hexdigest()[:15], 16)
+        post = review.url or f"{feed_url}#{review.id}"
+        link = (f"https://www.google.com/url?rct=j&sa=t&url={quote(post, safe=':/')}&ct=ga"
+                f"&cd=CAIyGjk{number % 10_000:04d}&usg=AOvVaw{_hex_id('usg', review.id)[:16]}")
+        when = _iso_z(review.published_at)
+        author = f"<name>{_xml(review.author)}</name>" if review.author else "<name/>"
+        entries.append(
+            "  <entry>\n"
+            f"    <id>tag:google.com,2013:googlealerts/feed:{number}</id>\n"
+            f'    <title type="html">{_xml(_highlighted(review.title, query))}</title>\n'
+            f"    <link href={_xml_attr(link)}/>\n"
+            f"    <published>{when}</published>\n"
+            f"    <updated>{when}</updated>\n"
+            f'    <content type="html">{_xml(_highlighted(review.body, query))}</content>\n'
+            f"    <author>{author}</author>\n"
+            "  </entry>\n"
+        )
+    self_link = f'  <link href={_xml_attr(feed_url)} rel="self"/>\n' if feed_url else ""
+    title = f'Google Alert - "{query}"'
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:idx="urn:atom-extension:indexing">\n'
+        f"  <id>tag:google.com,2005:reference:{int(_hex_id('feed', query)[:15], 16)}</id>\n"
+        f"  <title>{_xml(title)}</title>\n"
+        f"{self_link}"
+        f"  <updated>{updated}</updated>\n"
+        + "".join(entries)
+        + "</feed>\n"
+    )
+    return feed.encode("utf-8")

@@ -152,17 +152,13 @@ class Scorer:
         return verdicts  # type: ignore[return-value]  # every slot is filled above
 
     def _score_with_model(self, scorer: MultilingualScorer, pending: list[_Pending], verdicts: list) -> None:
-        results = scorer.text_scores([p.text for p in pending])
-        # Negative and mixed verdicts quote their most negative sentence: one model call for all of them.
-        explain = [i for i, (p, r) in enumerate(zip(pending, results, strict=True))
-                   if (r.s <= MIXED_TEXT_AT_OR_BELOW if p.stars is not None else scorer.label(r.s, p.lang) == NEG)]
-        worst = dict(zip(explain, scorer.worst_sentences([pending[i].text for i in explain]), strict=True))
-        for i, (p, result) in enumerate(zip(pending, results, strict=True)):
+        # Negative and mixed verdicts quote their most negative sentence, found while reading them.
+        for p, reading in zip(pending, scorer.read([p.text for p in pending]), strict=True):
             if p.stars is None:
-                verdicts[p.index] = scorer.verdict(p.text, p.lang, result, worst.get(i) or p.text)
-            elif result.s <= MIXED_TEXT_AT_OR_BELOW:
-                score = calibrated_score(result.s, scorer.band(p.lang))
-                verdicts[p.index] = _mixed(p, score, worst.get(i) or p.text)
+                verdicts[p.index] = scorer.verdict(p.text, p.lang, reading)
+            elif reading.score.s <= MIXED_TEXT_AT_OR_BELOW:
+                score = calibrated_score(reading.score.s, scorer.band(p.lang))
+                verdicts[p.index] = _mixed(p, score, reading.worst or p.text)
 
     def _score_without_model(self, pending: list[_Pending], verdicts: list) -> None:
         for p in pending:

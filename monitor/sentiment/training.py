@@ -168,8 +168,8 @@ def train(sessions: sessionmaker[Session], scorer: Scorer, *, force: bool = Fals
                    info={"fitted_on": "owner labels", "labels": len(part)})  # fmt: skip
 
     trial = MultilingualScorer(model, fitted(train_part), owner=True)
-    scores = trial.text_scores([item.text for item in test_part])
-    after = [trial.label(result.s, item.lang or "und") for item, result in zip(test_part, scores, strict=True)]
+    readings = trial.read([item.text for item in test_part])
+    after = [trial.label(reading.score.s, item.lang or "und") for item, reading in zip(test_part, readings, strict=True)]
     gold = [item.label for item in test_part]
     report_before = neg_prf(gold, [v.label for v in before])
     report_after = neg_prf(gold, after)

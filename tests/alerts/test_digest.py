@@ -230,7 +230,7 @@ def test_digest_numbers_come_from_the_database(seeded):
         ("acme-google", "maps.example.com", 3), ("acme-trustpilot", "www.trustpilot.com", 3)]
     assert digest.this_week.average_rating == pytest.approx(2.4)
     assert digest.last_week.average_rating == pytest.approx(11 / 3)
-    assert digest.sentiment == {"neg": 3, "neu": 1, "pos": 1, "unscored": 1}
+    assert digest.sentiment == {"neg": 3, "mixed": 0, "neu": 1, "pos": 1, "unscored": 1}
     assert [(r.excerpt[:12], r.status, r.replied) for r in digest.negatives] == [
         ("<b>Awful</b>", "new", False), ("review r2", "new", True), ("review r6", "resolved", False)]
     assert digest.negatives[2].url is None  # javascript: never becomes a link
@@ -342,6 +342,24 @@ def test_no_negative_reviews_means_no_topics_section(sessions):
     assert "complaint topics" not in html.lower() and "COMPLAINT TOPICS" not in text
 
 
+def test_a_mixed_review_is_counted_as_mixed_not_unscored(sessions):
+    """A 5★ review whose text says "never again" is its own bucket: the owner sees it, the week stays positive."""
+    with sessions.begin() as session:
+        business = Business(name="Mixed Bag")
+        source = Source(business=business, name="mixed", kind="schema_org", url="https://mixed.example/")
+        session.add_all([business, source] + [
+            Review(source=source, external_id=key, content_hash=key, url=f"https://mixed.example/{key}", body=body,
+                   rating=rating, sentiment_label=label, published_at=at(18))
+            for key, rating, label, body in (("m1", 5, "mixed", "Five stars. Never again, the courier lost it."),
+                                             ("m2", 5, "pos", "Lovely."), ("m3", 1, "neg", "Awful."))])
+    with sessions() as session:
+        digest = build_digest(session, "Mixed Bag", WEEK, now=NOW)
+    assert digest.sentiment == {"neg": 1, "mixed": 1, "neu": 0, "pos": 1, "unscored": 0}
+    assert digest.weeks[-1].counts["mixed"] == 1
+    assert "negative 1   mixed 1   neutral 0   positive 1   unscored 0" in render_text(digest)
+    assert 'id="sentiment-mixed">1<' in render_html(digest, "cid:chart@x")
+
+
 def test_both_parts_show_the_top_complaint_topics(polyglot):
     with polyglot() as session:
         digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW)
@@ -417,12 +435,12 @@ def test_both_parts_show_the_numbers_and_links_and_escape_review_text(seeded, sm
     assert html_number("negatives") == "3"
     assert html_number("unanswered") == "2"
     assert html_number("median-reply") == "3 days"
-    assert [html_number(f"sentiment-{label}") for label in ("neg", "neu", "pos", "unscored")] == ["3", "1", "1", "1"]
+    assert [html_number(f"sentiment-{label}") for label in ("neg", "mixed", "neu", "pos", "unscored")] == ["3", "0", "1", "1", "1"]
     assert "last week 3.67" in html and "-1.27" in html
     assert html_number("topic-service") == "1"  # "rude staff" in r1: the week's only complaint topic
     for line in ("New reviews: 6", "Average rating: 2.40 (last week 3.67, -1.27)", "Negative: 3    Unanswered: 2",
                  "    1   33%  Customer service (last week 0, +1)",
-                 "Median time to reply: 3 days (2 replies)", "negative 3   neutral 1   positive 1   unscored 1",
+                 "Median time to reply: 3 days (2 replies)", "negative 3   mixed 0   neutral 1   positive 1   unscored 1",
                  "3  acme-google (maps.example.com)", "3  acme-trustpilot (www.trustpilot.com)"):
         assert line in text
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from alerts.outbox import backoff, deliver_due
+from alerts.outbox import AlertBuilder, backoff, deliver_due
 from demo.slack_receiver import SlackReceiver
 from models.tables import Business, Delivery, Review, Source
 from monitor.config import parse_config
@@ -106,3 +106,26 @@ def test_on_postgresql_a_row_another_deliverer_is_sending_is_skipped_not_sent_tw
             other.commit()
         assert deliver_due(sessions, config, now=lambda: NOW).sent == 0
         assert statuses(sessions) == {"good": ["sent"] * 3} and len(good.messages) == 2
+
+
+def test_an_alert_names_the_site_a_feed_post_is_on_and_a_mixed_review_gets_its_topics(sessions):
+    config = parse_config("""
+businesses:
+  - name: Acme
+    sources: [{name: mentions, kind: feed, url: "https://alerts.example/feeds/acme"}]
+""", env={})
+    with sessions.begin() as session:
+        source = Source(name="mentions", kind="feed", url="https://alerts.example/feeds/acme",
+                        business=Business(name="Acme"))
+        posts = [Review(source=source, external_id=key, url=url, body=body, rating=rating, content_hash=key,
+                        sentiment_label=label, published_at=NOW)
+                 for key, url, rating, label, body in (
+                     ("p1", "https://forum.example/t/acme/1", None, "neg", "The refund never came."),
+                     ("p2", "", 5, "mixed", "Five stars, but they charged me twice and the refund never came."))]
+        session.add_all(posts)
+        session.flush()
+        alerts = AlertBuilder(config).alerts(session, [post.id for post in posts])
+    on_forum, mixed = (alerts[post.id] for post in posts)
+    assert on_forum.site == "forum.example"  # where the owner must go to answer, not "RSS / Atom feed"
+    assert mixed.site == "RSS / Atom feed"  # no link: the feed is all we know
+    assert "refunds" in mixed.topics

@@ -394,6 +394,7 @@ FIXTURE_FLOORS = {"en": 0.6, "pl": 0.72, "ro": 0.78, "el": 0.82, "de": 0.6}
 
 
 @pytest.mark.fixtures
+@pytest.mark.timeout(900)  # ~300 reviews through the model on one core: minutes when the machine is busy
 def test_real_reviews_in_each_language(shared_fixtures, scorer: Scorer, tmp_path) -> None:
     paths = []
     for lang in FIXTURE_FLOORS:
