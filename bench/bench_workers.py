@@ -48,7 +48,8 @@ def start_sites(stack: ExitStack, sources: int, hosts: int) -> list[str]:
     return urls
 
 
-def write_config(folder: Path, urls: list[str], database: str, redis: str, queue: str, concurrency: int) -> Path:
+def write_config(folder: Path, urls: list[str], database: str, redis: str, queue: str, concurrency: int,
+                 per_task: int, model: bool = True) -> Path:
     folder.mkdir(parents=True)
     sources = "".join(f"      - {{name: s{i:05d}, kind: trustpilot, url: \"{url}\"}}\n" for i, url in enumerate(urls))
     config = folder / "config.yaml"
@@ -56,7 +57,9 @@ def write_config(folder: Path, urls: list[str], database: str, redis: str, queue
         data_dir: {folder / 'data'}
         database: "{database}"
         crawl: {{polite: false, download_delay: 0, timeout: 5m}}
-        queue: {{url: "{redis}", name: {queue}, concurrency: {concurrency}, visibility_timeout: 1h}}
+        queue: {{url: "{redis}", name: {queue}, concurrency: {concurrency}, visibility_timeout: 1h,
+                 sources_per_task: {per_task}}}
+        sentiment: {{model: {'true' if model else 'false'}}}
         businesses:
           - name: Bench Co
             sources:
@@ -64,14 +67,19 @@ def write_config(folder: Path, urls: list[str], database: str, redis: str, queue
     return config
 
 
-def run_cycle(urls: list[str], workers: int, concurrency: int, base_url: str, redis_url: str, tmp: Path) -> dict:
-    """Start `workers` workers, queue one crawl per source, and time until every result is back."""
+def run_cycle(urls: list[str], workers: int, concurrency: int, per_task: int, base_url: str, redis_url: str,
+              tmp: Path, model: bool = True) -> dict:
+    """Start `workers` workers, queue every source's crawl as `repwatch run` does (batches of `per_task`), and
+    time until every source's result is back."""
+    import queue as queues
+
     import redis as redis_client
     from sqlalchemy import create_engine, func, select, text
 
     from models.tables import CrawlRun, Review
     from monitor.config import load_config
-    from monitor.worker import CRAWL_TASK, celery_app
+    from monitor.scheduler import batches, job_specs
+    from monitor.worker import QueueLauncher
 
     schema = f"bench_{uuid4().hex[:10]}"
     admin = create_engine(base_url)
@@ -79,7 +87,8 @@ def run_cycle(urls: list[str], workers: int, concurrency: int, base_url: str, re
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     database = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
     queue = f"bench-{uuid4().hex[:10]}"
-    configs = [write_config(tmp / f"{queue}-{n}", urls, database, redis_url, queue, concurrency) for n in range(workers)]
+    configs = [write_config(tmp / f"{queue}-{n}", urls, database, redis_url, queue, concurrency, per_task, model)
+               for n in range(workers)]
     # The schema first, once: workers starting together would all run the migrations.
     subprocess.run([sys.executable, "-m", "monitor", "sources", "health", "--config", str(configs[0])], cwd=REPO,
                    check=True, capture_output=True)
@@ -101,21 +110,21 @@ def run_cycle(urls: list[str], workers: int, concurrency: int, base_url: str, re
         for _ in procs:
             if not ready.acquire(timeout=READY_WAIT):
                 raise SystemExit("a worker did not become ready")
-        app = celery_app(load_config(configs[0]).queue, polled=True)
-        backend = app.backend
+        config = load_config(configs[0])
+        # What `repwatch run` does with a cycle's due crawls: the same batches, the same launcher, whose results
+        # come back as each source's own exit (polled every 0.5 s here, as the daemon polls every second).
+        launcher = QueueLauncher(config.queue, poll_interval=0.5)
+        exits: queues.SimpleQueue = queues.SimpleQueue()
+        crawls = [spec for spec in job_specs(config) if spec.kind == "crawl"]
         started = time.monotonic()
-        pending = {app.send_task(CRAWL_TASK, args=[f"s{i:05d}"]).id for i in range(len(urls))}
+        tasks = batches(crawls, per_task)
+        for batch in tasks:
+            launcher.launch_batch(batch, configs[0], exits.put)
         queued = time.monotonic() - started
         codes: dict[int, int] = {}
-        while pending:
-            ids = list(pending)
-            for task_id, value in zip(ids, backend.mget([backend.get_key_for_task(t) for t in ids]), strict=True):
-                meta = backend.decode_result(value) if value else None
-                if meta and meta["status"] in ("SUCCESS", "FAILURE"):
-                    pending.discard(task_id)
-                    code = meta["result"]["code"] if meta["status"] == "SUCCESS" else -1
-                    codes[code] = codes.get(code, 0) + 1
-            time.sleep(0.5)  # a polling period
+        for _ in crawls:
+            exited = exits.get()
+            codes[exited.code] = codes.get(exited.code, 0) + 1
         wall = time.monotonic() - started
         engine = create_engine(database)
         with engine.connect() as db:
@@ -138,9 +147,17 @@ def run_cycle(urls: list[str], workers: int, concurrency: int, base_url: str, re
         keys = list(client.scan_iter(f"{queue}:*"))
         if keys:
             client.delete(*keys)
-    return {"workers": workers, "concurrency": concurrency, "sources": len(urls), "wall_s": round(wall, 1),
-            "queue_s": round(queued, 2), "sources_per_s": round(len(urls) / wall, 2), "exit_codes": codes,
-            "ok_runs": ok_runs, "reviews": reviews}
+    return {"workers": workers, "concurrency": concurrency, "sources_per_task": per_task, "model": model,
+            "tasks": len(tasks),
+            "sources": len(urls), "wall_s": round(wall, 1), "queue_s": round(queued, 2),
+            "sources_per_s": round(len(urls) / wall, 2), "exit_codes": codes, "ok_runs": ok_runs, "reviews": reviews,
+            "load_at_end": [round(n, 1) for n in os.getloadavg()]}
+
+
+def per_task_default() -> int:
+    from monitor.config import QueueSettings
+
+    return QueueSettings.model_fields["sources_per_task"].default
 
 
 def main() -> int:
@@ -149,6 +166,11 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=20, help="loopback addresses the sources are spread over")
     parser.add_argument("--workers", default="1,2", help="worker counts to compare, comma-separated")
     parser.add_argument("--concurrency", type=int, default=1, help="jobs at once per worker")
+    parser.add_argument("--sources-per-task", type=int, default=per_task_default(),
+                        help="sources crawled together by one job (queue.sources_per_task); 1: a job per source")
+    parser.add_argument("--no-model", dest="model", action="store_false",
+                        help="sentiment.model: false (stars and VADER only): the queue and crawl cost without the "
+                        "multilingual model's scoring")
     parser.add_argument("--database", default=os.environ.get(
         "REPWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis", default=os.environ.get("REPWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -159,7 +181,8 @@ def main() -> int:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="repwatch-bench-workers-") as tmp:
         urls = start_sites(stack, args.sources, args.hosts)
         for workers in counts:
-            run = run_cycle(urls, workers, args.concurrency, args.database, args.redis, Path(tmp))
+            run = run_cycle(urls, workers, args.concurrency, args.sources_per_task, args.database, args.redis,
+                            Path(tmp), args.model)
             result["runs"].append(run)
             print(json.dumps(run), flush=True)
     first = result["runs"][0]["wall_s"]
@@ -168,11 +191,12 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"machine: {result['machine']}")
-    print("| workers × jobs each | sources | wall s | sources/s | speed-up | ok runs | reviews |")
-    print("|---|---|---|---|---|---|---|")
+    print("| workers × jobs each | sources per task | tasks | sources | wall s | sources/s | speed-up | ok runs | reviews |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for run in result["runs"]:
-        print(f"| {run['workers']} × {run['concurrency']} | {run['sources']} | {run['wall_s']} | {run['sources_per_s']} "
-              f"| {run['speed_up']} | {run['ok_runs']} | {run['reviews']} |")
+        print(f"| {run['workers']} × {run['concurrency']} | {run['sources_per_task']} | {run['tasks']} "
+              f"| {run['sources']} | {run['wall_s']} | {run['sources_per_s']} | {run['speed_up']} | {run['ok_runs']} "
+              f"| {run['reviews']} |")
     return 0
 
 

@@ -216,6 +216,11 @@ class QueueSettings(Strict):
         description="queue name and Redis key prefix: installations sharing one Redis use different names",
     )
     concurrency: int = Field(2, ge=1, le=64, description="jobs at once per `repwatch worker` (its --concurrency)")
+    sources_per_task: int = Field(
+        25, ge=1, le=200,
+        description="crawls due together go out as one job of up to this many sources, crawled by one "
+        "`repwatch crawl --source A --source B …` child (one start-up, one shared crawl.timeout); 1: a job per source",
+    )
     visibility_timeout: Duration = Field(
         timedelta(hours=1),
         description="a job its worker has not acknowledged by then (the worker died) goes to another worker; "

@@ -266,6 +266,24 @@ class Schedule:
             started.append(state.spec)
         return started, skipped
 
+    def start_early(self, limit: int) -> list[JobSpec]:
+        """Crawls whose time has come but whose jitter has not yet passed, started now to fill a batch (at most
+        `limit`, within the crawl cap). A batch shares one start-up: waiting out each crawl's own jitter would send
+        nearly every batch with one source in it. Never before a crawl's scheduled time."""
+        now = self.clock.now()
+        waiting = sorted((s for s in self.jobs.values()
+                          if s.spec.kind == "crawl" and not s.retired and s.running_since is None
+                          and s.fire is not None and s.fire <= now and s.due is not None and s.due > now),
+                         key=lambda s: (s.due, s.spec.id))
+        started: list[JobSpec] = []
+        for state in waiting[:max(0, limit)]:
+            if self.running_crawls() >= self.max_concurrent:
+                break
+            state.running_since = state.last_run = now
+            self._advance(state, now)
+            started.append(state.spec)
+        return started
+
     def finished(self, job_id: str) -> None:
         state = self.jobs.get(job_id)
         if state is None:
@@ -324,6 +342,18 @@ class Child(Protocol):
 
 class Launcher(Protocol):
     def launch(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None]) -> Child: ...
+
+
+class BatchLauncher(Launcher, Protocol):
+    """A launcher that can run several crawls as one job; `report` is then called once per crawl's job id."""
+
+    def launch_batch(self, specs: list[JobSpec], config_path: Path, report: Callable[[Exited], None]) -> Child: ...
+
+
+def batches(specs: list[JobSpec], size: int) -> list[list[JobSpec]]:
+    """Jobs in groups of at most `size`, in their order."""
+    size = max(1, size)
+    return [specs[start:start + size] for start in range(0, len(specs), size)]
 
 
 class ProcessChild:
@@ -491,19 +521,47 @@ class Daemon:
             return "now (" + ("never run" if state.last_run is None else f"missed a run since {state.last_run:%Y-%m-%d %H:%M}Z") + ")"
         return f"{state.due:%Y-%m-%d %H:%M:%S}Z"
 
+    @property
+    def sources_per_task(self) -> int:
+        """How many due crawls go out as one job: with a queue, its `sources_per_task`; one at a time otherwise."""
+        if self.job_queue is None or not hasattr(self.launcher, "launch_batch"):
+            return 1
+        return self.job_queue.sources_per_task
+
     def start_due(self) -> None:
         if self.stopping:
             return
         started, skipped = self.schedule.start_due()
         for skip in skipped:
             self.log(f"{skip.spec.label}: skipped, still running since {skip.running_since:%Y-%m-%d %H:%M:%S}Z")
-        for spec in started:
-            try:
-                child = self.launcher.launch(spec, self.snapshot_path, lambda e: self.inbox.put(("exited", e)))
-            except OSError as exc:
+        for group in self._groups(started):
+            self._launch(group)
+
+    def _groups(self, started: list[JobSpec]) -> list[list[JobSpec]]:
+        """The jobs to launch together: due crawls in batches of sources_per_task (the last one filled with crawls
+        whose time has come while their jitter runs), every other job alone."""
+        size = self.sources_per_task
+        if size <= 1:
+            return [[spec] for spec in started]
+        crawls = batches([spec for spec in started if spec.kind == "crawl"], size)
+        if crawls and len(crawls[-1]) < size:
+            crawls[-1] += self.schedule.start_early(size - len(crawls[-1]))
+        return crawls + [[spec] for spec in started if spec.kind != "crawl"]
+
+    def _launch(self, group: list[JobSpec]) -> None:
+        """Start one job, or one batch of crawls whose exit comes back to each crawl's job on its own."""
+        report = lambda exited: self.inbox.put(("exited", exited))  # noqa: E731
+        try:
+            if len(group) == 1:
+                child = self.launcher.launch(group[0], self.snapshot_path, report)
+            else:
+                child = self.launcher.launch_batch(group, self.snapshot_path, report)  # type: ignore[attr-defined]
+        except OSError as exc:
+            for spec in group:
                 self.log(f"{spec.label}: could not start: {exc}")
                 self.schedule.finished(spec.id)
-                continue
+            return
+        for spec in group:
             self.children[spec.id] = child
             if not spec.quiet:
                 self.log(f"{spec.label}: {getattr(child, 'note', None) or f'started (pid {child.pid})'}")
@@ -571,10 +629,14 @@ class Daemon:
             self.log("stopping")
 
     def terminate(self) -> None:
-        for job_id, child in list(self.children.items()):
-            if not getattr(child, "stopping", False):
-                self.log(f"{job_id.replace(':', ' ', 1)}: still running after the grace period, stopping it")
-                child.stop()
+        stopped: set[int] = set()
+        for child in list(self.children.values()):
+            if id(child) in stopped or getattr(child, "stopping", False):
+                continue
+            stopped.add(id(child))  # a batch of crawls is one child: stopped once, every crawl in it named
+            labels = [job_id.replace(":", " ", 1) for job_id, other in self.children.items() if other is child]
+            self.log(f"{', '.join(labels)}: still running after the grace period, stopping it")
+            child.stop()
 
     # -- the loop
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,16 @@ from celery.backends.redis import RedisBackend
 from celery.states import READY_STATES, SUCCESS
 
 from monitor.config import ConfigError, load_config
+from monitor.lock import EXIT_LOCKED
 from monitor.scheduler import DELIVER, DIGEST, Exited, JobSpec, ProcessChild, job_specs
 
 CRAWL_TASK = "repwatch.crawl"
+CRAWL_BATCH_TASK = "repwatch.crawl_batch"  # several sources, one `repwatch crawl --source A --source B …` child
 DELIVER_TASK = "repwatch.deliver"
 DIGEST_TASK = "repwatch.digest"
 RESULTS_KEPT = 24 * 3600  # seconds: long enough for the daemon to read them, and to spot a redelivered finished job
 STDERR_KEPT = 4000  # characters of a job's stderr carried back to the daemon (it logs the `repwatch:` lines)
+SOURCE_STDERR_KEPT = 1000  # of a batch: characters carried back per source (its own lines, then the batch's)
 POLL_INTERVAL = 1.0  # seconds between the daemon's looks at the results of the jobs it queued
 
 log = logging.getLogger("repwatch.worker")
@@ -94,6 +98,73 @@ def task_for(spec: JobSpec) -> tuple[str, list[str]]:
     raise ValueError(f"no task for job {spec.id!r}")
 
 
+def batch_task_for(specs: list[JobSpec]) -> tuple[str, list[Any]]:
+    """The task for several crawls run as one child: their source names, in order."""
+    if not specs or any(spec.kind != "crawl" for spec in specs):
+        raise ValueError(f"only crawls go in a batch, not {[spec.id for spec in specs]!r}")
+    if len(specs) == 1:
+        return task_for(specs[0])
+    return CRAWL_BATCH_TASK, [[spec.id.split(":", 1)[1] for spec in specs]]
+
+
+# What `repwatch crawl` writes on stderr about one source (monitor/cli.py): `repwatch: source NAME: skipped, …`
+# for a source another crawl holds, `repwatch: source NAME OUTCOME: ERROR` for one that did not end ok. Source
+# names are letters, digits and `_.-` (monitor/config.py), so the name ends at the first space or colon.
+SOURCE_LINE = re.compile(r"^repwatch: source ([A-Za-z0-9][A-Za-z0-9_.-]*)[: ]")
+SKIPPED_LINE = ": skipped, another crawl "
+
+
+def _kept(lines: Iterable[str], limit: int) -> str:
+    text = "".join(f"{line}\n" for line in lines)
+    return text if len(text) <= limit else text[:limit - 2] + "…\n"
+
+
+def split_by_source(names: list[str], exited: Exited) -> dict[str, dict[str, Any]]:
+    """One batch child's exit as each source's own: what its job would have said had it run alone.
+
+    A source with a line of its own gets that line: skipped (another crawl holds its lock) is exit 75 for it
+    alone, a failed crawl exit 1. A source without one ended ok when the child exited 0, or 1 for other sources'
+    failures only; otherwise it shares the child's exit with the lines about no source in particular (alerts
+    not sent, a config problem) or the end of the output (a crash). A timeout is every source's.
+    """
+    own: dict[str, list[str]] = {name: [] for name in names}
+    shared: list[str] = []
+    for line in exited.stderr.splitlines():
+        match = SOURCE_LINE.match(line)
+        if match and match[1] in own:
+            own[match[1]].append(line)
+        elif line.startswith("repwatch: "):
+            shared.append(line)
+    tail = exited.stderr[-SOURCE_STDERR_KEPT:]
+    # Exit 1 with nothing said but sources' own failures: those sources failed, the rest of the batch did not.
+    failures_only = exited.code == 1 and not shared and any(
+        SKIPPED_LINE not in line for lines in own.values() for line in lines)
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        lines = own[name]
+        if exited.timed_out:
+            code, stderr = exited.code, _kept(lines + shared, SOURCE_STDERR_KEPT) or tail
+        elif any(SKIPPED_LINE in line for line in lines):
+            code, stderr = EXIT_LOCKED, _kept(lines, SOURCE_STDERR_KEPT)
+        elif lines:
+            code = exited.code if exited.code not in (0, EXIT_LOCKED) else 1
+            stderr = _kept(lines + shared, SOURCE_STDERR_KEPT)
+        elif exited.code == 0 or failures_only:
+            code, stderr = 0, _kept(shared, SOURCE_STDERR_KEPT)
+        else:
+            code, stderr = exited.code, _kept(shared, SOURCE_STDERR_KEPT) or tail
+        results[name] = {"code": code, "stderr": stderr, "timed_out": exited.timed_out}
+    return results
+
+
+def batch_spec(specs: list[JobSpec]) -> JobSpec:
+    """One child for several crawl jobs of this worker's own config: `repwatch crawl --source A --source B …`."""
+    names = [spec.id.split(":", 1)[1] for spec in specs]
+    args = ("crawl", *(arg for spec in specs for arg in spec.args[1:]))  # each spec's own `--source NAME`
+    return JobSpec(f"crawl:{','.join(names)}", "crawl", args, specs[0].trigger, specs[0].schedule,
+                   max(spec.timeout for spec in specs))
+
+
 # --- the worker side --------------------------------------------------------------------------------------
 
 
@@ -108,23 +179,54 @@ class Jobs:
         self._lock = threading.Lock()
 
     def spec(self, job_id: str) -> JobSpec | None:
+        return self.specs([job_id])[0]
+
+    def specs(self, job_ids: list[str]) -> list[JobSpec | None]:
+        """This worker's own specs for these job ids (None for one its config does not have)."""
         with self._lock:
-            if job_id not in self._specs:
+            if any(job_id not in self._specs for job_id in job_ids):
                 try:  # a source added since this worker started: `repwatch run` was reloaded first
                     self.config = load_config(self.config_path)
                     self._specs = {spec.id: spec for spec in job_specs(self.config)}
                 except ConfigError:
                     pass  # the child says what is wrong with the file
-            return self._specs.get(job_id)
+            return [self._specs.get(job_id) for job_id in job_ids]
+
+    def refuse(self, job_id: str) -> dict[str, Any]:
+        """A job this worker's config does not have: never run, one line saying so."""
+        what = f"no source named {job_id.split(':', 1)[1]!r}" if job_id.startswith("crawl:") else f"no {job_id} job"
+        message = f"repwatch: {self.hostname}: {what} in {self.config_path}; give every machine the same config\n"
+        log.error(message.strip())
+        return {"code": 1, "stderr": message, "timed_out": False, "worker": self.hostname}
 
     def run(self, job_id: str) -> dict[str, Any]:
         """Run one job as its `repwatch` verb in a child process, exactly as `repwatch run` does on one machine."""
         spec = self.spec(job_id)
         if spec is None:
-            what = f"no source named {job_id.split(':', 1)[1]!r}" if job_id.startswith("crawl:") else f"no {job_id} job"
-            message = f"repwatch: {self.hostname}: {what} in {self.config_path}; give every machine the same config\n"
-            log.error(message.strip())
-            return {"code": 1, "stderr": message, "timed_out": False, "worker": self.hostname}
+            return self.refuse(job_id)
+        exited = self._child(spec)
+        return {"code": exited.code, "stderr": exited.stderr[-STDERR_KEPT:], "timed_out": exited.timed_out,
+                "worker": self.hostname}
+
+    def run_batch(self, names: list[str]) -> dict[str, Any]:
+        """Crawl several sources in one `repwatch crawl --source A --source B …` child; the result carries each
+        source's exit of its own (`sources`), for `repwatch run` to report on each source's job. A name this
+        worker's config lacks is refused on its own; the others are crawled."""
+        names = list(dict.fromkeys(names))
+        specs = self.specs([f"crawl:{name}" for name in names])
+        sources = {name: {k: v for k, v in self.refuse(f"crawl:{name}").items() if k != "worker"}
+                   for name, spec in zip(names, specs, strict=True) if spec is None}
+        known = [spec for spec in specs if spec is not None]
+        if not known:
+            return {"code": 1, "stderr": "".join(r["stderr"] for r in sources.values())[-STDERR_KEPT:],
+                    "timed_out": False, "worker": self.hostname, "sources": sources}
+        exited = self._child(batch_spec(known))
+        sources.update(split_by_source([spec.id.split(":", 1)[1] for spec in known], exited))
+        code = exited.code if exited.code != 0 or len(known) == len(names) else 1
+        return {"code": code, "stderr": exited.stderr[-STDERR_KEPT:], "timed_out": exited.timed_out,
+                "worker": self.hostname, "sources": {name: sources[name] for name in names}}
+
+    def _child(self, spec: JobSpec) -> Exited:
         done = threading.Event()
         outcome: list[Exited] = []
 
@@ -142,8 +244,7 @@ class Jobs:
         exited = outcome[0]
         state = "timed out" if exited.timed_out else f"exit {exited.code}"
         log.info("%s: %s", spec.label, state)
-        return {"code": exited.code, "stderr": exited.stderr[-STDERR_KEPT:], "timed_out": exited.timed_out,
-                "worker": self.hostname}
+        return exited
 
 
 def register_tasks(app: Celery, jobs: Jobs) -> None:
@@ -152,6 +253,13 @@ def register_tasks(app: Celery, jobs: Jobs) -> None:
     @app.task(name=CRAWL_TASK, **options)
     def crawl(source: str) -> dict[str, Any]:
         return jobs.run(f"crawl:{source}")
+
+    @app.task(name=CRAWL_BATCH_TASK, **options)
+    def crawl_batch(sources: list[str]) -> dict[str, Any]:
+        if not isinstance(sources, list) or not all(isinstance(name, str) for name in sources):
+            return {"code": 1, "stderr": f"repwatch: {jobs.hostname}: a crawl batch is a list of source names\n",
+                    "timed_out": False, "worker": jobs.hostname}
+        return jobs.run_batch(sources)
 
     @app.task(name=DELIVER_TASK, **options)
     def deliver() -> dict[str, Any]:
@@ -196,9 +304,10 @@ def serve(config_path: Path, config: Any, *, concurrency: int | None = None) -> 
 
 @dataclass
 class QueuedJob:
-    """A job handed to the queue, seen by the daemon as a child that ends when its result arrives."""
+    """A job handed to the queue, seen by the daemon as a child that ends when its result arrives; a batch of
+    crawls is one job whose result ends each crawl's job with its own exit."""
 
-    spec: JobSpec
+    specs: tuple[JobSpec, ...]
     task_id: str
     report: Callable[[Exited], None]
     deadline: float  # monotonic: no result by then means the job was lost (or waits behind very many others)
@@ -209,18 +318,27 @@ class QueuedJob:
     reported: bool = False
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def finish(self, exited: Exited) -> None:
-        """Report the job's end once: its result and the daemon's stop may come together."""
+    @property
+    def spec(self) -> JobSpec:
+        return self.specs[0]
+
+    def finish(self, exits: list[Exited]) -> None:
+        """Report the job's end once (each crawl's in a batch): its result and the daemon's stop may come together."""
         with self._guard:
             if self.reported:
                 return
             self.reported = True
-        self.report(exited)
+        for exited in exits:
+            self.report(exited)
+
+    def finish_all(self, exited: Exited) -> None:
+        """The same end for every job in it."""
+        self.finish([replace(exited, job_id=spec.id) for spec in self.specs])
 
     def stop(self) -> None:
         """The daemon is stopping: stop waiting for the result; the job itself still runs on a worker."""
         self.stopping = True
-        self.finish(Exited(self.spec.id, 0, stopped=True))
+        self.finish_all(Exited(self.spec.id, 0, stopped=True))
 
 
 class QueueLauncher:
@@ -236,14 +354,24 @@ class QueueLauncher:
         self._thread: threading.Thread | None = None
 
     def launch(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None]) -> QueuedJob:
-        name, args = task_for(spec)
+        return self._queue([spec], *task_for(spec), report, "")
+
+    def launch_batch(self, specs: list[JobSpec], config_path: Path, report: Callable[[Exited], None]) -> QueuedJob:
+        """Several crawls as one task; `report` hears each crawl's own exit when the batch's result comes back."""
+        if len(specs) == 1:
+            return self.launch(specs[0], config_path, report)
+        return self._queue(specs, *batch_task_for(specs), report, f", one of {len(specs)} sources")
+
+    def _queue(self, specs: list[JobSpec], name: str, args: list[Any], report: Callable[[Exited], None],
+               what: str) -> QueuedJob:
         try:
             result = self.app.send_task(name, args=args)
         except Exception as exc:  # kombu's connection errors are not OSErrors; the daemon logs this one line
             raise OSError(f"cannot queue it on {redis_where(self.settings.url)}: {exc}") from None
         # Its own time limit once a worker has it, plus the time a dead worker's job waits to be handed out again.
-        wait = spec.timeout + self.settings.visibility_timeout.total_seconds()
-        job = QueuedJob(spec, result.id, report, time.monotonic() + wait, wait, note=f"queued (task {result.id})")
+        wait = max(spec.timeout for spec in specs) + self.settings.visibility_timeout.total_seconds()
+        job = QueuedJob(tuple(specs), result.id, report, time.monotonic() + wait, wait,
+                        note=f"queued (task {result.id}{what})")
         with self._lock:
             self._pending[result.id] = job
             if self._thread is None:
@@ -278,9 +406,9 @@ class QueueLauncher:
             job = pending[task_id]
             meta = backend.decode_result(value) if value else None
             if meta is not None and meta.get("status") in READY_STATES:
-                job.finish(exited_from(job.spec.id, meta))
+                job.finish(exits_from([spec.id for spec in job.specs], meta))
             elif now >= job.deadline:
-                job.finish(Exited(job.spec.id, 1, (
+                job.finish_all(Exited(job.spec.id, 1, (
                     f"repwatch: no result from the workers after {job.waited:.0f} s: still queued behind other "
                     "jobs, or lost with Redis; it may still run\n")))
 
@@ -293,3 +421,17 @@ def exited_from(job_id: str, meta: dict[str, Any]) -> Exited:
                       timed_out=bool(result.get("timed_out")))
     detail = result.get("exc_message") if isinstance(result, dict) else result
     return Exited(job_id, 1, f"repwatch: the worker could not run it ({meta.get('status')}): {detail}\n")
+
+
+def exits_from(job_ids: list[str], meta: dict[str, Any]) -> list[Exited]:
+    """A task's stored result as the exit of each job in it: a batch's result says each source's own
+    (`sources`); without it (one job, a worker that failed, one that does not know batches) all share one."""
+    whole = exited_from(job_ids[0], meta)
+    result = meta.get("result")
+    own = result.get("sources") if meta.get("status") == SUCCESS and isinstance(result, dict) else None
+    exits = []
+    for job_id in job_ids:
+        mine = own.get(job_id.split(":", 1)[1]) if isinstance(own, dict) and ":" in job_id else None
+        exits.append(exited_from(job_id, {"status": SUCCESS, "result": mine}) if isinstance(mine, dict)
+                     else replace(whole, job_id=job_id))
+    return exits

@@ -26,6 +26,7 @@ REDIS_URL_ENV = "REPWATCH_TEST_REDIS_URL"
 WAIT = 90  # seconds: an upper bound for one step awaited here, never a pause
 CYCLE = 240  # seconds: an upper bound for the whole cycle on a busy two-core machine (about 60 s on a quiet one)
 SOURCES = 20
+PER_TASK = 4  # sources per queued task: five batches, each crawled by one `repwatch crawl --source …` child
 HELD = "site-00"  # queued first; the site holds its second page until the worker crawling it has been killed
 # Seconds the queue leaves a job unacknowledged before handing it to another worker: short, so the test waits
 # little for the killed worker's job, yet several times a crawl here, so no living worker's job is handed out twice.
@@ -93,6 +94,7 @@ def write_config(folder: Path, *, site: str, slack: str, database: str, redis: s
           name: {queue}
           concurrency: 1
           visibility_timeout: {VISIBILITY}s
+          sources_per_task: {PER_TASK}
         notifiers:
           slack:
             kind: slack
@@ -179,7 +181,10 @@ def test_a_worker_killed_mid_crawl_loses_nothing_and_doubles_nothing(tmp_path, d
                 worker.wait_for("ready: 1 job(s) at once from queue")
             daemon = Process(machines["run"], "run")
             processes.append(daemon)
-            assert len(daemon.wait_for(": queued (task ", SOURCES)) == SOURCES
+            queued = daemon.wait_for(": queued (task ", SOURCES)
+            assert len(queued) == SOURCES  # one line per source, each the job of its own
+            tasks = Counter(re.search(r"\(task ([^,)]+)", line)[1] for line in queued)
+            assert sorted(tasks.values()) == [PER_TASK] * (SOURCES // PER_TASK), queued  # in batches
 
             # The held crawl has fetched page 1 and waits for page 2: find the worker it runs under, kill it.
             assert gate.arrived.wait(WAIT)
@@ -199,6 +204,8 @@ def test_a_worker_killed_mid_crawl_loses_nothing_and_doubles_nothing(tmp_path, d
                   lambda: "every source crawled and alerted:\n" + describe(database_url, len(slack.messages), processes),
                   CYCLE)
             daemon.wait_for(f"crawl {HELD}: finished ok")  # the daemon got the redelivered job's result
+            # Each source's job ended on its own: one `finished ok` per source, the killed batch's included.
+            assert len(daemon.wait_for(": finished ok", SOURCES)) == SOURCES
             rescuers = [name for name in ("a", "b", "c")
                         if name != victim and (machines[name].parent / "data" / "locks" / f"{HELD}.lock").exists()]
             assert rescuers, f"{HELD} was not crawled again after {victim} was killed"

@@ -422,3 +422,152 @@ def test_deliver_runs_between_crawls_every_few_minutes_and_only_failures_are_log
         "2026-03-02 12:00:00Z repwatch run: deliver: every 5m, next 2026-03-02 12:05:00Z",
         "2026-03-02 12:10:00Z repwatch run: deliver: failed (exit 1): alerts: slack: HTTP 503, will retry",
     ]
+
+
+# --- with a queue: due crawls go out in batches, each source's job still its own -----------------------------
+
+QUEUE = "queue: {url: 'redis://127.0.0.1:6379/0', sources_per_task: 3}"
+
+
+@dataclass
+class FakeBatchLauncher(FakeLauncher):
+    """Records each batch (its job ids) and the callback that reports each job's exit."""
+
+    batches: list[list[str]] = field(default_factory=list)
+    reports: list = field(default_factory=list)
+
+    def launch_batch(self, specs, config_path, report):
+        self.batches.append([spec.id for spec in specs])
+        self.reports.append(report)
+        for spec in specs:
+            self.launched.append((spec.id, spec.args, config_path))
+        return FakeChild(1000 + len(self.launched))
+
+
+def start_queued(tmp_path: Path, names: list[str], schedule: str = NO_JITTER, clock: FakeClock | None = None,
+                 last_runs: dict[str, datetime] | None = None) -> Run:
+    if last_runs:
+        record_crawls(tmp_path, last_runs)
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text({name: None for name in names}, schedule + "\n" + QUEUE, data_dir=tmp_path / "data"))
+    clock = clock or FakeClock()
+    launcher, lines = FakeBatchLauncher(), []
+    daemon = Daemon(config, clock=clock, launcher=launcher, rng=random.Random(3), log=lines.append)
+    daemon.begin()
+    return Run(daemon, launcher, clock, lines, config)
+
+
+def test_due_crawls_are_queued_in_batches_and_each_source_is_still_its_own_job(tmp_path):
+    run = start_queued(tmp_path, ["a", "b", "c", "d", "e", "f", "g"])
+    launcher = run.launcher
+    assert launcher.batches == [["crawl:a", "crawl:b", "crawl:c"], ["crawl:d", "crawl:e", "crawl:f"]]
+    assert run.ids()[-1] == "crawl:g"  # the one left over goes alone, as a single source's job
+    assert run.daemon.schedule.running_crawls() == 7  # running counts sources, not batches
+    assert run.daemon.children["crawl:a"] is run.daemon.children["crawl:c"]  # one child for the batch
+    for name in "abcdefg":
+        assert run.daemon.schedule.jobs[f"crawl:{name}"].last_run == T0
+        assert run.logged(f"crawl {name}: started (pid ")
+
+
+def test_a_batchs_result_ends_each_sources_job_with_its_own_exit(tmp_path):
+    from monitor.worker import exits_from
+
+    run = start_queued(tmp_path, ["a", "b", "c"])
+    ids = run.launcher.batches[0]
+    result = {"code": 1, "stderr": "…", "timed_out": False, "worker": "w1", "sources": {
+        "a": {"code": 0, "stderr": "", "timed_out": False},
+        "b": {"code": 1, "stderr": "repwatch: source b failed: crawl ended early: shutdown\n", "timed_out": False},
+        "c": {"code": EXIT_LOCKED, "stderr": "repwatch: source c: skipped, another crawl (pid 9 on w2, …) holds "
+                                             "its lock\n", "timed_out": False}}}
+    for exited in exits_from(ids, {"status": "SUCCESS", "result": result}):
+        run.daemon.child_exited(exited)
+    assert [line.split(" repwatch run: ", 1)[1] for line in run.lines[-3:]] == [
+        "crawl a: finished ok",
+        "crawl b: failed (exit 1): source b failed: crawl ended early: shutdown",
+        "crawl c: skipped, another crawl holds its lock",
+    ]
+    assert run.daemon.schedule.running() == [] and not run.daemon.children
+
+
+def test_a_batch_that_failed_as_a_whole_fails_every_source_in_it(tmp_path):
+    from monitor.worker import exits_from
+
+    run = start_queued(tmp_path, ["a", "b", "c"])
+    meta = {"status": "FAILURE", "result": {"exc_type": "RuntimeError", "exc_message": "boom"}}
+    for exited in exits_from(run.launcher.batches[0], meta):
+        run.daemon.child_exited(exited)
+    assert len(run.logged(": failed (exit 1): the worker could not run it (FAILURE): boom")) == 3
+    assert run.daemon.schedule.running() == []
+
+
+def test_a_source_whose_batch_still_runs_is_skipped_at_its_next_time(tmp_path):
+    run = start_queued(tmp_path, ["a", "b", "c"], "schedule: {jitter: 0s, crawl: {every: 1h}}")
+    report = run.launcher.reports[0]
+    run.clock.advance(hours=1)
+    run.daemon.start_due()
+    assert len(run.launcher.batches) == 1
+    assert run.logged("crawl b: skipped, still running since 2026-03-02 12:00:00Z")
+    report(Exited("crawl:b", 0))  # the fan-out reports each source; the daemon hears them through its inbox
+    kind, exited = run.daemon.inbox.get_nowait()
+    run.daemon.child_exited(exited)
+    assert [spec.id for spec in run.daemon.schedule.running() if spec.kind == "crawl"] == ["crawl:a", "crawl:c"]
+
+
+def test_a_batch_is_filled_with_crawls_whose_time_came_while_their_jitter_runs(tmp_path):
+    names = [f"s{i}" for i in range(7)]
+    run = start_queued(tmp_path, names, "schedule: {jitter: 5m, max_concurrent_crawls: 8}",
+                       last_runs={name: T0 - timedelta(hours=1) for name in names})
+    assert run.launcher.batches == [] and run.ids() == []  # crawled an hour ago: due in 5-6 hours
+    jobs = run.daemon.schedule.jobs
+    fire = T0 + timedelta(hours=5)
+    assert all(jobs[f"crawl:{n}"].fire == fire for n in names)
+    by_due = sorted(names, key=lambda n: jobs[f"crawl:{n}"].due)
+    assert jobs[f"crawl:{by_due[0]}"].due > fire  # jittered: each its own time within the 5 minutes
+    run.clock.current = fire
+    run.daemon.start_due()
+    assert run.launcher.batches == []  # nothing is due yet: a batch is only ever started by a due crawl
+    first = jobs[f"crawl:{by_due[0]}"].due
+    run.clock.current = first
+    run.daemon.start_due()
+    # The first due crawl goes out with the next two in line, whose time (fire) has come; the rest keep theirs.
+    assert run.launcher.batches == [[f"crawl:{n}" for n in by_due[:3]]]
+    assert all(jobs[f"crawl:{n}"].last_run == first and jobs[f"crawl:{n}"].fire == fire + timedelta(hours=6)
+               for n in by_due[:3])
+    assert all(jobs[f"crawl:{n}"].running_since is None and jobs[f"crawl:{n}"].due > first for n in by_due[3:])
+    run.clock.current = jobs[f"crawl:{by_due[3]}"].due
+    run.daemon.start_due()
+    assert run.launcher.batches[-1] == [f"crawl:{n}" for n in by_due[3:6]]
+
+
+def test_filling_a_batch_keeps_to_the_crawl_cap():
+    clock = FakeClock()
+    names = {f"s{i}": None for i in range(6)}
+    schedule, _ = make_schedule(config_text(names, "schedule: {jitter: 5m, max_concurrent_crawls: 3}\n"), clock,
+                                {f"crawl:{n}": T0 - timedelta(hours=1) for n in names})
+    latest = max((s for s in schedule.jobs.values() if s.spec.kind == "crawl"), key=lambda s: s.due)
+    clock.current = latest.due - timedelta(microseconds=1)  # every crawl due but the last, whose time has come
+    started = started_ids(schedule)
+    assert len(started) == 3  # the cap
+    assert schedule.start_early(10) == []
+    schedule.finished(started[0])
+    assert [spec.id for spec in schedule.start_early(10)] == [latest.spec.id]
+    assert schedule.running_crawls() == 3
+
+
+def test_one_source_per_task_queues_each_crawl_alone_as_before(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text({"a": None, "b": None}, NO_JITTER + "\n" + QUEUE.replace("3}", "1}"),
+                                  data_dir=tmp_path / "data"))
+    launcher = FakeBatchLauncher()
+    daemon = Daemon(config, clock=FakeClock(), launcher=launcher, rng=random.Random(3), log=[].append)
+    daemon.begin()
+    assert launcher.batches == [] and [job_id for job_id, _, _ in launcher.launched] == ["crawl:a", "crawl:b"]
+
+
+def test_stopping_after_the_grace_period_stops_a_batch_once_and_names_its_sources(tmp_path):
+    run = start_queued(tmp_path, ["a", "b", "c"])
+    child = run.daemon.children["crawl:a"]
+    run.daemon.stop()
+    run.daemon.stop()
+    assert child.stopped
+    assert run.logged("crawl a, crawl b, crawl c: still running after the grace period, stopping it")

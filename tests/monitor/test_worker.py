@@ -29,6 +29,7 @@ def test_a_queue_section_takes_its_password_from_the_environment_and_never_shows
     assert config.queue.url == "redis://:s3cret@redis.internal:6379/0"
     assert (config.queue.name, config.queue.concurrency, config.queue.visibility_timeout) == (
         "repwatch", 2, timedelta(hours=1))
+    assert config.queue.sources_per_task == 25
     assert redacted(config)["queue"]["url"] == "redis://:***@redis.internal:6379/0"
     assert parse_config(GOOD, env=ENV).queue is None  # one machine: no queue, no Celery needed
 
@@ -38,6 +39,10 @@ def test_queue_mistakes_are_named_with_their_key_path():
     assert problems(GOOD + "queue:\n  url: amqp://guest:guest@rabbit//\n") == [
         "queue.url: must be a redis:// or rediss:// URL, got 'amqp://guest:***@rabbit//'"]
     assert problems(GOOD + "queue:\n  name: x\n") == ["queue.url: required key is missing"]
+    assert problems(GOOD + QUEUE + "  sources_per_task: 0\n") == [
+        "queue.sources_per_task: Input should be greater than or equal to 1"]
+    assert problems(GOOD + QUEUE + "  sources_per_tasks: 5\n") == [
+        "queue.sources_per_tasks: unknown key (did you mean 'sources_per_task'?)"]
     # A slow crawl still running when its job is handed out again would be started twice.
     assert problems(GOOD + QUEUE + "  visibility_timeout: 10m\ncrawl:\n  timeout: 15m\n") == [
         "queue.visibility_timeout: must be longer than crawl.timeout (900s), or a crawl still running is handed out twice"]
@@ -220,3 +225,141 @@ def test_a_queued_job_with_no_result_in_time_is_reported_failed_and_let_go(redis
     exited = exits.get(timeout=30)
     assert exited.code == 1
     assert exited.stderr.startswith("repwatch: no result from the workers after 2 s: still queued behind other jobs")
+
+
+# --- batches: several sources in one task, each source's exit its own -------------------------------------------
+
+
+def test_a_batch_task_carries_source_names_only_and_a_batch_of_one_is_the_plain_crawl_task():
+    pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
+    from monitor.scheduler import job_specs
+    from monitor.worker import CRAWL_BATCH_TASK, CRAWL_TASK, batch_spec, batch_task_for
+
+    config = parse_config(GOOD.replace("      - name: acme-tp", "      - {name: acme-b, kind: trustpilot, url: "
+                                       "'https://www.trustpilot.com/review/b.example'}\n      - name: acme-tp"),
+                          env=ENV)
+    crawls = [spec for spec in job_specs(config) if spec.kind == "crawl"]
+    assert batch_task_for(crawls) == (CRAWL_BATCH_TASK, [["acme-b", "acme-tp"]])
+    assert batch_task_for(crawls[:1]) == (CRAWL_TASK, ["acme-b"])
+    with pytest.raises(ValueError):
+        batch_task_for([spec for spec in job_specs(config) if spec.kind != "crawl"])
+    batch = batch_spec(crawls)  # the worker's own command, from its own config's specs
+    assert batch.args == ("crawl", "--source", "acme-b", "--source", "acme-tp")
+    assert batch.timeout == crawls[0].timeout
+
+
+def exited(code: int, stderr: str = "", timed_out: bool = False):
+    from monitor.scheduler import Exited
+
+    return Exited("crawl:a,b,c", code, stderr, timed_out)
+
+
+def codes(results: dict) -> dict[str, int]:
+    return {name: result["code"] for name, result in results.items()}
+
+
+def test_a_batch_childs_exit_is_split_by_the_lines_it_wrote_about_each_source():
+    pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
+    from monitor.lock import EXIT_LOCKED
+    from monitor.worker import split_by_source
+
+    names = ["a", "a.b", "c"]
+    assert codes(split_by_source(names, exited(0, "scoring…\n"))) == {"a": 0, "a.b": 0, "c": 0}
+    # One source held by another crawl: the others were crawled (exit 0); it alone is "skipped".
+    locked = "repwatch: source a.b: skipped, another crawl (pid 9 on w2, started …) holds its lock\n"
+    split = split_by_source(names, exited(0, locked))
+    assert codes(split) == {"a": 0, "a.b": EXIT_LOCKED, "c": 0}
+    assert split["a.b"]["stderr"] == locked and split["a"]["stderr"] == ""
+    # One failed (exit 1): its line is its own; a name that is a prefix of another's is not confused with it.
+    failed = "repwatch: source a.b failed: robots.txt forbids the source URL\n"
+    split = split_by_source(names, exited(1, locked.replace("a.b", "c") + failed))
+    assert codes(split) == {"a": 0, "a.b": 1, "c": EXIT_LOCKED}
+    assert split["a.b"]["stderr"] == failed
+    # A problem about no source in particular (alerts) is every source's, as when each ran alone.
+    alerts = "repwatch: alerts: slack: HTTP 503, will retry\n"
+    split = split_by_source(names, exited(1, failed + alerts))
+    assert codes(split) == {"a": 1, "a.b": 1, "c": 1}
+    assert (split["a"]["stderr"], split["a.b"]["stderr"]) == (alerts, failed + alerts)
+    # Every source locked: exit 75 for each.
+    every = "".join(locked.replace("a.b", name) for name in names)
+    assert codes(split_by_source(names, exited(EXIT_LOCKED, every))) == {name: EXIT_LOCKED for name in names}
+    # A crash without a word about any source, and a timeout: every source's, with the end of the output.
+    crash = split_by_source(names, exited(1, "Traceback (most recent call last):\n  …\nMemoryError\n"))
+    assert codes(crash) == {"a": 1, "a.b": 1, "c": 1} and crash["c"]["stderr"].endswith("MemoryError\n")
+    assert all(r["timed_out"] and r["code"] == -9 for r in split_by_source(names, exited(-9, "", True)).values())
+
+
+def test_a_batch_result_becomes_each_sources_exit_and_anything_else_is_shared():
+    pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
+    from monitor.worker import exits_from
+
+    ids = ["crawl:a", "crawl:b"]
+    own = {"code": 1, "stderr": "x", "timed_out": False, "worker": "w1",
+           "sources": {"a": {"code": 0, "stderr": "", "timed_out": False},
+                       "b": {"code": 75, "stderr": "repwatch: source b: skipped…\n", "timed_out": False}}}
+    assert [(e.job_id, e.code) for e in exits_from(ids, {"status": "SUCCESS", "result": own})] == [
+        ("crawl:a", 0), ("crawl:b", 75)]
+    plain = {"code": 1, "stderr": "repwatch: boom\n", "timed_out": False, "worker": "w1"}  # no per-source part
+    assert [(e.job_id, e.code, e.stderr) for e in exits_from(ids, {"status": "SUCCESS", "result": plain})] == [
+        ("crawl:a", 1, "repwatch: boom\n"), ("crawl:b", 1, "repwatch: boom\n")]
+    failed = exits_from(ids, {"status": "FAILURE", "result": {"exc_message": "boom"}})
+    assert [(e.job_id, e.code) for e in failed] == [("crawl:a", 1), ("crawl:b", 1)]
+
+
+def test_a_worker_crawls_a_batch_in_one_child_and_reports_a_locked_and_an_unknown_source_on_their_own(
+        tmp_path, monkeypatch):
+    pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
+    from bench.site import bench_reviews
+    from demo.server import SiteServer
+    from demo.sitegen import trustpilot_pages
+    from monitor.lock import EXIT_LOCKED, acquire
+    from monitor.worker import Jobs
+
+    names = ["s0", "s1", "s2"]
+    with SiteServer(robots_txt="User-agent: *\n") as site:
+        for i, name in enumerate(names):
+            for path, body in trustpilot_pages(f"{name}.example", bench_reviews(3, seed=i)).items():
+                site.set_page(path, body)
+        config = tmp_path / "config.yaml"
+        config.write_text(f"data_dir: {tmp_path / 'data'}\ncrawl: {{polite: false, download_delay: 0}}\n" + QUEUE
+                          + "businesses:\n  - name: Acme\n    sources:\n" + "".join(
+                              f"      - {{name: {name}, kind: trustpilot, url: '{site.url}/review/{name}.example'}}\n"
+                              for name in names))
+        for name, value in ENV.items():
+            monkeypatch.setenv(name, value)
+        with acquire(tmp_path / "data", "s1"):  # another crawl of s1 on this machine
+            result = Jobs(config, load_config(config)).run_batch(["s0", "s1", "s2", "gone"])
+        crawled = {request.path.split("/")[-1] for request in site.requests if request.path != "/robots.txt"}
+    sources = result["sources"]
+    assert list(sources) == ["s0", "s1", "s2", "gone"]
+    assert codes(sources) == {"s0": 0, "s1": EXIT_LOCKED, "s2": 0, "gone": 1}, result["stderr"]
+    assert sources["s1"]["stderr"].startswith(f"repwatch: source s1: skipped, another crawl (pid {os.getpid()}, ")
+    assert f"no source named 'gone' in {config}; give every machine the same config" in sources["gone"]["stderr"]
+    assert crawled == {"s0.example", "s2.example"}  # one child crawled both; s1 was left to its holder
+    assert result["code"] == 1  # a name was refused; the daemon reads each source's own exit
+    assert len(list((tmp_path / "data" / "logs").glob("jobs.log"))) == 1
+    assert (tmp_path / "data" / "logs" / "jobs.log").read_text().count("=== ") == 1
+
+
+def test_the_daemon_hears_each_sources_exit_from_a_queued_batchs_result(redis_queue):
+    import queue as queues
+
+    from monitor.scheduler import JobSpec
+    from monitor.worker import CRAWL_BATCH_TASK, QueueLauncher
+
+    base = crawl_spec(600)
+    specs = [JobSpec(f"crawl:{name}", "crawl", ("crawl", "--source", name), base.trigger, base.schedule, 600)
+             for name in ("a", "b")]
+    launcher = QueueLauncher(redis_queue, poll_interval=0.05)
+    exits: queues.SimpleQueue = queues.SimpleQueue()
+    job = launcher.launch_batch(specs, Path("config.yaml"), exits.put)
+    assert job.note == f"queued (task {job.task_id}, one of 2 sources)"
+    message = launcher.app.backend.client.lrange(f"{redis_queue.name}:{redis_queue.name}", 0, -1)
+    assert len(message) == 1 and CRAWL_BATCH_TASK.encode() in message[0]
+    launcher.app.backend.store_result(job.task_id, {"code": 0, "stderr": "", "timed_out": False, "worker": "w1",
+                                                    "sources": {"a": {"code": 0, "stderr": "", "timed_out": False},
+                                                                "b": {"code": 1, "stderr": "repwatch: source b "
+                                                                      "failed: boom\n", "timed_out": False}}},
+                                      "SUCCESS")
+    got = sorted((e.job_id, e.code, e.stderr) for e in (exits.get(timeout=30), exits.get(timeout=30)))
+    assert got == [("crawl:a", 0, ""), ("crawl:b", 1, "repwatch: source b failed: boom\n")]
