@@ -5,6 +5,7 @@ import json
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import create_engine, func, select, update
 
 from models.tables import Delivery, Review
@@ -135,3 +136,56 @@ def test_the_whole_pipeline_runs_on_each_database(e2e, database_url):
     assert {r["rating"] for r in negatives} == {1.0, 2.0} and len(negatives) == 18
     second = e2e.crawl()
     assert second.code == 0 and len(e2e.slack.messages) == 2
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_two_first_crawls_at_once_create_the_business_and_sources_once(database_url, tmp_path):
+    """Two crawls starting together on a new database (the daemon's first cycle): the second one's sync waits for the
+    first's rows instead of reading none, inserting the same business, and failing on its unique name."""
+    import threading
+
+    from sqlalchemy import event
+
+    from models.db import connect, migrate, session_factory
+    from models.tables import Business, Source
+    from monitor.config import parse_config
+    from monitor.crawl import sync_config
+
+    config = parse_config("businesses:\n  - name: Acme\n    sources:\n"
+                          "      - {name: a, kind: trustpilot, url: 'https://www.trustpilot.com/review/a.example'}\n"
+                          "      - {name: b, kind: trustpilot, url: 'https://www.trustpilot.com/review/b.example'}\n",
+                          env={})
+    first_engine, second_engine = connect(database_url), connect(database_url)
+    migrate(first_engine)
+    reached = threading.Event()  # the second sync has sent its first write (or lock) statement
+    marks = ("INSERT", "BEGIN IMMEDIATE", "SELECT pg_advisory_xact_lock")
+
+    @event.listens_for(second_engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(tuple(m.upper() for m in marks)):
+            reached.set()
+
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with session_factory(second_engine).begin() as session:
+                sync_config(session, config)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+            reached.set()
+
+    try:
+        with session_factory(first_engine).begin() as session:
+            sync_config(session, config)  # flushed, not committed: the second sync starts meanwhile
+            thread = threading.Thread(target=second)
+            thread.start()
+            assert reached.wait(60)
+        thread.join(60)
+        assert not thread.is_alive() and errors == []
+        with session_factory(first_engine)() as session:
+            assert session.scalar(select(func.count()).select_from(Business)) == 1
+            assert sorted(session.scalars(select(Source.name))) == ["a", "b"]
+    finally:
+        first_engine.dispose()
+        second_engine.dispose()
