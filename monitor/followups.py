@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.outbox import enqueue, outbox_row, site_name
 from models.tables import Business, Delivery, Review, ReviewVersion, Source
@@ -18,6 +18,7 @@ HORIZON = timedelta(days=30)
 DAY = timedelta(days=1)
 SPIKE_HISTORY_DAYS = 7
 SPIKE_EXAMPLES = 3
+IN_BATCH = 500  # ids per IN (...) list
 
 
 @dataclass
@@ -73,33 +74,74 @@ def describe_change(before: ReviewVersion | None, after: ReviewVersion) -> tuple
 
 def queue_updates(session: Session, now: datetime) -> int:
     """A review we alerted on changed on the site after the alert went out: one update per change seen."""
-    alert = aliased(Delivery)
-    rows = session.execute(
-        select(ReviewVersion, alert.id, alert.destination, alert.channel)
-        .join(alert, and_(alert.review_id == ReviewVersion.review_id, alert.kind == "alert", alert.status == "sent"))
-        .where(ReviewVersion.change != "first", ReviewVersion.seen_at > alert.sent_at,
-               ReviewVersion.seen_at >= now - HORIZON)
-        .order_by(ReviewVersion.id)
-    ).all()
-    if not rows:
+    # In steps, each on its own index: recent versions by seen_at, the alerts of their reviews by review_id, the
+    # updates already queued by (destination, key); only then the texts, for what is left to queue. As one join,
+    # SQLite (no statistics) started from every sent alert in the outbox, and every run rebuilt each update of the
+    # last 30 days only for the insert to skip it (3 s a run at a million reviews; bench/bench_scale.py). Sorting
+    # and the kind/status tests are done here on purpose: in SQL they lured SQLite into whole-table walks.
+    recent = sorted(session.execute(
+        select(ReviewVersion.id, ReviewVersion.review_id, ReviewVersion.seen_at)
+        .where(ReviewVersion.change != "first", ReviewVersion.seen_at >= now - HORIZON)
+    ))
+    if not recent:
         return 0
-    previous: dict[int, ReviewVersion | None] = {}
+    alerts: dict[int, list[Any]] = defaultdict(list)
+    for ids in _batches(sorted({version.review_id for version in recent})):
+        for row in session.execute(
+            select(Delivery.id, Delivery.review_id, Delivery.kind, Delivery.status, Delivery.destination,
+                   Delivery.channel, Delivery.sent_at)
+            .where(Delivery.review_id.in_(ids))
+        ):
+            if row.kind == "alert" and row.status == "sent" and row.sent_at is not None:
+                alerts[row.review_id].append(row)
+    pending = [(version, alert, f"update:{version.review_id}:{version.id}")
+               for version in recent for alert in sorted(alerts.get(version.review_id, ()), key=lambda a: a.id)
+               if version.seen_at > alert.sent_at]
+    fresh = not_queued(session, [(alert.destination, key) for _, alert, key in pending])
+    pending = [(version, alert, key) for version, alert, key in pending if (alert.destination, key) in fresh]
+    if not pending:
+        return 0
+    # Each version's text, and its predecessor's (the latest earlier one that is not a removal).
+    history: dict[int, list[ReviewVersion]] = defaultdict(list)
+    for ids in _batches(sorted({version.review_id for version, _, _ in pending})):
+        for earlier in session.scalars(select(ReviewVersion).where(ReviewVersion.review_id.in_(ids))):
+            history[earlier.review_id].append(earlier)
     queued = []
-    for version, alert_id, destination, channel in rows:
-        if version.id not in previous:
-            previous[version.id] = session.scalars(
-                select(ReviewVersion)
-                .where(ReviewVersion.review_id == version.review_id, ReviewVersion.id < version.id,
-                       ReviewVersion.change != "removed")
-                .order_by(ReviewVersion.id.desc())
-                .limit(1)
-            ).first()
-        changes, settled = describe_change(previous[version.id], version)
+    for version, alert, key in pending:
+        versions = history[version.review_id]
+        after = next(v for v in versions if v.id == version.id)
+        before = max((v for v in versions if v.id < version.id and v.change != "removed"), key=lambda v: v.id,
+                     default=None)
+        changes, settled = describe_change(before, after)
         queued.append(outbox_row(
-            "update", f"update:{version.review_id}:{version.id}", destination, now, review_id=version.review_id,
-            channel=channel, parent_id=alert_id, payload={"changes": changes, "settled": settled},
+            "update", key, alert.destination, now, review_id=version.review_id, channel=alert.channel,
+            parent_id=alert.id, payload={"changes": changes, "settled": settled},
         ))
     return enqueue(session, queued)
+
+
+def not_queued(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (destination, dedupe_key) pairs not in the outbox yet, looked up by its unique index.
+
+    What a run would queue again is mostly there already (the insert would skip it): filtering first spares
+    building those rows and sending them to the database every run.
+    """
+    by_destination: dict[str, list[str]] = defaultdict(list)
+    for destination, key in keys:
+        by_destination[destination].append(key)
+    queued: set[tuple[str, str]] = set()
+    for destination, names in by_destination.items():
+        for chunk in _batches(names):
+            queued.update((row.destination, row.dedupe_key) for row in session.execute(
+                select(Delivery.destination, Delivery.dedupe_key)
+                .where(Delivery.destination == destination, Delivery.dedupe_key.in_(chunk))
+            ))
+    return set(keys) - queued
+
+
+def _batches(items: list[Any], size: int = IN_BATCH) -> list[list[Any]]:
+    """`items` in lists of at most `size` (for IN (…) lists)."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 # --- reminders -----------------------------------------------------------------------------------------------
@@ -126,12 +168,17 @@ def queue_reminders(session: Session, deadline: timedelta, now: datetime) -> int
         select(Delivery.id, Delivery.review_id, Delivery.destination, Delivery.channel, Delivery.mention)
         .join(Review, Review.id == Delivery.review_id)
         .where(Delivery.kind == "alert", Delivery.status == "sent", unanswered(now, deadline),
-               Review.first_seen_at >= now - deadline - HORIZON)
+               Review.first_seen_at >= now - deadline - HORIZON,
+               # implied (an alert is queued after its review is first seen), and what lets the database start
+               # from recent alerts (ix_delivery_kind_created) instead of every alert ever sent
+               Delivery.created_at >= now - deadline - HORIZON)
     ).all()
+    fresh = not_queued(session, [(row.destination, f"reminder:{row.review_id}") for row in rows])
     return enqueue(session, [
         outbox_row("reminder", f"reminder:{row.review_id}", row.destination, now, review_id=row.review_id,
                    channel=row.channel, mention=row.mention, parent_id=row.id)
         for row in rows
+        if (row.destination, f"reminder:{row.review_id}") in fresh
     ])
 
 
@@ -183,12 +230,15 @@ def queue_spikes(session: Session, config: Any, now: datetime) -> int:
     if not sources:
         return 0
     by_source: dict[int, list[Any]] = defaultdict(list)
+    # The sources are picked here, not with `source_id IN (…)`: given that list, SQLite (no statistics) walked
+    # every review of every source instead of the last 8 days (1.7 s at a million reviews).
     for row in session.execute(
         select(Review.id, Review.source_id, Review.first_seen_at, Review.severity)
         .where(Review.sentiment_label.in_(rules.NEGATIVE_LABELS), Review.baseline.is_(False),
-               Review.first_seen_at >= history_start, Review.source_id.in_(list(sources)))
+               Review.first_seen_at >= history_start)
     ):
-        by_source[row.source_id].append(row)
+        if row.source_id in sources:
+            by_source[row.source_id].append(row)
     notify = {b.name: b.notify for b in config.businesses}
     seriousness = {s: i for i, s in enumerate(rules.SEVERITIES)}
     spiking: set[str] = set()  # businesses one of whose sources spiked: no business-wide message on top
@@ -240,39 +290,50 @@ def queue_source_health(session: Session, config: Any, now: datetime) -> int:
     quiet spell when a source that usually has new reviews has had none for `silence`."""
     settings = config.alerting.source_health
     businesses = {b.name: b for b in config.businesses}
+    # One query for the last health message of every source, and one for the sources with a new review inside the
+    # silence window (they cannot be silent): per-source queries here cost ~110 s a run for 1,000 sources at a
+    # million reviews (each a LIKE over the whole outbox).
+    latest: dict[str, Any] = {}
+    for row in session.execute(
+        select(Delivery.id, Delivery.dedupe_key, Delivery.payload).where(Delivery.kind == "health").order_by(Delivery.id)
+    ):
+        latest[row.dedupe_key.split(":", 2)[1]] = row  # health:<source>:<event>:<n>; names have no ":"
+    recently_new: set[int] = set()
+    if settings.silence:
+        # (a set here, not DISTINCT: that made SQLite walk a whole index in source order instead of the window)
+        recently_new = set(session.scalars(
+            select(Review.source_id).where(Review.first_seen_at > now - settings.silence, Review.baseline.is_(False))
+        ))
     queued = 0
     for source, business in session.execute(select(Source, Business).join(Business).order_by(Source.id)):
         configured = businesses.get(business.name)
         if configured is None or not any(s.name == source.name for s in configured.sources):
             continue  # no longer in config
-        last = session.execute(
-            select(Delivery.id, Delivery.payload)
-            .where(Delivery.kind == "health", Delivery.dedupe_key.like(f"health:{source.name}:%"))
-            .order_by(Delivery.id.desc())
-            .limit(1)
-        ).first()
+        last = latest.get(source.name)
         last_event = (last.payload or {}).get("event") if last else None
         last_id = last.id if last else 0
-        facts: dict[str, Any] = {
-            "business": business.name, "source": source.name, "site": site_name(source), "url": source.url,
-            "state": source.state, "failures": source.consecutive_failures, "error": source.last_error,
-            "last_success_at": source.last_success_at.isoformat() if source.last_success_at else None,
-            "silent_days": None, "usual_per_week": None,
-        }
+        silence: dict[str, Any] = {"silent_days": None, "usual_per_week": None}
         event, key = None, None
         if source.consecutive_failures >= settings.after_failures and last_event != "bad":
             event, key = "bad", f"health:{source.name}:bad:{last_id}"
         elif source.state == "ok" and last_event == "bad":
             event, key = "recovered", f"health:{source.name}:recovered:{last_id}"
-        elif source.state == "ok" and settings.silence and source.baseline_at is not None:
+        elif (source.state == "ok" and settings.silence and source.baseline_at is not None
+              and source.id not in recently_new and now - source.baseline_at >= settings.silence):
             quiet = _silence(session, source, now)
             if quiet is not None:
                 since, per_week = quiet
                 if now - since >= settings.silence and per_week * settings.silence / timedelta(weeks=1) >= SILENCE_EXPECTED:
                     event, key = "silent", f"health:{source.name}:silent:{since:%Y%m%dT%H%M%S}"
-                    facts.update(silent_days=round((now - since) / DAY, 1), usual_per_week=round(per_week, 2))
+                    silence.update(silent_days=round((now - since) / DAY, 1), usual_per_week=round(per_week, 2))
         if event is None or key is None:
             continue
+        facts: dict[str, Any] = {  # only for a message: site_name() loads the spider registry each time
+            "business": business.name, "source": source.name, "site": site_name(source), "url": source.url,
+            "state": source.state, "failures": source.consecutive_failures, "error": source.last_error,
+            "last_success_at": source.last_success_at.isoformat() if source.last_success_at else None,
+            **silence,
+        }
         destinations = settings.notify if settings.notify is not None else configured.notify
         queued += enqueue(session, [
             outbox_row("health", key, name, now, channel=settings.channel, payload={"event": event, **facts})
@@ -283,15 +344,15 @@ def queue_source_health(session: Session, config: Any, now: datetime) -> int:
 
 def _silence(session: Session, source: Source, now: datetime) -> tuple[datetime, float] | None:
     """(when the source last had a new review, new reviews a week in the 90 days before that)."""
-    newest = session.scalar(
-        select(func.max(Review.first_seen_at)).where(Review.source_id == source.id, Review.baseline.is_(False))
-    )
+    # One read of the source's rows by its index, counted here: as max() PostgreSQL walked the whole recent end of
+    # ix_review_first_seen_label backwards looking for this source (10 ms a source at a million reviews).
+    rows = session.execute(
+        select(Review.first_seen_at, Review.published_at, Review.baseline).where(Review.source_id == source.id)
+    ).all()
+    newest = max((row.first_seen_at for row in rows if not row.baseline), default=None)
     since = max(filter(None, [newest, source.baseline_at]))
-    published = session.scalar(
-        select(func.count(Review.id)).where(
-            Review.source_id == source.id, Review.published_at > since - USUAL_WINDOW, Review.published_at <= since
-        )
-    ) or 0
+    published = sum(1 for row in rows
+                    if row.published_at is not None and since - USUAL_WINDOW < row.published_at <= since)
     return since, published / (USUAL_WINDOW / timedelta(weeks=1))
 
 

@@ -1,13 +1,54 @@
 """Migrations: a fresh database upgrades to head, the model matches the migrated schema, upgrades are idempotent."""
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from models.db import HEAD_REVISION, MIGRATIONS, connect, migrate, schema_revision
-from models.tables import Base
+from models.tables import POSTGRESQL_ONLY_INDEXES, Base
+
+# SQLAlchemy cannot reflect SQLite's expression indexes, so Alembic skips ix_review_source_when there (with these
+# warnings); the tests below look for it by name instead.
+EXPRESSION_INDEX_WARNINGS = [
+    "ignore:Skipped unsupported reflection of expression-based index",
+    "ignore:autogenerate skipping metadata-specified expression-based index",
+]
+SCALE_INDEXES = {"ix_source_business", "ix_review_first_seen_label", "ix_review_source_when", "ix_review_replied",
+                 "ix_review_version_seen", "ix_delivery_kind_created"}
+
+
+def upgrade_to(engine, revision: str) -> None:
+    from alembic import command
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def downgrade_to(engine, revision: str) -> None:
+    from alembic import command
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def index_names(engine) -> set[str]:
+    """Every index of our tables, expression indexes included (which the inspector skips on SQLite)."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        else:
+            query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        return {name for (name,) in connection.execute(text(query))}
 
 
 def test_head_revision_constant_is_alembics_head():
@@ -16,15 +57,55 @@ def test_head_revision_constant_is_alembics_head():
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
+@pytest.mark.filterwarnings(*EXPRESSION_INDEX_WARNINGS)
 def test_a_fresh_database_is_migrated_to_head_and_matches_the_models(database_url):
     engine = connect(database_url)
     assert schema_revision(engine) is None
     migrate(engine)
     migrate(engine)  # a second start changes nothing
     assert schema_revision(engine) == HEAD_REVISION
+    postgresql = engine.dialect.name == "postgresql"
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        return postgresql or not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)
+
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_object": include})
+        differences = compare_metadata(context, Base.metadata)
     assert differences == []
+    assert SCALE_INDEXES <= index_names(engine)
+    assert ("ix_review_newest" in index_names(engine)) == postgresql
+    engine.dispose()
+
+
+def test_upgrading_from_0004_adds_the_scale_indexes_and_keeps_the_reviews(database_url):
+    """0005 swaps the label-first index for a time-first one and adds the per-business/per-source ones; back too."""
+    engine = connect(database_url)
+    upgrade_to(engine, "0004")
+    now = "2026-11-20 10:00:00+00:00"
+    with engine.begin() as connection:
+        connection.execute(text(f"INSERT INTO business (id, name, created_at) VALUES (1, 'Acme', '{now}')"))
+        connection.execute(text(
+            "INSERT INTO source (id, business_id, name, kind, url, state, consecutive_failures, created_at) "
+            f"VALUES (1, 1, 's', 'trustpilot', 'https://x.example/', 'ok', 0, '{now}')"
+        ))
+        connection.execute(text(
+            "INSERT INTO review (id, source_id, external_id, url, body, content_hash, first_seen_at, last_seen_at, "
+            f"baseline, status, sentiment_label) VALUES (7, 1, 'r7', 'https://x.example/7', 'bad', 'h', '{now}', "
+            f"'{now}', false, 'new', 'neg')"
+        ))
+    assert "ix_review_label_first_seen" in index_names(engine)
+    migrate(engine)
+    assert schema_revision(engine) == HEAD_REVISION
+    names = index_names(engine)
+    assert SCALE_INDEXES <= names
+    assert "ix_review_label_first_seen" not in names
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM review WHERE sentiment_label = 'neg'")).scalar() == 1
+    downgrade_to(engine, "0004")
+    names = index_names(engine)
+    assert "ix_review_label_first_seen" in names
+    assert not (SCALE_INDEXES | POSTGRESQL_ONLY_INDEXES) & names
     engine.dispose()
 
 
