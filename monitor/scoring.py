@@ -13,7 +13,7 @@ from models.tables import Review, Source
 from monitor import rules
 from monitor.sentiment import Scorer, TextInput
 from monitor.sentiment.training import owner_verdict
-from monitor.sentiment.verdict import UNDETERMINED
+from monitor.sentiment.verdict import UNDETERMINED, Verdict
 
 BATCH_SIZE = 500
 MAX_SCORED_CHARS = 5000  # VADER's cost grows faster than length (DESIGN §7); the opening says enough
@@ -59,35 +59,24 @@ def score_pending(
             verdicts = scorer.score_many(
                 [TextInput(text=text, stars=r.rating, lang=r.language) for (r, _), text in zip(batch, texts, strict=True)]
             )
-            # "1★ with strongly negative text" is critical: for the few 1★ negatives, the text's own score.
-            lowest = [i for i, ((r, _), v) in enumerate(zip(batch, verdicts, strict=True))
-                      if v.label in rules.NEGATIVE_LABELS and r.rating is not None and r.rating <= 1]
-            text_scores = dict(zip(lowest, scorer.score_many(
-                [TextInput(text=texts[i], lang=verdicts[i].lang if verdicts[i].lang != "und" else None) for i in lowest]
-            ), strict=True))
+            decided = [_decide(review, verdict, text, scorer, critical, settings)
+                       for (review, _), verdict, text in zip(batch, verdicts, texts, strict=True)]
+            # "1★ with strongly negative text" is critical: the text's own score, read only where it can change
+            # an alert's severity (a 1★ negative that alerts with no critical word). History from a first crawl
+            # never alerts: its 1★ texts are not read (the model is most of a first crawl's scoring time).
+            lowest = [i for i, (verdict, keywords, decision) in enumerate(decided)
+                      if decision.alert and not keywords and verdict.label in rules.NEGATIVE_LABELS
+                      and batch[i][0].rating is not None and batch[i][0].rating <= 1]
+            text_scores = scorer.score_many(
+                [TextInput(text=texts[i], lang=decided[i][0].lang if decided[i][0].lang != UNDETERMINED else None)
+                 for i in lowest])
+            for i, text_score in zip(lowest, text_scores, strict=True):
+                verdict, keywords, _ = decided[i]
+                decided[i] = (verdict, keywords, _decision(batch[i][0], verdict, settings, keywords, text_score.score))
             updates: list[dict] = []
             deliveries: list[dict] = []
-            for index, ((review, source_name), verdict) in enumerate(zip(batch, verdicts, strict=True)):
-                if review.owner_label:
-                    # The owner said what this review is (`repwatch label`): that survives a re-score after an edit.
-                    verdict = owner_verdict(review.owner_label, verdict.lang)
-                negative = verdict.label in rules.NEGATIVE_LABELS
+            for (review, source_name), (verdict, _, decision) in zip(batch, decided, strict=True):
                 mixed = verdict.label == rules.MIXED_LABEL
-                if negative and verdict.lang == UNDETERMINED and texts[index].strip():
-                    # Stars decided without reading the text; routing, critical words and the draft reply need
-                    # its language, and negatives are few enough to detect it for.
-                    verdict = replace(verdict, lang=scorer.detector.detect(texts[index]))
-                decision = rules.decide(
-                    label=verdict.label,
-                    rating=review.rating,
-                    score=verdict.score,
-                    published_at=review.published_at,
-                    first_seen_at=review.first_seen_at,
-                    baseline=review.baseline,
-                    baseline_window=settings.baseline_window,
-                    text_score=text_scores[index].score if index in text_scores else None,
-                    keywords=critical.find(texts[index], verdict.lang) if negative or mixed else (),
-                )
                 why = verdict.why
                 if decision.alert and (mixed or decision.severity == "critical") and decision.reason != "negative review":
                     why = f"{decision.reason}; {why}" if why else decision.reason
@@ -118,3 +107,34 @@ def score_pending(
             queued += enqueue(session, deliveries)
             scored += len(batch)
     return scored, queued
+
+
+def _decide(review: Review, verdict: Verdict, text: str, scorer: Scorer, critical: rules.CriticalWords,
+            settings: Any) -> tuple[Verdict, tuple[str, ...], rules.AlertDecision]:
+    """A review's verdict (the owner's label first), its critical words and whether it alerts, before any text
+    score of its own."""
+    if review.owner_label:
+        # The owner said what this review is (`repwatch label`): that survives a re-score after an edit.
+        verdict = owner_verdict(review.owner_label, verdict.lang)
+    negative = verdict.label in rules.NEGATIVE_LABELS
+    if negative and verdict.lang == UNDETERMINED and text.strip():
+        # Stars decided without reading the text; routing, critical words and the draft reply need its language,
+        # and negatives are few enough to detect it for.
+        verdict = replace(verdict, lang=scorer.detector.detect(text))
+    keywords = tuple(critical.find(text, verdict.lang)) if negative or verdict.label == rules.MIXED_LABEL else ()
+    return verdict, keywords, _decision(review, verdict, settings, keywords, None)
+
+
+def _decision(review: Review, verdict: Verdict, settings: Any, keywords: tuple[str, ...],
+              text_score: float | None) -> rules.AlertDecision:
+    return rules.decide(
+        label=verdict.label,
+        rating=review.rating,
+        score=verdict.score,
+        published_at=review.published_at,
+        first_seen_at=review.first_seen_at,
+        baseline=review.baseline,
+        baseline_window=settings.baseline_window,
+        text_score=text_score,
+        keywords=keywords,
+    )

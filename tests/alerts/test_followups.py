@@ -130,6 +130,23 @@ def test_routes_send_critical_reviews_to_their_channel_with_a_ping_and_keep_norm
         assert [k for k, _, _ in outbox(sessions)] == ["alert", "alert"]  # r1 waits for the digest only
 
 
+def test_a_1_star_review_with_furious_text_is_critical_and_one_with_plain_text_is_high(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        source_id = add_source(sessions)
+        crawl(sessions, source_id, [
+            item(1, body="Absolutely horrible. The worst service I have ever had: rude, dishonest and disgusting "
+                         "staff. Avoid this place at all costs!"),
+            item(2, body="Ordered on Monday, it arrived on Thursday."),
+        ])
+        run(sessions, config, scorer)
+        with sessions() as session:
+            found = {r.external_id: (r.severity, r.sentiment_why) for r in session.scalars(select(Review))}
+        assert found["r1"][0] == "critical" and found["r1"][1].startswith("1★ with strongly negative text; ")
+        assert found["r2"] == ("high", "1★ rating")
+        assert "(critical)" in texts(slack.messages[0]) and "strongly negative text" in texts(slack.messages[0])
+
+
 def test_the_draft_reply_is_in_the_reviewers_language_and_a_topic_template_wins(sessions, scorer):
     with SlackReceiver(token="xoxb-test-bot-token") as slack:
         config = make_config(slack, """
