@@ -21,24 +21,41 @@ SCALE_INDEXES = {"ix_source_business", "ix_review_first_seen_label", "ix_review_
                  "ix_review_version_seen", "ix_delivery_kind_created"}
 
 
-def upgrade_to(engine, revision: str) -> None:
+NOW = "2026-11-20 10:00:00+00:00"
+
+
+def _alembic(engine, direction: str, revision: str) -> None:
     from alembic import command
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        getattr(command, direction)(config, revision)
+
+
+def upgrade_to(engine, revision: str) -> None:
+    _alembic(engine, "upgrade", revision)
 
 
 def downgrade_to(engine, revision: str) -> None:
-    from alembic import command
+    _alembic(engine, "downgrade", revision)
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+
+def seed_review(connection, **columns: str) -> None:
+    """Business 1, source 1 and review 7 as an older release wrote them (raw SQL: the models are head's)."""
+    connection.execute(text(f"INSERT INTO business (id, name, created_at) VALUES (1, 'Acme', '{NOW}')"))
+    connection.execute(text(
+        "INSERT INTO source (id, business_id, name, kind, url, state, consecutive_failures, created_at) "
+        f"VALUES (1, 1, 's', 'trustpilot', 'https://x.example/', 'ok', 0, '{NOW}')"
+    ))
+    names = "".join(f", {name}" for name in columns)
+    values = "".join(f", '{value}'" for value in columns.values())
+    connection.execute(text(
+        f"INSERT INTO review (id, source_id, external_id, url, body, content_hash, first_seen_at, last_seen_at, "
+        f"baseline, status{names}) VALUES (7, 1, 'r7', 'https://x.example/7', 'bad', 'h', '{NOW}', '{NOW}', false, "
+        f"'new'{values})"
+    ))
 
 
 def index_names(engine) -> set[str]:
@@ -82,18 +99,8 @@ def test_upgrading_from_0004_adds_the_scale_indexes_and_keeps_the_reviews(databa
     """0005 swaps the label-first index for a time-first one and adds the per-business/per-source ones; back too."""
     engine = connect(database_url)
     upgrade_to(engine, "0004")
-    now = "2026-11-20 10:00:00+00:00"
     with engine.begin() as connection:
-        connection.execute(text(f"INSERT INTO business (id, name, created_at) VALUES (1, 'Acme', '{now}')"))
-        connection.execute(text(
-            "INSERT INTO source (id, business_id, name, kind, url, state, consecutive_failures, created_at) "
-            f"VALUES (1, 1, 's', 'trustpilot', 'https://x.example/', 'ok', 0, '{now}')"
-        ))
-        connection.execute(text(
-            "INSERT INTO review (id, source_id, external_id, url, body, content_hash, first_seen_at, last_seen_at, "
-            f"baseline, status, sentiment_label) VALUES (7, 1, 'r7', 'https://x.example/7', 'bad', 'h', '{now}', "
-            f"'{now}', false, 'new', 'neg')"
-        ))
+        seed_review(connection, sentiment_label="neg")
     assert "ix_review_label_first_seen" in index_names(engine)
     migrate(engine)
     assert schema_revision(engine) == HEAD_REVISION
@@ -111,30 +118,15 @@ def test_upgrading_from_0004_adds_the_scale_indexes_and_keeps_the_reviews(databa
 
 def test_upgrading_from_0002_keeps_queued_alerts_exactly_once(database_url):
     """An outbox written by the previous release survives the new exactly-once key, and still refuses a repeat."""
-    from alembic import command
-    from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 
     engine = connect(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    upgrade_to(engine, "0002")
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0002")
-    now = "2026-11-20 10:00:00+00:00"
-    with engine.begin() as connection:
-        connection.execute(text(f"INSERT INTO business (id, name, created_at) VALUES (1, 'Acme', '{now}')"))
-        connection.execute(text(
-            "INSERT INTO source (id, business_id, name, kind, url, state, consecutive_failures, created_at) "
-            f"VALUES (1, 1, 's', 'trustpilot', 'https://x.example/', 'ok', 0, '{now}')"
-        ))
-        connection.execute(text(
-            "INSERT INTO review (id, source_id, external_id, url, body, content_hash, first_seen_at, last_seen_at, "
-            f"baseline, status) VALUES (7, 1, 'r7', 'https://x.example/7', 'bad', 'h', '{now}', '{now}', false, 'new')"
-        ))
+        seed_review(connection)
         connection.execute(text(
             "INSERT INTO delivery (review_id, destination, status, attempts, next_attempt_at, created_at) "
-            f"VALUES (7, 'slack', 'pending', 0, '{now}', '{now}')"
+            f"VALUES (7, 'slack', 'pending', 0, '{NOW}', '{NOW}')"
         ))
     migrate(engine)
     with engine.begin() as connection:
@@ -144,7 +136,7 @@ def test_upgrading_from_0002_keeps_queued_alerts_exactly_once(database_url):
         try:
             connection.execute(text(
                 "INSERT INTO delivery (kind, dedupe_key, review_id, destination, status, attempts, next_attempt_at, "
-                f"created_at) VALUES ('alert', 'alert:7', 7, 'slack', 'pending', 0, '{now}', '{now}')"
+                f"created_at) VALUES ('alert', 'alert:7', 7, 'slack', 'pending', 0, '{NOW}', '{NOW}')"
             ))
         except IntegrityError:
             pass
