@@ -73,6 +73,11 @@ class CrawlSettings(Strict):
     download_delay: float = Field(1.0, ge=0)
     concurrency: int = Field(1, ge=1, le=64, description="requests at once per domain")
     browser_path: Path = Field(Path("/usr/bin/chromium"), description="Chromium for sources with render: true")
+    keep_runs: Duration = Field(
+        timedelta(days=90),
+        description="each crawl's record (counts, stats, errors: ~750 bytes) is kept this long, then deleted at the "
+        "source's next crawl; a source's latest crawl is always kept",
+    )
 
 
 def _as_list(value: Any) -> Any:

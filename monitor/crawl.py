@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.store import mark_removed
@@ -189,7 +189,18 @@ def run_crawl(
                 SourceOutcome(run.source.name, run.outcome, run.error, run.requests, run.pages, run.items, run.new,
                               run.changed, removed)
             )
+        prune_runs(session, [source.id for _, source, _ in runs], older_than=now - config.crawl.keep_runs,
+                   keep=run_ids)
     return result
+
+
+def prune_runs(session: Session, source_ids: list[int], *, older_than: datetime, keep: list[int]) -> int:
+    """Delete these sources' crawl records started before `older_than`, except `keep` (this crawl's) and any still
+    running. Each crawl leaves ~750 bytes of stats: 1,000 sources crawled every 6 hours would add ~1.3 GB a year."""
+    return session.execute(
+        delete(CrawlRun).where(CrawlRun.source_id.in_(source_ids), CrawlRun.started_at < older_than,
+                               CrawlRun.id.not_in(keep), CrawlRun.outcome != "running")
+    ).rowcount
 
 
 def settle_earlier_runs(session: Session, sources: list[Source], now: datetime) -> set[int]:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, func, select, update
 
-from models.tables import Delivery, Review
+from models.tables import CrawlRun, Delivery, Review
 from tests.e2e.conftest import NOW, site_review
 
 
@@ -56,6 +56,25 @@ def test_first_crawl_is_a_silent_baseline_and_recrawl_is_one_request(e2e):
     assert alerted_review_ids(e2e.slack)[-1] == f"{99:024x}"
     assert len(e2e.slack.messages) == 3
     assert e2e.page_requests() == ["/review/acme.example", "/review/acme.example?page=2"]
+
+
+def test_crawl_records_older_than_keep_runs_are_deleted_at_the_next_crawl(e2e):
+    e2e.publish(history())
+    assert e2e.crawl().code == 0
+    engine = database(e2e)
+    with engine.begin() as db:
+        source_id = db.scalar(select(CrawlRun.source_id))
+        for days, outcome in ((200, "ok"), (120, "failed"), (30, "ok")):  # keep_runs defaults to 90 days
+            db.execute(CrawlRun.__table__.insert().values(
+                source_id=source_id, outcome=outcome, started_at=NOW - timedelta(days=days),
+                finished_at=NOW - timedelta(days=days), stats={"pages": 1}))
+    assert e2e.crawl().code == 0
+    with engine.connect() as db:
+        left = db.execute(select(CrawlRun.started_at, CrawlRun.outcome).order_by(CrawlRun.started_at)).all()
+    assert len(left) == 3  # the 30-day-old record and both crawls of this test
+    assert left[0].started_at.replace(tzinfo=NOW.tzinfo) == NOW - timedelta(days=30)
+    with engine.connect() as db:
+        assert db.scalar(select(func.count(Review.id))) == 45  # reviews are never pruned
 
 
 def test_slack_outage_keeps_alerts_and_delivers_them_on_a_later_run(e2e):
