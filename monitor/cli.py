@@ -515,6 +515,16 @@ def deliver(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
         raise typer.Exit(EXIT_FAILURE)
 
 
+def queue_line(queue: Any) -> Text:
+    """One line on the queue: its jobs and the workers that answered, or why it could not be asked."""
+    if queue.error:
+        return Text(f"queue: {queue.error}", style="red")
+    workers = (f"{len(queue.workers)} worker{'s' if len(queue.workers) != 1 else ''} answered: "
+               + ", ".join(queue.workers)) if queue.workers else "no worker answered"
+    line = f"queue: {queue.where}: {queue.waiting} waiting, {queue.running} running; {workers}"
+    return Text(terminal_safe(line, 1000), style="green" if queue.workers else "yellow")
+
+
 @app.command()
 def status(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
@@ -536,6 +546,8 @@ def status(
 
     daemon = report.daemon
     out.print(Text(f"daemon: {daemon.note}", style="green" if daemon.running else "yellow"))
+    if report.queue is not None:
+        out.print(queue_line(report.queue))
     table = Table(title="sources (times UTC)", title_justify="left")
     for column in ("source", "state", "failures", "last crawl", "outcome", "last success", "next crawl", "schedule"):
         table.add_column(column, no_wrap=column in ("source", "last crawl", "last success", "next crawl"))

@@ -45,6 +45,15 @@ class DestinationStatus:
 
 
 @dataclass
+class QueueStatus:
+    where: str  # the Redis URL, password masked
+    waiting: int | None  # jobs queued that no worker has taken yet (None: the queue could not be asked)
+    running: int | None  # jobs taken by a worker and not yet acknowledged (running, or a dead worker's)
+    workers: list[str] = field(default_factory=list)  # workers that answered a ping, by name
+    error: str | None = None
+
+
+@dataclass
 class Status:
     now: datetime
     daemon: DaemonStatus
@@ -52,6 +61,7 @@ class Status:
     outbox: list[DestinationStatus] = field(default_factory=list)
     unscored: int = 0
     unanswered: int = 0
+    queue: QueueStatus | None = None  # with a `queue:` section
 
     def as_dict(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -83,12 +93,24 @@ def daemon_status(data_dir: Any) -> DaemonStatus:
     return DaemonStatus(True, holder.pid, holder.started, f"running, {holder.describe()}")
 
 
+def queue_status(config: Any) -> QueueStatus | None:
+    """The queue's jobs and workers when the config has a `queue:` section (None without one)."""
+    if config.queue is None:
+        return None
+    try:
+        from monitor.worker import queue_status as ask
+    except ImportError as exc:
+        return QueueStatus(config.queue.name, None, None,
+                           error=f"cannot look at the queue without Celery ({exc}): pip install 'repwatch[queue]'")
+    return ask(config.queue)
+
+
 def gather_status(config: Any, sessions: sessionmaker[Session], *, now: datetime | None = None) -> Status:
     from monitor.followups import unanswered
     from monitor.scheduler import fire_after, job_specs
 
     now = now or datetime.now(UTC)
-    status = Status(now=now, daemon=daemon_status(config.data_dir))
+    status = Status(now=now, daemon=daemon_status(config.data_dir), queue=queue_status(config))
     specs = {spec.id: spec for spec in job_specs(config)}
     with sessions() as session:
         latest = (

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from celery import Celery, signals
 from celery.backends.redis import RedisBackend
@@ -30,6 +31,9 @@ SOURCE_STDERR_KEPT = 1000  # of a batch: characters carried back per source (its
 POLL_INTERVAL = 1.0  # seconds between the daemon's looks at the results of the jobs it queued
 
 log = logging.getLogger("repwatch.worker")
+
+if TYPE_CHECKING:
+    from monitor.status import QueueStatus
 
 
 def redis_where(url: str) -> str:
@@ -435,3 +439,42 @@ def exits_from(job_ids: list[str], meta: dict[str, Any]) -> list[Exited]:
         exits.append(exited_from(job_id, {"status": SUCCESS, "result": mine}) if isinstance(mine, dict)
                      else replace(whole, job_id=job_id))
     return exits
+
+
+# --- what `repwatch status` shows of the queue ----------------------------------------------------------------
+
+
+# kombu's Redis transport keeps a queue's jobs in one list per priority step (its default steps), each job taken
+# but not acknowledged in the `unacked` hash; every key under the queue's `name:` prefix (celery_app).
+PRIORITY_STEPS = (0, 3, 6, 9)
+PRIORITY_SEPARATOR = "\x06\x16"
+
+
+def queue_status(settings: Any, *, ping_timeout: float = 1.0) -> QueueStatus:
+    """Jobs waiting and running on this installation's queue, and the workers that answer within `ping_timeout`."""
+    import redis
+
+    from monitor.status import QueueStatus
+
+    where = redis_where(settings.url)
+    prefix = f"{settings.name}:"
+    keys = [prefix + settings.name + (f"{PRIORITY_SEPARATOR}{step}" if step else "") for step in PRIORITY_STEPS]
+    client = redis.Redis.from_url(settings.url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        waiting = sum(client.llen(key) for key in keys)
+        running = client.hlen(prefix + "unacked")
+        replies = celery_app(settings, polled=True).control.ping(timeout=ping_timeout) or []
+    except Exception as exc:  # redis-py's and kombu's connection errors share no base class with OSError
+        problem = first_line(exc)
+        password = urlsplit(settings.url).password
+        if password:  # a message quoting the URL must not show it
+            problem = problem.replace(password, "***")
+        return QueueStatus(where, None, None, error=f"cannot reach {where}: {problem}")
+    finally:
+        client.close()
+    return QueueStatus(where, waiting, running, sorted(name for reply in replies for name in reply))
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from collections import Counter
@@ -260,3 +261,35 @@ def test_a_source_being_crawled_on_another_machine_is_skipped_with_exit_75(e2e, 
     crawled = e2e.crawl("--source", "acme-trustpilot")  # free again once that machine is done
     assert crawled.code == 0, crawled.stderr
     assert len(e2e.slack.messages) == 1
+
+
+def test_status_shows_the_jobs_waiting_on_the_queue_and_the_workers_that_answer(tmp_path, queue, monkeypatch):
+    from monitor.config import load_config
+    from monitor.worker import celery_app
+
+    redis_url, queue_name = queue
+    config = write_config(tmp_path / "machine", site="http://127.0.0.1:9", slack="http://127.0.0.1:9/api/",
+                          database=f"sqlite:///{tmp_path / 'repwatch.db'}", redis=redis_url, queue=queue_name)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    app = celery_app(load_config(config).queue)
+    for _ in range(2):  # what `repwatch run` queues while no worker is up
+        app.send_task("repwatch.deliver")
+
+    def status() -> str:
+        shown = subprocess.run([sys.executable, "-m", "monitor", "status", "--config", str(config)], capture_output=True, text=True,
+                               env={**os.environ, "COLUMNS": "300"}, timeout=WAIT)
+        assert shown.returncode == 0, shown.stderr
+        return next(line for line in shown.stdout.splitlines() if line.startswith("queue: "))
+
+    assert status() == f"queue: {redis_url}: 2 waiting, 0 running; no worker answered"
+    worker = Process(config, "worker")
+    try:
+        name = re.search(r"(repwatch-\d+@\S+) ready", worker.wait_for(" ready.")[0])[1]
+        assert f"1 worker answered: {name}" in status()
+    finally:
+        worker.stop()
+
+    unreachable = config.read_text().replace(redis_url, "redis://:s3cret@127.0.0.1:9/0")
+    config.write_text(unreachable)
+    line = status()
+    assert line.startswith("queue: cannot reach redis://:***@127.0.0.1:9/0: ") and "s3cret" not in line
