@@ -121,7 +121,7 @@ def crawl(
     from monitor.crawl import run_crawl
     from monitor.lock import OUTBOX_LOCK, DatabaseLocks, LockHeld, acquire
     from monitor.followups import queue_followups
-    from monitor.scoring import score_pending
+    from monitor.scoring import score_pending, warm_scores
     from monitor.sentiment import Scorer
 
     loaded = open_config(config)
@@ -148,13 +148,17 @@ def crawl(
     sessions = open_database(loaded)
     with err.status(f"crawling {len(locks)} sources…"):
         result = run_crawl(loaded, sessions, list(locks), full=full)
+    scorer = Scorer.from_config(loaded)
+    with err.status("reading new reviews…"):
+        # The model's part of scoring, before the lock below: crawls on other cores and machines read theirs at
+        # the same time (bench/RESULTS.md section 3). After the crawl, not during it: measured here, scoring
+        # alongside the crawl child slowed the crawl by more than the scoring it hid (two cores, one SQLite writer).
+        warm_scores(sessions, scorer, list(locks))
     # One process at a time scores and sends, or two crawls finishing together could send an alert twice.
     outbox_lock = acquire(loaded.data_dir, OUTBOX_LOCK, wait=True)
     shared.acquire(OUTBOX_LOCK, wait=True)  # and one machine at a time
     with err.status("scoring new reviews…"):
-        # After the crawl, not during it: measured here, scoring alongside the crawl child slowed the crawl by
-        # more than the scoring it hid (they share two cores and SQLite's single writer).
-        scored, queued = score_pending(sessions, loaded, Scorer.from_config(loaded))
+        scored, queued = score_pending(sessions, loaded, scorer)
         followups = queue_followups(sessions, loaded)
     delivery = None
     if not no_alerts:

@@ -28,6 +28,36 @@ def businesses_by_source(config: Any) -> dict[str, Any]:
     return {source.name: business for business, source in config.sources()}
 
 
+def warm_scores(sessions: sessionmaker[Session], scorer: Scorer, source_names: list[str], *,
+                batch_size: int = BATCH_SIZE) -> int:
+    """Read the unscored reviews of these sources through the model, for its embedding cache only; returns how many.
+
+    The crawl calls this before it takes the outbox lock, which lets one process at a time (on every machine)
+    score and send: the model, nearly all of scoring's time, then runs in parallel across crawls, and
+    `score_pending` under the lock finds the embeddings cached. Writes nothing to the database.
+    """
+    if not source_names or scorer.text_scorer() is None:
+        return 0
+    read = 0
+    last_id = 0
+    while True:
+        with sessions() as session:
+            batch = session.scalars(
+                select(Review).join(Source, Review.source_id == Source.id)
+                .where(Source.name.in_(source_names), Review.scored_at.is_(None), Review.id > last_id)
+                .order_by(Review.id).limit(batch_size)
+            ).all()
+        if not batch:
+            return read
+        last_id = batch[-1].id
+        inputs = [TextInput(text=scoring_text(r), stars=r.rating, lang=r.language) for r in batch]
+        # and the text alone of new 1★ reviews, which score_pending reads for the critical check when they alert
+        inputs += [TextInput(text=scoring_text(r), lang=r.language) for r in batch
+                   if r.rating is not None and r.rating <= 1 and not r.baseline]
+        scorer.score_many(inputs)
+        read += len(batch)
+
+
 def score_pending(
     sessions: sessionmaker[Session],
     config: Any,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from alerts.outbox import deliver_due
 from demo.slack_receiver import SlackReceiver
@@ -13,7 +13,7 @@ from models.store import store_reviews
 from models.tables import Business, Delivery, Review, Source
 from monitor.config import parse_config
 from monitor.followups import handle_review, queue_followups
-from monitor.scoring import score_pending
+from monitor.scoring import score_pending, warm_scores
 from monitor.sentiment import Scorer
 from spiders.items import Reply
 from spiders.items import Review as ReviewItem
@@ -145,6 +145,33 @@ def test_a_1_star_review_with_furious_text_is_critical_and_one_with_plain_text_i
         assert found["r1"][0] == "critical" and found["r1"][1].startswith("1★ with strongly negative text; ")
         assert found["r2"] == ("high", "1★ rating")
         assert "(critical)" in texts(slack.messages[0]) and "strongly negative text" in texts(slack.messages[0])
+
+
+def test_reading_a_crawls_reviews_before_the_outbox_lock_leaves_scoring_nothing_to_compute(sessions):
+    """The crawl reads its own sources' new reviews through the model before it waits for the outbox lock, so
+    crawls on other cores and machines do the slow part side by side; scoring under the lock then finds it all."""
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        scorer = Scorer()  # an empty embedding cache of its own
+        source_id = add_source(sessions)
+        crawl(sessions, source_id, [
+            item(1, body="Terrible. They lost my order and hung up on me."),
+            item(2, rating=None, body="Zamówienie nie dotarło, a obsługa nie odpowiada od tygodnia."),
+            item(3, rating=5, body="Lovely staff, but the refund never came and nobody answers."),
+            item(4, rating=None, body="Wonderful bakery, the best croissants in town."),
+        ])
+        assert warm_scores(sessions, scorer, ["acme-tp"]) == 4
+        with sessions() as session:
+            assert session.scalar(select(func.count()).where(Review.scored_at.is_not(None))) == 0  # writes nothing
+        computed = scorer.model.cache.misses
+        score_pending(sessions, config, scorer, now=NOW)
+        assert scorer.model.cache.misses == computed  # every text and sentence came from the cache
+        with sessions() as session:
+            labels = dict(session.execute(select(Review.external_id, Review.sentiment_label)).all())
+            severity = session.scalar(select(Review.severity).where(Review.external_id == "r1"))
+        assert labels == {"r1": "neg", "r2": "neg", "r3": "mixed", "r4": "pos"}
+        assert severity == "critical"  # its text was read for the critical check, from the cache too
+        assert warm_scores(sessions, scorer, ["acme-tp"]) == 0  # nothing unscored is left
 
 
 def test_the_draft_reply_is_in_the_reviewers_language_and_a_topic_template_wins(sessions, scorer):
