@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,5 +58,15 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        _one_migration_at_a_time(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def _one_migration_at_a_time(connection: Connection) -> None:
+    """Processes starting together on a new database (a daemon's first cycle, workers on several machines) would
+    each create the tables, and all but one fail; here the others wait, then find the schema at head."""
+    if connection.dialect.name == "postgresql":  # per schema: installations in other schemas are not held up
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':repwatch:migrate'))"))
+    elif connection.dialect.name == "sqlite" and not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock first (busy_timeout waits for it)

@@ -143,3 +143,15 @@ def test_upgrading_from_0002_keeps_queued_alerts_exactly_once(database_url):
         else:
             raise AssertionError("a second alert for the same review and destination was accepted")
     engine.dispose()
+
+
+def test_processes_starting_together_on_a_new_database_migrate_it_once(database_url):
+    """A daemon's first cycle or several workers: every process that finds no schema migrates; none may fail."""
+    import subprocess
+    import sys
+
+    code = f"from models.db import connect, migrate; migrate(connect({database_url!r}))"
+    starts = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [process.communicate(timeout=120)[1] for process in starts]
+    assert [process.returncode for process in starts] == [0, 0, 0], errors
+    assert schema_revision(connect(database_url)) == HEAD_REVISION
