@@ -158,7 +158,9 @@ def crawl(
     outbox_lock = acquire(loaded.data_dir, OUTBOX_LOCK, wait=True)
     shared.acquire(OUTBOX_LOCK, wait=True)  # and one machine at a time
     with err.status("scoring new reviews…"):
-        scored, queued = score_pending(sessions, loaded, scorer)
+        # This crawl's sources only: another crawl's new reviews are being read by that crawl right now (a
+        # source's leftovers from a killed crawl wait for its next crawl, or for `repwatch deliver`).
+        scored, queued = score_pending(sessions, loaded, scorer, source_names=list(locks))
         followups = queue_followups(sessions, loaded)
     delivery = None
     if not no_alerts:

@@ -34,7 +34,7 @@ def warm_scores(sessions: sessionmaker[Session], scorer: Scorer, source_names: l
 
     The crawl calls this before it takes the outbox lock, which lets one process at a time (on every machine)
     score and send: the model, nearly all of scoring's time, then runs in parallel across crawls, and
-    `score_pending` under the lock finds the embeddings cached. Writes nothing to the database.
+    `score_pending` of the same sources under the lock finds the embeddings cached. Writes nothing to the database.
     """
     if not source_names or scorer.text_scorer() is None:
         return 0
@@ -65,8 +65,10 @@ def score_pending(
     *,
     batch_size: int = BATCH_SIZE,
     now: datetime | None = None,
+    source_names: list[str] | None = None,
 ) -> tuple[int, int]:
-    """Score every review with no verdict yet, in batches, committing each; returns (scored, alerts queued)."""
+    """Score every review with no verdict yet (of these sources, when given), in batches, committing each; returns
+    (scored, alerts queued)."""
     now = now or datetime.now(UTC)
     businesses = businesses_by_source(config)
     settings = config.alerting
@@ -78,7 +80,8 @@ def score_pending(
             batch = session.execute(
                 select(Review, Source.name)
                 .join(Source, Review.source_id == Source.id)
-                .where(Review.scored_at.is_(None), Review.id > last_id)
+                .where(Review.scored_at.is_(None), Review.id > last_id,
+                       *([Source.name.in_(source_names)] if source_names is not None else []))
                 .order_by(Review.id)
                 .limit(batch_size)
             ).all()

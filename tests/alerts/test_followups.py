@@ -174,6 +174,18 @@ def test_reading_a_crawls_reviews_before_the_outbox_lock_leaves_scoring_nothing_
         assert warm_scores(sessions, scorer, ["acme-tp"]) == 0  # nothing unscored is left
 
 
+def test_a_crawl_scores_its_own_sources_and_leaves_the_others_to_theirs(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        crawl(sessions, add_source(sessions), [item(1)])
+        crawl(sessions, add_source(sessions, "acme-web"), [item(2)])
+        assert score_pending(sessions, config, scorer, now=NOW, source_names=["acme-web"]) == (1, 1)
+        with sessions() as session:
+            scored = dict(session.execute(select(Review.external_id, Review.scored_at.is_not(None))).all())
+        assert scored == {"r1": False, "r2": True}  # r1 waits for its own source's crawl, or `repwatch deliver`
+        assert score_pending(sessions, config, scorer, now=NOW) == (1, 1)
+
+
 def test_the_draft_reply_is_in_the_reviewers_language_and_a_topic_template_wins(sessions, scorer):
     with SlackReceiver(token="xoxb-test-bot-token") as slack:
         config = make_config(slack, """
