@@ -24,8 +24,16 @@ from monitor.topics import TopicMatcher
 
 WEEK = timedelta(weeks=1)
 CHART_WEEKS = 8
-# "mixed": 4-5★ with clearly negative text (monitor.rules.MIXED_LABEL), its own bucket, not "unscored"
-LABELS = ("neg", "mixed", "neu", "pos", "unscored")
+# Sentiment buckets in display order: name, colour as text (email), colour as a bar (chart). "mixed": 4-5★ with
+# clearly negative text (monitor.rules.MIXED_LABEL), its own bucket, not "unscored".
+LABEL_STYLES = {
+    "neg": ("negative", "#d1242f", "#d1242f"),
+    "mixed": ("mixed", "#bc4c00", "#bc4c00"),
+    "neu": ("neutral", "#6e7781", "#9a9fa6"),
+    "pos": ("positive", "#1f883d", "#1f883d"),
+    "unscored": ("unscored", "#8c959f", "#d8dee4"),
+}
+LABELS = tuple(LABEL_STYLES)
 # Rows fetched per list; rendering may show fewer to stay inside the size budget.
 LIST_LIMIT = 30
 EXCERPT_CHARS = 240
@@ -366,10 +374,7 @@ def render_chart(digest: Digest) -> bytes:
     axes = figure.add_subplot()
     x = list(range(len(digest.weeks)))
     bottom = [0] * len(x)
-    for label, colour, name in (
-        ("neg", "#d1242f", "negative"), ("mixed", "#bc4c00", "mixed"), ("neu", "#9a9fa6", "neutral"),
-        ("pos", "#1f883d", "positive"), ("unscored", "#d8dee4", "unscored"),
-    ):
+    for label, (name, _, colour) in LABEL_STYLES.items():
         heights = [point.counts[label] for point in digest.weeks]
         axes.bar(x, heights, bottom=bottom, color=colour, width=0.65, label=name)
         bottom = [b + h for b, h in zip(bottom, heights)]
@@ -465,6 +470,7 @@ def _context(digest: Digest, shown: int) -> dict[str, Any]:
         "unanswered_hidden": digest.unanswered_total - min(shown, len(digest.unanswered)),
         "median_reply": format_age(digest.median_reply) if digest.median_reply is not None else None,
         "sentiment": [(label, digest.sentiment[label]) for label in LABELS],
+        "label_styles": LABEL_STYLES,
         "handled_statuses": HANDLED_STATUSES,
     }
 

@@ -78,7 +78,8 @@ def run_cycle(urls: list[str], workers: int, concurrency: int, per_task: int, ba
 
     from models.tables import CrawlRun, Review
     from monitor.config import load_config
-    from monitor.scheduler import batches, job_specs
+    from monitor import batched
+    from monitor.scheduler import job_specs
     from monitor.worker import QueueLauncher
 
     schema = f"bench_{uuid4().hex[:10]}"
@@ -117,7 +118,7 @@ def run_cycle(urls: list[str], workers: int, concurrency: int, per_task: int, ba
         exits: queues.SimpleQueue = queues.SimpleQueue()
         crawls = [spec for spec in job_specs(config) if spec.kind == "crawl"]
         started = time.monotonic()
-        tasks = batches(crawls, per_task)
+        tasks = batched(crawls, per_task)
         for batch in tasks:
             launcher.launch_batch(batch, configs[0], exits.put)
         queued = time.monotonic() - started

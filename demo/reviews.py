@@ -253,48 +253,21 @@ def demo_reviews(now: datetime) -> DemoReviews:
     """
     now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
     now = now.replace(microsecond=0)
-    trustpilot = [
-        SiteReview(
-            id=_stable_id("tp", author, title),
-            author=author,
-            rating=stars,
-            title=title,
-            body=body,
-            published_at=now - timedelta(hours=age),
-            language=lang,
-            reply_body=reply,
-            reply_at=now - timedelta(hours=age) + timedelta(hours=delay) if reply else None,
-            country=country,
-        )
-        for age, author, country, lang, stars, title, body, reply, delay in _TRUSTPILOT
-    ]
-    schema_org = [
-        SiteReview(
-            id=_stable_id("so", author, title),
-            author=author,
-            rating=stars,
-            title=title,
-            body=body,
-            published_at=now - timedelta(hours=age),
-            language="en",
-            reply_body=reply,
-            reply_at=now - timedelta(hours=age) + timedelta(hours=delay) if reply else None,
-        )
-        for age, author, stars, title, body, reply, delay in _SCHEMA_ORG
-    ]
-    mentions = [
-        SiteReview(
-            id=_stable_id("feed", author, title),
-            author=author,
-            rating=None,
-            title=title,
-            body=body,
-            published_at=now - timedelta(hours=age),
-            language=lang,
-            url=url,
-        )
-        for age, author, lang, title, body, url in _MENTIONS
-    ]
+
+    def review(prefix: str, age: float, author: str, title: str, body: str, *, reply: str | None = None,
+               delay: float = 0, **fields: object) -> SiteReview:
+        published = now - timedelta(hours=age)
+        return SiteReview(id=_stable_id(prefix, author, title), author=author, title=title, body=body,
+                          published_at=published, reply_body=reply,
+                          reply_at=published + timedelta(hours=delay) if reply else None, **fields)
+
+    trustpilot = [review("tp", age, author, title, body, reply=reply, delay=delay, rating=stars, language=lang,
+                         country=country)
+                  for age, author, country, lang, stars, title, body, reply, delay in _TRUSTPILOT]
+    schema_org = [review("so", age, author, title, body, reply=reply, delay=delay, rating=stars, language="en")
+                  for age, author, stars, title, body, reply, delay in _SCHEMA_ORG]
+    mentions = [review("feed", age, author, title, body, rating=None, language=lang, url=url)
+                for age, author, lang, title, body, url in _MENTIONS]
     return DemoReviews(trustpilot=trustpilot, schema_org=schema_org, mentions=mentions)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.outbox import enqueue, outbox_row, site_name
 from models.tables import Business, Delivery, Review, ReviewVersion, Source
-from monitor import rules
+from monitor import batched, rules
 
 # Changes and deadlines older than this are history, not news: enabling reminders must not remind about 2019.
 HORIZON = timedelta(days=30)
@@ -86,7 +86,7 @@ def queue_updates(session: Session, now: datetime) -> int:
     if not recent:
         return 0
     alerts: dict[int, list[Any]] = defaultdict(list)
-    for ids in _batches(sorted({version.review_id for version in recent})):
+    for ids in batched(sorted({version.review_id for version in recent}), IN_BATCH):
         for row in session.execute(
             select(Delivery.id, Delivery.review_id, Delivery.kind, Delivery.status, Delivery.destination,
                    Delivery.channel, Delivery.sent_at)
@@ -103,7 +103,7 @@ def queue_updates(session: Session, now: datetime) -> int:
         return 0
     # Each version's text, and its predecessor's (the latest earlier one that is not a removal).
     history: dict[int, list[ReviewVersion]] = defaultdict(list)
-    for ids in _batches(sorted({version.review_id for version, _, _ in pending})):
+    for ids in batched(sorted({version.review_id for version, _, _ in pending}), IN_BATCH):
         for earlier in session.scalars(select(ReviewVersion).where(ReviewVersion.review_id.in_(ids))):
             history[earlier.review_id].append(earlier)
     queued = []
@@ -131,17 +131,12 @@ def not_queued(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, 
         by_destination[destination].append(key)
     queued: set[tuple[str, str]] = set()
     for destination, names in by_destination.items():
-        for chunk in _batches(names):
+        for chunk in batched(names, IN_BATCH):
             queued.update((row.destination, row.dedupe_key) for row in session.execute(
                 select(Delivery.destination, Delivery.dedupe_key)
                 .where(Delivery.destination == destination, Delivery.dedupe_key.in_(chunk))
             ))
     return set(keys) - queued
-
-
-def _batches(items: list[Any], size: int = IN_BATCH) -> list[list[Any]]:
-    """`items` in lists of at most `size` (for IN (…) lists)."""
-    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 # --- reminders -----------------------------------------------------------------------------------------------

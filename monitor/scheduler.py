@@ -21,6 +21,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import batched
 from monitor.config import ConfigError, load_config_and_text
 from monitor.lock import DAEMON_LOCK, EXIT_LOCKED, Lock, acquire
 
@@ -350,12 +351,6 @@ class BatchLauncher(Launcher, Protocol):
     def launch_batch(self, specs: list[JobSpec], config_path: Path, report: Callable[[Exited], None]) -> Child: ...
 
 
-def batches(specs: list[JobSpec], size: int) -> list[list[JobSpec]]:
-    """Jobs in groups of at most `size`, in their order."""
-    size = max(1, size)
-    return [specs[start:start + size] for start in range(0, len(specs), size)]
-
-
 class ProcessChild:
     """A `repwatch <verb>` child in its own session; a watcher thread reports its exit."""
 
@@ -543,7 +538,7 @@ class Daemon:
         size = self.sources_per_task
         if size <= 1:
             return [[spec] for spec in started]
-        crawls = batches([spec for spec in started if spec.kind == "crawl"], size)
+        crawls = batched([spec for spec in started if spec.kind == "crawl"], size)
         if crawls and len(crawls[-1]) < size:
             crawls[-1] += self.schedule.start_early(size - len(crawls[-1]))
         return crawls + [[spec] for spec in started if spec.kind != "crawl"]

@@ -98,13 +98,19 @@ class Setup:
         return [r.path for r in self.site.requests if r.path != "/robots.txt"]
 
 
-def write_config(tmp: Path, site_url: str, slack_api: str) -> Path:
+def write_config(tmp: Path, site_url: str, slack_api: str, *, business: str = "Acme Coffee",
+                 source: tuple[str, str, str] | None = None, alerting: str = "") -> Path:
+    """One business with one source (default: the Trustpilot page of DOMAIN) alerting to the local Slack;
+    `source` is (name, kind, url), `alerting` extra lines under `alerting:`."""
+    name, kind, url = source or ("acme-trustpilot", "trustpilot", f"{site_url}/review/{DOMAIN}")
     config = tmp / "config.yaml"
     config.write_text(textwrap.dedent(f"""
         data_dir: {tmp / 'data'}
         crawl:
           polite: false
           download_delay: 0
+        alerting:
+          {alerting or "flood_threshold: 5"}
         notifiers:
           slack:
             kind: slack
@@ -113,12 +119,12 @@ def write_config(tmp: Path, site_url: str, slack_api: str) -> Path:
             api_url: {slack_api}
             min_interval: 0
         businesses:
-          - name: Acme Coffee
+          - name: {business}
             notify: [slack]
             sources:
-              - name: acme-trustpilot
-                kind: trustpilot
-                url: {site_url}/review/{DOMAIN}
+              - name: {name}
+                kind: {kind}
+                url: {url}
     """))
     return config
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import textwrap
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,7 +16,7 @@ from demo.sitegen import SiteReview, atom_feed
 from demo.slack_receiver import SlackReceiver
 from models.tables import Delivery, Review
 from monitor.topics import topic_title
-from tests.e2e.conftest import NOW, TOKEN, Setup
+from tests.e2e.conftest import NOW, TOKEN, Setup, write_config
 
 FEED_PATH = "/alerts/feeds/acme-coffee.atom"
 BUSINESS = "Acme Coffee"
@@ -91,30 +90,9 @@ def crawled(tmp_path_factory) -> Crawled:
     tmp = tmp_path_factory.mktemp("multilingual")
     with SiteServer() as site, SlackReceiver(token=TOKEN) as slack:
         site.set_page(FEED_PATH, feed(site.url))
-        config = tmp / "config.yaml"
         # flood_threshold above the number of complaints: each alert is its own message here (floods: test_outbox).
-        config.write_text(textwrap.dedent(f"""
-            data_dir: {tmp / 'data'}
-            crawl:
-              polite: false
-              download_delay: 0
-            alerting:
-              flood_threshold: 20
-            notifiers:
-              slack:
-                kind: slack
-                token: ${{SLACK_BOT_TOKEN}}
-                channel: "#reviews"
-                api_url: {slack.api_url}
-                min_interval: 0
-            businesses:
-              - name: {BUSINESS}
-                notify: [slack]
-                sources:
-                  - name: acme-mentions
-                    kind: feed
-                    url: {site.url}{FEED_PATH}
-        """))
+        config = write_config(tmp, site.url, slack.api_url, business=BUSINESS, alerting="flood_threshold: 20",
+                              source=("acme-mentions", "feed", f"{site.url}{FEED_PATH}"))
         result = Setup(site, slack, config, tmp).crawl()
         messages = slack.messages
     reviews: dict[str, Review] = {}
