@@ -68,5 +68,12 @@ def _one_migration_at_a_time(connection: Connection) -> None:
     each create the tables, and all but one fail; here the others wait, then find the schema at head."""
     if connection.dialect.name == "postgresql":  # per schema: installations in other schemas are not held up
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':repwatch:migrate'))"))
-    elif connection.dialect.name == "sqlite" and not connection.connection.driver_connection.in_transaction:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock first (busy_timeout waits for it)
+    sqlite_write_lock_first(connection)
+
+
+def sqlite_write_lock_first(connection: Connection) -> None:
+    """SQLite: take the database's write lock before this transaction reads (BEGIN IMMEDIATE; busy_timeout waits
+    for it). Python's sqlite3 begins a transaction only at the first write, so two processes could both read the
+    state before either wrote. A no-op elsewhere, and once this transaction has written (it holds the lock)."""
+    if connection.dialect.name == "sqlite" and not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

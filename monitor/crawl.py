@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.db import sqlite_write_lock_first
 from models.store import mark_removed
 from models.tables import Business, CrawlRun, Source
 
@@ -46,7 +47,9 @@ def sync_config(session: Session, config: Any) -> dict[str, Source]:
     from monitor.lock import serialize_transaction
 
     serialize_transaction(session, "_sync")  # concurrent crawls on other machines would insert the same rows
-    _write_lock_first(session)  # and on SQLite, concurrent crawls on this one
+    # and on SQLite, concurrent crawls on this one: otherwise both read "no such business" and the second one's
+    # insert fails on the unique name once the first commits
+    sqlite_write_lock_first(session.connection())
     businesses = {b.name: b for b in session.scalars(select(Business))}
     sources = {s.name: s for s in session.scalars(select(Source))}
     for business_config, source_config in config.sources():
@@ -66,21 +69,6 @@ def sync_config(session: Session, config: Any) -> dict[str, Source]:
         source.business = business
     session.flush()
     return sources
-
-
-def _write_lock_first(session: Session) -> None:
-    """SQLite: take the database's write lock before reading, as PostgreSQL's transaction lock does for sync_config.
-
-    Python's sqlite3 begins a transaction only at the first write, so two first crawls at once both read "no such
-    business", and the second one's insert, let through once the first commits, fails on the unique name.
-    BEGIN IMMEDIATE makes the second wait (busy_timeout) and then read the first one's rows. A no-op elsewhere, and
-    once this transaction has written (it holds the write lock already).
-    """
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    connection = session.connection()
-    if not connection.connection.driver_connection.in_transaction:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _plan(config: Any, runs: list[tuple[Any, Source, CrawlRun]], full: bool) -> dict[str, Any]:
