@@ -18,8 +18,8 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from models.tables import Business, Review, Source
-from monitor.rules import HANDLED_STATUSES
-from monitor.textsafe import terminal_safe
+from models.vocab import HANDLED_STATUSES
+from models.textsafe import terminal_safe
 from monitor.topics import TopicMatcher
 
 WEEK = timedelta(weeks=1)

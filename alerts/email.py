@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alerts.base import DeliveryError
-from monitor.config import Strict
+from models.vocab import Strict
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 SUBJECT_FIELDS = ("business", "week")

@@ -26,7 +26,7 @@ from alerts.base import (
     build_notifier,
 )
 from models.tables import Business, Delivery, Review, Source
-from monitor.rules import HANDLED_STATUSES, MIXED_LABEL, SEVERITIES
+from models.vocab import HANDLED_STATUSES, MIXED_LABEL, SEVERITIES
 
 MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(seconds=30)

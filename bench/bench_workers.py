@@ -78,7 +78,7 @@ def run_cycle(urls: list[str], workers: int, concurrency: int, per_task: int, ba
 
     from models.tables import CrawlRun, Review
     from monitor.config import load_config
-    from monitor import batched
+    from models.vocab import batched
     from monitor.scheduler import job_specs
     from monitor.worker import QueueLauncher
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from monitor.textsafe import terminal_safe
+from models.textsafe import terminal_safe
 
 # Slack's Block Kit limits (docs.slack.dev reference pages), as the API enforces them.
 MAX_BLOCKS = 50

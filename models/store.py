@@ -5,12 +5,48 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from typing import Protocol
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from models.tables import Review, ReviewVersion
-from spiders.items import Review as ReviewItem
+
+
+class ReplyRecord(Protocol):
+    """The business's reply as a crawl read it (spiders.items.Reply)."""
+
+    @property
+    def body(self) -> str: ...
+    @property
+    def published_at(self) -> datetime | None: ...
+
+
+class ReviewItem(Protocol):
+    """What the store reads of a crawled review (spiders.items.Review): the crawl floor sits above this one."""
+
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def rating(self) -> float | None: ...
+    @property
+    def author(self) -> str | None: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def published_at(self) -> datetime | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def reply(self) -> ReplyRecord | None: ...
+    @property
+    def snippet_hash(self) -> str | None: ...
+
+    def content_hash(self) -> str: ...
 
 
 @dataclass

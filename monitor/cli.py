@@ -17,7 +17,7 @@ from rich.text import Text
 
 from monitor.config import DEFAULT_CONFIG_NAME, ConfigError, load_config, parse_duration
 from monitor.lock import EXIT_LOCKED
-from monitor.textsafe import terminal_safe
+from models.textsafe import terminal_safe
 
 app = typer.Typer(
     help="repwatch: watch review sites, score what people say, alert on negative reviews.",

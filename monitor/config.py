@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from models.vocab import Duration, Strict, parse_duration
+
 DEFAULT_CONFIG_NAME = "config.yaml"
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # ${file:/run/secrets/slack_token}: a secret from a file (Docker and Kubernetes secrets), relative to config.yaml
@@ -37,28 +39,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> Any:
-    """'90s', '15m', '72h', '7d', '2w' or a number of seconds."""
-    if isinstance(value, timedelta) or value is None:
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
-    raise ValueError(f"expected a duration like 30m, 72h or 7d, got {value!r}")
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class CrawlSettings(Strict):

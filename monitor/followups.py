@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.outbox import enqueue, outbox_row, site_name
 from models.tables import Business, Delivery, Review, ReviewVersion, Source
-from monitor import batched, rules
+from models.vocab import batched
+from monitor import rules
 
 # Changes and deadlines older than this are history, not news: enabling reminders must not remind about 2019.
 HORIZON = timedelta(days=30)

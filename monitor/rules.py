@@ -7,14 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from models.vocab import HANDLED_STATUSES, MIXED_LABEL, NEGATIVE_LABELS, SEVERITIES
 from monitor.keywords import KeywordSet
 
-NEGATIVE_LABELS = frozenset({"neg"})
-MIXED_LABEL = "mixed"
-# Review statuses that mean somebody dealt with it, even if no reply shows on the site (`repwatch handle`).
-HANDLED_STATUSES = ("handled", "responded", "resolved")
 STRONGLY_NEGATIVE_SCORE = -0.6
-SEVERITIES = ("critical", "high", "normal")  # most serious first
 
 # Words that make a negative review critical: legal threats, fraud, danger. `stem*` matches word starts, so
 # one stem covers a language's inflections (oszust* → oszustwo, oszuści, oszustów). alerting.critical_keywords

@@ -21,7 +21,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor import batched
+from models.vocab import batched
 from monitor.config import ConfigError, load_config_and_text
 from monitor.lock import DAEMON_LOCK, EXIT_LOCKED, Lock, acquire
 

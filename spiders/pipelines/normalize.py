@@ -10,7 +10,7 @@ from typing import Any
 
 from dateutil import parser as dateutil_parser
 
-from monitor.textsafe import ANSI_SEQUENCE
+from models.textsafe import ANSI_SEQUENCE
 from spiders.items import Reply, Review
 
 # Tags that end a line or a paragraph when markup is turned into text.

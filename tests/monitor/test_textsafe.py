@@ -1,5 +1,5 @@
 """Web text shown in a terminal cannot recolour, retitle, clear or reorder it."""
-from monitor.textsafe import terminal_safe
+from models.textsafe import terminal_safe
 
 
 def test_escape_sequences_and_bidi_overrides_are_removed():

@@ -1,0 +1,90 @@
+"""Shared vocabulary of every floor: strict settings models, durations, review statuses, secret masking, dates."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+# --- review vocabulary: what the status, label and severity columns hold ------------------------------------
+
+NEGATIVE_LABELS = frozenset({"neg"})
+MIXED_LABEL = "mixed"  # 4-5★ with clearly negative text: a complaint too
+# Review statuses that mean somebody dealt with it, even if no reply shows on the site (`repwatch handle`).
+HANDLED_STATUSES = ("handled", "responded", "resolved")
+SEVERITIES = ("critical", "high", "normal")  # most serious first
+
+
+# --- settings models ----------------------------------------------------------------------------------------
+
+
+class Strict(BaseModel):
+    """A config section: unknown keys rejected, values frozen, input never echoed in errors (it may be a secret)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> Any:
+    """'90s', '15m', '72h', '7d', '2w' or a number of seconds."""
+    if isinstance(value, timedelta) or value is None:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
+    raise ValueError(f"expected a duration like 30m, 72h or 7d, got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+# --- secrets ------------------------------------------------------------------------------------------------
+
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][\w+.-]*://[^:/@\s]*:)[^@\s]+@")
+
+
+def mask_secrets(text: str, *secrets: str | None) -> str:
+    """`text` with the password of every URL in it, and each given secret, replaced by ***."""
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+# --- dates --------------------------------------------------------------------------------------------------
+
+
+def format_when(when: datetime | None, *, zone: bool = True) -> str:
+    """A timestamp as people read it, in UTC: `2026-11-23 14:05 UTC` ('' for none; naive values are UTC)."""
+    if when is None:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC" if zone else "%Y-%m-%d %H:%M")
+
+
+def iso_utc(when: datetime | None) -> str | None:
+    """A timestamp for machines: ISO 8601 in UTC (+00:00) (None for none; naive values are UTC)."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat()
+
+
+# --- sequences ----------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def batched(items: Sequence[T], size: int) -> list[list[T]]:
+    """`items` in order, in lists of at most `size` (itertools.batched arrives with Python 3.12)."""
+    size = max(1, size)
+    return [list(items[start:start + size]) for start in range(0, len(items), size)]
