@@ -401,7 +401,7 @@ def version_rows(world: World, later: list[tuple[float, int, int]]) -> Iterator[
 def delivery_rows(world: World, version_ids: dict[tuple[int, int], int]) -> Iterator[dict[str, Any]]:
     """The outbox as years of alerting leave it: alerts, their updates and reminders, spikes, source health.
 
-    Keys as monitor/followups.py writes them, so a crawl finds nothing left to queue for the past.
+    Keys as monitor/service/followups.py writes them, so a crawl finds nothing left to queue for the past.
     """
     w = world
     rng = np.random.default_rng(7)
@@ -819,8 +819,8 @@ def inserts(sessions, loaded, world: World, repeat: int, log: Callable[[str], No
 
     from models.store import known_external_ids, store_reviews
     from models.tables import Review
-    from monitor.followups import queue_followups
-    from monitor.scoring import score_pending
+    from monitor.service.followups import queue_followups
+    from monitor.service.scoring import score_pending
     from monitor.sentiment import Scorer
     from spiders.items import Review as ReviewItem
     from spiders.pipelines.store import BATCH_SIZE

@@ -79,8 +79,8 @@ def run_cycle(urls: list[str], workers: int, concurrency: int, per_task: int, ba
     from models.tables import CrawlRun, Review
     from monitor.config import load_config
     from models.vocab import batched
-    from monitor.scheduler import job_specs
-    from monitor.worker import QueueLauncher
+    from monitor.service.jobs import job_specs
+    from monitor.service.queue import QueueLauncher
 
     schema = f"bench_{uuid4().hex[:10]}"
     admin = create_engine(base_url)

@@ -469,7 +469,7 @@ class Harness:
         elif point == "store":
             gate = self.site.hold(f"/review/{DOMAIN}?page=7")
         elif point == "score" and variant == "before":
-            from monitor.lock import OUTBOX_LOCK, acquire, lock_path
+            from monitor.service.locks import OUTBOX_LOCK, acquire, lock_path
 
             outbox = acquire(self.data, OUTBOX_LOCK)
             inode = os.stat(lock_path(self.data, OUTBOX_LOCK)).st_ino

@@ -15,9 +15,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from monitor.config import DEFAULT_CONFIG_NAME, ConfigError, load_config, parse_duration
-from monitor.lock import EXIT_LOCKED
 from models.textsafe import terminal_safe
+from models.vocab import parse_duration
+from monitor.config import DEFAULT_CONFIG_NAME, ConfigError, load_config
+from monitor.service.errors import describe_error
+from monitor.service.locks import EXIT_LOCKED
 
 app = typer.Typer(
     help="repwatch: watch review sites, score what people say, alert on negative reviews.",
@@ -37,7 +39,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem = one
 
 EXIT_FAILURE = 1
 EXIT_BLOCKED = 3
-# EXIT_LOCKED (75, EX_TEMPFAIL) comes from monitor.lock: every source asked for was being crawled by another process
+# EXIT_LOCKED (75, EX_TEMPFAIL) comes from monitor.service.locks: every source asked for was being crawled by another process
 
 ConfigOption = Annotated[
     Path,
@@ -118,11 +120,11 @@ def crawl(
     A source another crawl is busy with is skipped with one line; exit 75 if every source was skipped.
     """
     from alerts.outbox import deliver_due
-    from monitor.crawl import run_crawl
-    from monitor.lock import OUTBOX_LOCK, DatabaseLocks, LockHeld, acquire
-    from monitor.followups import queue_followups
-    from monitor.scoring import score_pending, warm_scores
     from monitor.sentiment import Scorer
+    from monitor.service.crawl import run_crawl
+    from monitor.service.followups import queue_followups
+    from monitor.service.locks import OUTBOX_LOCK, DatabaseLocks, LockHeld, acquire
+    from monitor.service.scoring import score_pending, warm_scores
 
     loaded = open_config(config)
     if source:
@@ -210,8 +212,8 @@ def run(
     is queued instead, for `repwatch worker` on any machine. SIGHUP reloads the config (a bad one is reported and the
     old one kept). Exit 0 after SIGTERM/SIGINT, 75 if another `repwatch run` is running.
     """
-    from monitor.lock import LockHeld
     from monitor.scheduler import Daemon
+    from monitor.service.locks import LockHeld
 
     try:
         stop_after = parse_duration(grace)
@@ -357,7 +359,12 @@ def label(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
 ) -> None:
     """Record your own label for reviews the scorer got wrong: it replaces the verdict, and `repwatch train` learns from it."""
-    from monitor.sentiment.training import LabelError, check_label, read_label_csv, record_labels
+    from monitor.sentiment.training import (
+        LabelError,
+        check_label,
+        read_label_csv,
+        record_labels,
+    )
 
     try:
         if csv_file is not None:
@@ -389,7 +396,8 @@ def train(
 ) -> None:
     """Fit the scorer to your labelled reviews (`repwatch label`); report F1 for negatives before and after on a held-out quarter."""
     from monitor.sentiment import Scorer
-    from monitor.sentiment.training import LabelError, train as fit_head
+    from monitor.sentiment.training import LabelError
+    from monitor.sentiment.training import train as fit_head
 
     loaded = open_config(config)
     sessions = open_database(loaded)
@@ -437,7 +445,7 @@ def reviews(
     query = select(Review, Source.name).join(Source).order_by(Review.published_at.desc().nulls_last(), Review.id.desc())
     now = datetime.now(UTC)
     if unanswered:
-        from monitor.followups import unanswered as unanswered_condition
+        from monitor.service.followups import unanswered as unanswered_condition
 
         query = select(Review, Source.name).join(Source).where(unanswered_condition(now)).order_by(
             Review.first_seen_at, Review.published_at.asc().nulls_last(), Review.id)
@@ -499,10 +507,10 @@ def deliver(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     `repwatch run` runs it every few minutes (schedule.deliver), so retries and reminders do not wait for a crawl.
     """
     from alerts.outbox import deliver_due
-    from monitor.followups import queue_followups
-    from monitor.lock import OUTBOX_LOCK, acquire, database_lock
-    from monitor.scoring import score_pending
     from monitor.sentiment import Scorer
+    from monitor.service.followups import queue_followups
+    from monitor.service.locks import OUTBOX_LOCK, acquire, database_lock
+    from monitor.service.scoring import score_pending
 
     loaded = open_config(config)
     sessions = open_database(loaded)
@@ -537,7 +545,7 @@ def status(
     output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """The daemon (running?), each source's state and next crawl, and what waits in the outbox."""
-    from monitor.status import gather_status
+    from monitor.service.status import gather_status
 
     if output not in ("table", "json"):
         fail(f"--format must be table or json, not {output!r}")
@@ -582,7 +590,7 @@ def handle(
 ) -> None:
     """Mark a review handled: no reply reminder for it, its Slack alert updated, the digest lists it as handled."""
     from alerts.outbox import deliver_due
-    from monitor.followups import NoSuchReview, handle_review
+    from monitor.service.followups import NoSuchReview, handle_review
 
     loaded = open_config(config)
     sessions = open_database(loaded)
@@ -684,7 +692,15 @@ def digest(
     import difflib
 
     from alerts.base import DeliveryError
-    from alerts.digest import IsoWeek, build_digest, build_message, chart_data_uri, render_chart, render_html, render_text
+    from alerts.digest import (
+        IsoWeek,
+        build_digest,
+        build_message,
+        chart_data_uri,
+        render_chart,
+        render_html,
+        render_text,
+    )
     from alerts.email import send_email
     from monitor.topics import TopicMatcher
 
@@ -764,12 +780,10 @@ def help_text(docstring: str | None) -> str:
 @sources_app.command("health")
 def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """State of every configured source: ok, blocked, broken, failing, or new (never crawled)."""
-    from sqlalchemy import select
-
-    from sqlalchemy import func
+    from sqlalchemy import func, select
 
     from models.tables import CrawlRun, Source
-    from monitor.crawl import run_notes, sync_config
+    from monitor.service.crawl import run_notes, sync_config
 
     loaded = open_config(config)
     sessions = open_database(loaded)
@@ -872,27 +886,3 @@ def main() -> None:
             raise
         err.print(Text(f"repwatch: {describe_error(exc)}"))
         sys.exit(EXIT_FAILURE)
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for an unexpected error, without secrets (database URLs lose their passwords)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    if isinstance(exc, SQLAlchemyError):
-        original = getattr(exc, "orig", None)
-        detail = str(original or exc).splitlines()[0]
-        if "database or disk is full" in detail or "disk I/O error" in detail:
-            return "disk full: the database cannot grow (nothing half-written; free space and run again)"
-        if "database is locked" in detail:
-            return "database error: database is locked by another process (waited 30 s); try again"
-        return f"database error: {redact_urls(detail)}"
-    # ENOSPC, EFBIG (a file-size limit), EDQUOT (a quota): the same remedy for the operator
-    if isinstance(exc, OSError) and exc.errno in (28, 27, 122):
-        return f"disk full: {exc.filename or ''} (nothing half-written; free space and run again)"
-    return f"{type(exc).__name__}: {redact_urls(str(exc).splitlines()[0] if str(exc) else '')}"
-
-
-def redact_urls(text: str) -> str:
-    import re
-
-    return re.sub(r"(\w+://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)

@@ -15,7 +15,6 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -24,7 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from models.vocab import Duration, Strict, parse_duration
+from models.vocab import Duration, Strict, mask_secrets
+from monitor.schedules import cron_trigger
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -143,8 +143,6 @@ class AlertingSettings(Strict):
 
 
 def _crontab(expr: str) -> str:
-    from monitor.scheduler import cron_trigger  # APScheduler reads it; its errors name the bad field
-
     cron_trigger(expr)
     return expr
 
@@ -217,16 +215,12 @@ class QueueSettings(Strict):
     @classmethod
     def _redis_only(cls, url: str) -> str:
         if not re.match(r"^rediss?://", url):
-            raise ValueError(f"must be a redis:// or rediss:// URL, got {_without_password(url)!r}")
+            raise ValueError(f"must be a redis:// or rediss:// URL, got {mask_secrets(url)!r}")
         return url
 
     @field_serializer("url", when_used="json")
     def _hide_password(self, url: str) -> str:
-        return _without_password(url)  # `config show`
-
-
-def _without_password(url: str) -> str:
-    return re.sub(r"^(\w+://[^:/@\s]*:)[^@\s]+@", r"\1***@", url)
+        return mask_secrets(url)  # `config show`
 
 
 class SourceConfig(Strict):
@@ -327,7 +321,9 @@ def _notifier_union() -> Any:
 
 def _build_config_model() -> type[BaseModel]:
     notifier = _notifier_union()
-    from alerts.email import DigestSettings  # the `digest:` section lives with the code that sends it
+    from alerts.email import (
+        DigestSettings,  # the `digest:` section lives with the code that sends it
+    )
 
     class Config(Strict):
         """The whole config.yaml."""

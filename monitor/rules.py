@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from models.vocab import HANDLED_STATUSES, MIXED_LABEL, NEGATIVE_LABELS, SEVERITIES
+from models.vocab import MIXED_LABEL, NEGATIVE_LABELS
 from monitor.keywords import KeywordSet
 
 STRONGLY_NEGATIVE_SCORE = -0.6

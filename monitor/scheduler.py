@@ -6,122 +6,33 @@ import os
 import queue
 import random
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from models.vocab import batched
 from monitor.config import ConfigError, load_config_and_text
-from monitor.lock import DAEMON_LOCK, EXIT_LOCKED, Lock, acquire
+from monitor.schedules import fire_after, format_duration
+from monitor.service.errors import describe_error
+from monitor.service.jobs import (
+    DIGEST,
+    Child,
+    Exited,
+    JobSpec,
+    Launcher,
+    ProcessLauncher,
+    job_specs,
+)
+from monitor.service.locks import DAEMON_LOCK, EXIT_LOCKED, Lock, acquire
 
-DIGEST = "digest"
-DELIVER = "deliver"
-DELIVER_TIMEOUT = timedelta(minutes=10)
-# The crawl verb stops its Scrapy child at crawl.timeout, then scores and delivers: give it that long on top.
-AFTER_CRAWL_TIMEOUT = timedelta(minutes=10)
-DIGEST_TIMEOUT = timedelta(minutes=15)
-STOP_WAIT = 10.0  # seconds between asking a child to stop (SIGINT) and killing its process group
 MAX_SLEEP = 60.0  # wake at least this often, so a wall-clock jump (suspend, NTP) is noticed within a minute
 STATE_FILE = "scheduler-state.json"
-JOBS_LOG_LIMIT = 10 * 1024 * 1024  # data/logs/jobs.log is rotated to jobs.log.1 past this, so months stay bounded
-_jobs_log_lock = threading.Lock()
-
-
-# --- schedules → APScheduler triggers -----------------------------------------------------------------
-
-_CRON_DAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
-_APS_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-def _cron_day(token: str) -> int:
-    if token in _CRON_DAYS:
-        return _CRON_DAYS[token]
-    if token.isdigit() and 0 <= int(token) <= 7:
-        return int(token) % 7
-    raise ValueError(f"day of week: {token!r} is not 0-7 or sun-sat")
-
-
-def _weekdays(field_: str) -> str:
-    """A crontab day-of-week field (0 or 7 = Sunday) as APScheduler 3 day names (its 0 is Monday)."""
-    if field_ in ("*", "?"):
-        return "*"
-    days: set[int] = set()
-    for part in field_.lower().split(","):
-        span, _, step_text = part.partition("/")
-        if step_text and not step_text.isdigit() or step_text == "0":
-            raise ValueError(f"day of week: bad step in {part!r}")
-        step = int(step_text or 1)
-        if span == "*":
-            first, last = 0, 6
-        elif "-" in span:
-            low, high = span.split("-", 1)
-            first, last = _cron_day(low), _cron_day(high)
-            if high == "7":  # 5-7: Friday to Sunday
-                last = 7
-        else:
-            first = _cron_day(span)
-            last = 6 if step_text else first
-        if first > last:
-            raise ValueError(f"day of week: {span!r} runs backwards")
-        days.update(day % 7 for day in range(first, last + 1, step))
-    return ",".join(_APS_DAYS[(day - 1) % 7] for day in sorted(days, key=lambda d: (d - 1) % 7))
-
-
-def cron_trigger(expr: str, timezone: tzinfo = UTC) -> CronTrigger:
-    """A standard 5-field crontab line as an APScheduler trigger; raises ValueError saying what is wrong.
-
-    Closes two gaps between APScheduler 3 and cron: its day-of-week 0 is Monday (cron's is Sunday), and it fires
-    only when day-of-month AND day-of-week match (cron: either), so a line restricting both is refused.
-    """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"expected 5 crontab fields (minute hour day month weekday), got {len(fields)} in {expr!r}")
-    minute, hour, day, month, weekday = fields
-    if day not in ("*", "?") and weekday not in ("*", "?"):
-        raise ValueError(f"{expr!r} sets both day of month and day of week; use one of them")
-    try:
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_weekdays(weekday),
-                           timezone=timezone)
-    except ValueError as exc:
-        raise ValueError(f"{expr!r}: {exc}") from None
-
-
-def rule_trigger(rule: Any, timezone: tzinfo) -> BaseTrigger:
-    if rule.every is not None:
-        # Always asked with a previous fire time, so start_date never matters; fixed so no real clock is read.
-        return IntervalTrigger(seconds=rule.every.total_seconds(), start_date=datetime(2000, 1, 1, tzinfo=UTC),
-                               timezone=timezone)
-    return cron_trigger(rule.cron, timezone)
-
-
-def describe_rule(rule: Any) -> str:
-    if rule.every is not None:
-        return f"every {format_duration(rule.every)}"
-    return f"cron {rule.cron}"
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def fire_after(trigger: BaseTrigger, moment: datetime) -> datetime | None:
-    """The trigger's first fire time strictly after `moment`."""
-    return trigger.get_next_fire_time(moment, moment)
 
 
 # --- the core: what starts when (no I/O; time comes from a Clock) ------------------------------------
@@ -134,21 +45,6 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    id: str  # "crawl:<source>" or "digest"
-    kind: str  # crawl | digest
-    args: tuple[str, ...]  # the `repwatch` verb it runs
-    trigger: BaseTrigger = field(compare=False)
-    schedule: str  # "every 6h" / "cron 0 8 * * mon (UTC)": also tells a changed schedule on reload
-    timeout: float  # seconds
-    quiet: bool = False  # a frequent housekeeping job: its starts and clean exits are not logged
-
-    @property
-    def label(self) -> str:
-        return self.id.replace(":", " ", 1)
 
 
 @dataclass
@@ -303,138 +199,13 @@ class Schedule:
         return [s.spec for s in self.jobs.values() if s.running_since is not None]
 
 
-def job_specs(config: Any) -> list[JobSpec]:
-    """Every scheduled job of a config: one crawl per source, and the digest when a digest: section exists."""
-    settings = config.schedule
-    zone = ZoneInfo(settings.timezone)
-    crawl_timeout = (config.crawl.timeout + AFTER_CRAWL_TIMEOUT).total_seconds()
-    specs = []
-    for _, source in config.sources():
-        rule = source.schedule or settings.crawl
-        specs.append(JobSpec(f"crawl:{source.name}", "crawl", ("crawl", "--source", source.name),
-                             rule_trigger(rule, zone), f"{describe_rule(rule)} ({settings.timezone})", crawl_timeout))
-    if config.digest is not None:
-        specs.append(JobSpec(DIGEST, "digest", ("digest", "--send"), cron_trigger(settings.digest, zone),
-                             f"cron {settings.digest} ({settings.timezone})", DIGEST_TIMEOUT.total_seconds()))
-    # Between crawls: alerts waiting to retry, reminders that fall due, source health. Logged only when it fails.
-    every = IntervalTrigger(seconds=settings.deliver.total_seconds(), start_date=datetime(2000, 1, 1, tzinfo=UTC))
-    specs.append(JobSpec(DELIVER, "deliver", ("deliver",), every, f"every {format_duration(settings.deliver)}",
-                         DELIVER_TIMEOUT.total_seconds(), quiet=True))
-    return specs
-
-
-# --- children -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Exited:
-    job_id: str
-    code: int
-    stderr: str = ""
-    timed_out: bool = False
-    stopped: bool = False
-
-
-class Child(Protocol):
-    pid: int
-
-    def stop(self) -> None: ...
-
-
-class Launcher(Protocol):
-    def launch(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None]) -> Child: ...
-
-
-class BatchLauncher(Launcher, Protocol):
-    """A launcher that can run several crawls as one job; `report` is then called once per crawl's job id."""
-
-    def launch_batch(self, specs: list[JobSpec], config_path: Path, report: Callable[[Exited], None]) -> Child: ...
-
-
-class ProcessChild:
-    """A `repwatch <verb>` child in its own session; a watcher thread reports its exit."""
-
-    def __init__(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None], jobs_log: Path, *,
-                 die_with_parent: bool = False):
-        self.spec = spec
-        self.stopping = False
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", *spec.args, "--config", str(config_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            errors="replace", start_new_session=True,  # Ctrl-C at the terminal reaches the daemon only
-            preexec_fn=_death_signal(os.getpid()) if die_with_parent else None,
-        )
-        self.pid = self.proc.pid
-        self._report = report
-        self._jobs_log = jobs_log
-        threading.Thread(target=self._watch, name=f"watch {spec.id}", daemon=True).start()
-
-    def _watch(self) -> None:
-        timed_out = False
-        try:
-            out, err = self.proc.communicate(timeout=self.spec.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            self.stop()
-            out, err = self.proc.communicate()
-        try:
-            with _jobs_log_lock:
-                if self._jobs_log.exists() and self._jobs_log.stat().st_size > JOBS_LOG_LIMIT:
-                    os.replace(self._jobs_log, self._jobs_log.with_name(self._jobs_log.name + ".1"))
-                with open(self._jobs_log, "a", encoding="utf-8") as log:
-                    log.write(f"=== {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z {self.spec.label} (pid {self.pid}) "
-                              f"exit {self.proc.returncode}\n{out}{err}")
-        except OSError:
-            pass  # a full disk must not hide the exit: the log line on stderr still says what happened
-        self._report(Exited(self.spec.id, self.proc.returncode, err, timed_out, self.stopping and not timed_out))
-
-    def stop(self) -> None:
-        """SIGINT first (the crawl verb then stops its Scrapy child), the whole group killed if that is not enough."""
-        self.stopping = True
-        self._signal(signal.SIGINT)
-        timer = threading.Timer(STOP_WAIT, self._signal, (signal.SIGKILL,))
-        timer.daemon = True
-        timer.start()
-
-    def _signal(self, signum: int) -> None:
-        if self.proc.returncode is None:
-            try:
-                os.killpg(self.pid, signum)
-            except ProcessLookupError:
-                pass
-
-
-def _death_signal(parent: int) -> Callable[[], None] | None:
-    """Linux: the child is SIGKILLed when the thread that started it dies, so a `repwatch worker` killed mid-job
-    leaves no crawl running on without it (its queue hands the job to another worker). None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the child only calls it
-
-    def preexec() -> None:
-        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:
-            os._exit(1)  # the parent died before the prctl: nobody would read our exit
-
-    return preexec
-
-
-class ProcessLauncher:
-    def __init__(self, jobs_log: Path):
-        self.jobs_log = jobs_log
-
-    def launch(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None]) -> Child:
-        self.jobs_log.parent.mkdir(parents=True, exist_ok=True)
-        return ProcessChild(spec, config_path, report, self.jobs_log)
-
-
 def default_launcher(config: Any) -> Launcher:
     """Child processes on this machine, or with a queue: section, tasks for `repwatch worker` (monitor/worker.py)."""
     if config.queue is None:
         return ProcessLauncher(config.data_dir / "logs" / "jobs.log")
-    from monitor.worker import QueueLauncher  # Celery: the queue extra, imported only by those who use it
+    from monitor.service.queue import (
+        QueueLauncher,  # Celery: the queue extra, imported only by those who use it
+    )
 
     return QueueLauncher(config.queue)
 
@@ -452,12 +223,6 @@ def crawl_cap(config: Any, queue: Any) -> int:
 def read_config(path: Path) -> tuple[Any, str]:
     """Validate a config file; also returns the text it was read from (what the children will get)."""
     return load_config_and_text(path)
-
-
-def describe(exc: BaseException) -> str:
-    from monitor.cli import describe_error  # one line, database passwords removed
-
-    return describe_error(exc)
 
 
 def stderr_line(message: str) -> None:
@@ -598,7 +363,7 @@ class Daemon:
         try:
             last_runs = self.stored_last_runs()
         except Exception as exc:  # noqa: BLE001 - the database being away must not cost the reload
-            self.log(f"reload: cannot read the last runs ({describe(exc)}); new sources are crawled at once")
+            self.log(f"reload: cannot read the last runs ({describe_error(exc)}); new sources are crawled at once")
             last_runs = {}
         self._write_snapshot(config, text)
         if config.queue != self.job_queue:
@@ -669,7 +434,7 @@ class Daemon:
                         self.terminate()
                     self.start_due()
                 except Exception as exc:  # noqa: BLE001 - a daemon that runs for months says so and goes on
-                    self.log(f"error: {describe(exc)}")
+                    self.log(f"error: {describe_error(exc)}")
             self.log("stopped")
             return 0
         finally:

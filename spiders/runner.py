@@ -1,6 +1,6 @@
 """The crawl child process: one Scrapy reactor for one crawl plan, results written to each CrawlRun row.
 
-Run as `python -m spiders.runner PLAN.json`; monitor/crawl.py writes the plan and waits. Scrapy's Twisted reactor
+Run as `python -m spiders.runner PLAN.json`; monitor/service/crawl.py writes the plan and waits. Scrapy's Twisted reactor
 cannot restart, so every crawl gets a fresh process (DESIGN §7).
 """
 from __future__ import annotations
@@ -223,7 +223,7 @@ def die_with_parent(parent: int | None) -> None:
     The parent holds the source's lock and records the run's outcome; a crawl going on without it would race the
     next crawl of the same source (found by bench/crash_harness.py: orphans crawled on for seconds after a kill).
     On Linux the kernel sends SIGKILL the moment the parent goes (PR_SET_PDEATHSIG; it is tied to the parent's
-    forking thread, and monitor/crawl.py forks from the thread that waits for us); elsewhere a watchdog thread
+    forking thread, and monitor/service/crawl.py forks from the thread that waits for us); elsewhere a watchdog thread
     notices within a second. Either way, a parent already gone before this ran is caught by the getppid check.
     """
     if parent is None:

@@ -99,7 +99,7 @@ def labelled_reviews(sessions: sessionmaker[Session]) -> list[Labelled]:
 
 
 def review_text(review: Review) -> str:
-    """What the scorer reads (monitor.scoring.scoring_text, without importing the score stage)."""
+    """What the scorer reads (monitor.service.scoring.scoring_text, without importing the score stage)."""
     return f"{review.title}. {review.body}" if review.title else review.body
 
 

@@ -12,8 +12,8 @@ from demo.slack_receiver import SlackReceiver
 from models.store import store_reviews
 from models.tables import Business, Delivery, Review, Source
 from monitor.config import parse_config
-from monitor.followups import handle_review, queue_followups
-from monitor.scoring import score_pending, warm_scores
+from monitor.service.followups import handle_review, queue_followups
+from monitor.service.scoring import score_pending, warm_scores
 from monitor.sentiment import Scorer
 from spiders.items import Reply
 from spiders.items import Review as ReviewItem

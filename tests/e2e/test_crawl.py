@@ -168,7 +168,7 @@ def test_two_first_crawls_at_once_create_the_business_and_sources_once(database_
     from models.db import connect, migrate, session_factory
     from models.tables import Business, Source
     from monitor.config import parse_config
-    from monitor.crawl import sync_config
+    from monitor.service.crawl import sync_config
 
     config = parse_config("businesses:\n  - name: Acme\n    sources:\n"
                           "      - {name: a, kind: trustpilot, url: 'https://www.trustpilot.com/review/a.example'}\n"

@@ -12,7 +12,7 @@ from demo.server import SiteServer
 from demo.sitegen import trustpilot_pages
 from demo.slack_receiver import SlackReceiver
 from models.tables import CrawlRun, Source
-from monitor.lock import EXIT_LOCKED
+from monitor.service.locks import EXIT_LOCKED
 from tests.e2e.conftest import TOKEN, FollowedProcess, Setup, site_review, write_config
 
 WAIT = 90  # seconds: an upper bound for a crawl child to come and go, never a pause

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, func, select
 from demo.sitegen import trustpilot_pages, trustpilot_path
 from demo.slack_receiver import SlackReceiver
 from models.tables import CrawlRun, Delivery, Review, Source
-from monitor.lock import EXIT_LOCKED, DatabaseLocks
+from monitor.service.locks import EXIT_LOCKED, DatabaseLocks
 from tests.e2e.conftest import TOKEN, FollowedProcess, site_review
 from tests.e2e.test_daemon import GatedSite
 
@@ -265,7 +265,7 @@ def test_a_source_being_crawled_on_another_machine_is_skipped_with_exit_75(e2e, 
 
 def test_status_shows_the_jobs_waiting_on_the_queue_and_the_workers_that_answer(tmp_path, queue, monkeypatch):
     from monitor.config import load_config
-    from monitor.worker import celery_app
+    from monitor.service.queue import celery_app
 
     redis_url, queue_name = queue
     config = write_config(tmp_path / "machine", site="http://127.0.0.1:9", slack="http://127.0.0.1:9/api/",

@@ -21,8 +21,8 @@ from models.db import connect, migrate, session_factory
 from models.store import known_external_ids, mark_removed, store_reviews
 from models.tables import Business, Delivery, Source
 from monitor.config import parse_config
-from monitor.followups import queue_followups
-from monitor.scoring import score_pending
+from monitor.service.followups import queue_followups
+from monitor.service.scoring import score_pending
 from monitor.sentiment.stars import verdict_from_stars
 from spiders.items import Review as ReviewItem
 

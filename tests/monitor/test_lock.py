@@ -11,11 +11,11 @@ import pytest
 
 from demo.server import SiteServer
 from demo.slack_receiver import SlackReceiver
-from monitor.lock import EXIT_LOCKED, LockHeld, acquire, lock_path
+from monitor.service.locks import EXIT_LOCKED, LockHeld, acquire, lock_path
 from tests.e2e.conftest import DOMAIN, REPO, TOKEN, Setup, site_review, write_config
 
 # Takes a lock, says so, and holds it until its stdin closes (or it is killed).
-HOLDER = ("import sys; from pathlib import Path; from monitor.lock import acquire; "
+HOLDER = ("import sys; from pathlib import Path; from monitor.service.locks import acquire; "
           "lock = acquire(Path(sys.argv[1]), sys.argv[2]); print('locked', flush=True); sys.stdin.read()")
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from monitor.config import parse_config
-from monitor.lock import EXIT_LOCKED
-from monitor.scheduler import DELIVER, Daemon, Exited, JobSpec, Schedule, job_specs
+from monitor.service.locks import EXIT_LOCKED
+from monitor.scheduler import Daemon, Schedule
+from monitor.service.jobs import DELIVER, Exited, JobSpec, job_specs
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 
@@ -470,7 +471,7 @@ def test_due_crawls_are_queued_in_batches_and_each_source_is_still_its_own_job(t
 
 
 def test_a_batchs_result_ends_each_sources_job_with_its_own_exit(tmp_path):
-    from monitor.worker import exits_from
+    from monitor.service.queue import exits_from
 
     run = start_queued(tmp_path, ["a", "b", "c"])
     ids = run.launcher.batches[0]
@@ -490,7 +491,7 @@ def test_a_batchs_result_ends_each_sources_job_with_its_own_exit(tmp_path):
 
 
 def test_a_batch_that_failed_as_a_whole_fails_every_source_in_it(tmp_path):
-    from monitor.worker import exits_from
+    from monitor.service.queue import exits_from
 
     run = start_queued(tmp_path, ["a", "b", "c"])
     meta = {"status": "FAILURE", "result": {"exc_type": "RuntimeError", "exc_message": "boom"}}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config, parse_config, redacted
-from monitor.lock import DatabaseLocks, LockHeld
+from monitor.service.locks import DatabaseLocks, LockHeld
 from tests.monitor.test_config import GOOD
 
 ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "REDIS_PASSWORD": "s3cret"}
@@ -59,7 +59,8 @@ def test_a_worker_without_a_queue_section_says_what_is_missing(tmp_path):
 
 def test_a_job_for_a_source_the_workers_config_lacks_fails_with_one_line_naming_it(tmp_path, monkeypatch):
     pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
-    from monitor.worker import Jobs, exited_from
+    from monitor.service.queue import exited_from
+    from monitor.worker import Jobs
 
     config = tmp_path / "config.yaml"
     config.write_text(GOOD + QUEUE + f"data_dir: {tmp_path / 'data'}\n")
@@ -114,7 +115,7 @@ def test_a_killed_holders_database_lock_is_freed_by_the_server(database_url, tmp
     ready = tmp_path / "held"
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time, pathlib\n"
-        "from monitor.lock import DatabaseLocks\n"
+        "from monitor.service.locks import DatabaseLocks\n"
         "locks = DatabaseLocks(sys.argv[1]); locks.acquire('acme-tp'); pathlib.Path(sys.argv[2]).touch()\n"
         "time.sleep(600)\n"), database_url, str(ready)], cwd=Path(__file__).resolve().parents[2])
     locks = DatabaseLocks(database_url)
@@ -191,7 +192,8 @@ def redis_queue():
 
 
 def crawl_spec(timeout: float):
-    from monitor.scheduler import JobSpec, rule_trigger
+    from monitor.schedules import rule_trigger
+    from monitor.service.jobs import JobSpec
     from monitor.config import ScheduleRule
 
     return JobSpec("crawl:acme-tp", "crawl", ("crawl", "--source", "acme-tp"),
@@ -201,7 +203,7 @@ def crawl_spec(timeout: float):
 def test_the_daemon_hears_a_queued_jobs_exit_from_the_workers_result(redis_queue):
     import queue as queues
 
-    from monitor.worker import QueueLauncher
+    from monitor.service.queue import QueueLauncher
 
     launcher = QueueLauncher(redis_queue, poll_interval=0.05)
     exits: queues.SimpleQueue = queues.SimpleQueue()
@@ -217,7 +219,7 @@ def test_the_daemon_hears_a_queued_jobs_exit_from_the_workers_result(redis_queue
 def test_a_queued_job_with_no_result_in_time_is_reported_failed_and_let_go(redis_queue):
     import queue as queues
 
-    from monitor.worker import QueueLauncher
+    from monitor.service.queue import QueueLauncher
 
     launcher = QueueLauncher(redis_queue, poll_interval=0.05)
     exits: queues.SimpleQueue = queues.SimpleQueue()
@@ -232,8 +234,8 @@ def test_a_queued_job_with_no_result_in_time_is_reported_failed_and_let_go(redis
 
 def test_a_batch_task_carries_source_names_only_and_a_batch_of_one_is_the_plain_crawl_task():
     pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
-    from monitor.scheduler import job_specs
-    from monitor.worker import CRAWL_BATCH_TASK, CRAWL_TASK, batch_spec, batch_task_for
+    from monitor.service.jobs import job_specs
+    from monitor.service.queue import CRAWL_BATCH_TASK, CRAWL_TASK, batch_spec, batch_task_for
 
     config = parse_config(GOOD.replace("      - name: acme-tp", "      - {name: acme-b, kind: trustpilot, url: "
                                        "'https://www.trustpilot.com/review/b.example'}\n      - name: acme-tp"),
@@ -249,7 +251,7 @@ def test_a_batch_task_carries_source_names_only_and_a_batch_of_one_is_the_plain_
 
 
 def exited(code: int, stderr: str = "", timed_out: bool = False):
-    from monitor.scheduler import Exited
+    from monitor.service.jobs import Exited
 
     return Exited("crawl:a,b,c", code, stderr, timed_out)
 
@@ -260,8 +262,8 @@ def codes(results: dict) -> dict[str, int]:
 
 def test_a_batch_childs_exit_is_split_by_the_lines_it_wrote_about_each_source():
     pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
-    from monitor.lock import EXIT_LOCKED
-    from monitor.worker import split_by_source
+    from monitor.service.locks import EXIT_LOCKED
+    from monitor.service.queue import split_by_source
 
     names = ["a", "a.b", "c"]
     assert codes(split_by_source(names, exited(0, "scoring…\n"))) == {"a": 0, "a.b": 0, "c": 0}
@@ -291,7 +293,7 @@ def test_a_batch_childs_exit_is_split_by_the_lines_it_wrote_about_each_source():
 
 def test_a_batch_result_becomes_each_sources_exit_and_anything_else_is_shared():
     pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
-    from monitor.worker import exits_from
+    from monitor.service.queue import exits_from
 
     ids = ["crawl:a", "crawl:b"]
     own = {"code": 1, "stderr": "x", "timed_out": False, "worker": "w1",
@@ -312,7 +314,7 @@ def test_a_worker_crawls_a_batch_in_one_child_and_reports_a_locked_and_an_unknow
     from bench.site import bench_reviews
     from demo.server import SiteServer
     from demo.sitegen import trustpilot_pages
-    from monitor.lock import EXIT_LOCKED, acquire
+    from monitor.service.locks import EXIT_LOCKED, acquire
     from monitor.worker import Jobs
 
     names = ["s0", "s1", "s2"]
@@ -344,8 +346,8 @@ def test_a_worker_crawls_a_batch_in_one_child_and_reports_a_locked_and_an_unknow
 def test_the_daemon_hears_each_sources_exit_from_a_queued_batchs_result(redis_queue):
     import queue as queues
 
-    from monitor.scheduler import JobSpec
-    from monitor.worker import CRAWL_BATCH_TASK, QueueLauncher
+    from monitor.service.jobs import JobSpec
+    from monitor.service.queue import CRAWL_BATCH_TASK, QueueLauncher
 
     base = crawl_spec(600)
     specs = [JobSpec(f"crawl:{name}", "crawl", ("crawl", "--source", name), base.trigger, base.schedule, 600)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.outbox import enqueue, outbox_row
 from models.tables import Review, Source
+from models.vocab import MIXED_LABEL, NEGATIVE_LABELS
 from monitor import rules
 from monitor.sentiment import Scorer, TextInput
 from monitor.sentiment.training import owner_verdict
@@ -98,7 +99,7 @@ def score_pending(
             # an alert's severity (a 1★ negative that alerts with no critical word). History from a first crawl
             # never alerts: its 1★ texts are not read (the model is most of a first crawl's scoring time).
             lowest = [i for i, (verdict, keywords, decision) in enumerate(decided)
-                      if decision.alert and not keywords and verdict.label in rules.NEGATIVE_LABELS
+                      if decision.alert and not keywords and verdict.label in NEGATIVE_LABELS
                       and batch[i][0].rating is not None and batch[i][0].rating <= 1]
             text_scores = scorer.score_many(
                 [TextInput(text=texts[i], lang=decided[i][0].lang if decided[i][0].lang != UNDETERMINED else None)
@@ -109,7 +110,7 @@ def score_pending(
             updates: list[dict] = []
             deliveries: list[dict] = []
             for (review, source_name), (verdict, _, decision) in zip(batch, decided, strict=True):
-                mixed = verdict.label == rules.MIXED_LABEL
+                mixed = verdict.label == MIXED_LABEL
                 why = verdict.why
                 if decision.alert and (mixed or decision.severity == "critical") and decision.reason != "negative review":
                     why = f"{decision.reason}; {why}" if why else decision.reason
@@ -149,12 +150,12 @@ def _decide(review: Review, verdict: Verdict, text: str, scorer: Scorer, critica
     if review.owner_label:
         # The owner said what this review is (`repwatch label`): that survives a re-score after an edit.
         verdict = owner_verdict(review.owner_label, verdict.lang)
-    negative = verdict.label in rules.NEGATIVE_LABELS
+    negative = verdict.label in NEGATIVE_LABELS
     if negative and verdict.lang == UNDETERMINED and text.strip():
         # Stars decided without reading the text; routing, critical words and the draft reply need its language,
         # and negatives are few enough to detect it for.
         verdict = replace(verdict, lang=scorer.detector.detect(text))
-    keywords = tuple(critical.find(text, verdict.lang)) if negative or verdict.label == rules.MIXED_LABEL else ()
+    keywords = tuple(critical.find(text, verdict.lang)) if negative or verdict.label == MIXED_LABEL else ()
     return verdict, keywords, _decision(review, verdict, settings, keywords, None)
 
 

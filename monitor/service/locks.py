@@ -10,8 +10,8 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from io import FileIO
 from datetime import UTC, datetime
+from io import FileIO
 from pathlib import Path
 from typing import Any
 

@@ -44,7 +44,7 @@ class CrawlResult:
 
 def sync_config(session: Session, config: Any) -> dict[str, Source]:
     """Make the business and source rows match config.yaml (by name); returns sources by name."""
-    from monitor.lock import serialize_transaction
+    from monitor.service.locks import serialize_transaction
 
     serialize_transaction(session, "_sync")  # concurrent crawls on other machines would insert the same rows
     # and on SQLite, concurrent crawls on this one: otherwise both read "no such business" and the second one's

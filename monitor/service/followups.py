@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.outbox import enqueue, outbox_row, site_name
 from models.tables import Business, Delivery, Review, ReviewVersion, Source
-from models.vocab import batched
+from models.vocab import HANDLED_STATUSES, NEGATIVE_LABELS, SEVERITIES, batched
 from monitor import rules
 
 # Changes and deadlines older than this are history, not news: enabling reminders must not remind about 2019.
@@ -148,11 +148,11 @@ def unanswered(now: datetime, older_than: timedelta = timedelta(0)) -> Any:
     and news when found (a severity is set only on reviews that were worth an alert; history from a source's
     first crawl has none)."""
     return and_(
-        Review.sentiment_label.in_(rules.NEGATIVE_LABELS),
+        Review.sentiment_label.in_(NEGATIVE_LABELS),
         Review.severity.is_not(None),
         Review.reply_body.is_(None),
         Review.reply_published_at.is_(None),
-        Review.status.not_in(rules.HANDLED_STATUSES),
+        Review.status.not_in(HANDLED_STATUSES),
         Review.removed_at.is_(None),
         Review.first_seen_at <= now - older_than,
     )
@@ -230,13 +230,13 @@ def queue_spikes(session: Session, config: Any, now: datetime) -> int:
     # every review of every source instead of the last 8 days (1.7 s at a million reviews).
     for row in session.execute(
         select(Review.id, Review.source_id, Review.first_seen_at, Review.severity)
-        .where(Review.sentiment_label.in_(rules.NEGATIVE_LABELS), Review.baseline.is_(False),
+        .where(Review.sentiment_label.in_(NEGATIVE_LABELS), Review.baseline.is_(False),
                Review.first_seen_at >= history_start)
     ):
         if row.source_id in sources:
             by_source[row.source_id].append(row)
     notify = {b.name: b.notify for b in config.businesses}
-    seriousness = {s: i for i, s in enumerate(rules.SEVERITIES)}
+    seriousness = {s: i for i, s in enumerate(SEVERITIES)}
     spiking: set[str] = set()  # businesses one of whose sources spiked: no business-wide message on top
     queued = 0
     for scope in spike_scopes(sources, by_source):

@@ -10,7 +10,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.tables import CrawlRun, Delivery, Review, Source
-from monitor.lock import DAEMON_LOCK, lock_path, read_holder
+from monitor.schedules import fire_after
+from monitor.service.jobs import QueueStatus, job_specs
+from monitor.service.locks import DAEMON_LOCK, lock_path, read_holder
 
 
 @dataclass
@@ -42,15 +44,6 @@ class DestinationStatus:
     next_retry: datetime | None
     failed: int
     last_error: str | None
-
-
-@dataclass
-class QueueStatus:
-    where: str  # the Redis URL, password masked
-    waiting: int | None  # jobs queued that no worker has taken yet (None: the queue could not be asked)
-    running: int | None  # jobs taken by a worker and not yet acknowledged (running, or a dead worker's)
-    workers: list[str] = field(default_factory=list)  # workers that answered a ping, by name
-    error: str | None = None
 
 
 @dataclass
@@ -98,7 +91,9 @@ def queue_status(config: Any) -> QueueStatus | None:
     if config.queue is None:
         return None
     try:
-        from monitor.worker import queue_status as ask
+        from monitor.service.queue import (
+            queue_status as ask,  # Celery: the queue extra, only for those who use it
+        )
     except ImportError as exc:
         return QueueStatus(config.queue.name, None, None,
                            error=f"cannot look at the queue without Celery ({exc}): pip install 'repwatch[queue]'")
@@ -106,8 +101,7 @@ def queue_status(config: Any) -> QueueStatus | None:
 
 
 def gather_status(config: Any, sessions: sessionmaker[Session], *, now: datetime | None = None) -> Status:
-    from monitor.followups import unanswered
-    from monitor.scheduler import fire_after, job_specs
+    from monitor.service.followups import unanswered
 
     now = now or datetime.now(UTC)
     status = Status(now=now, daemon=daemon_status(config.data_dir), queue=queue_status(config))
