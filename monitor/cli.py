@@ -15,11 +15,30 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from alerts.base import DeliveryError
+from alerts.digest import render_text
 from models.textsafe import terminal_safe
-from models.vocab import parse_duration
-from monitor.config import DEFAULT_CONFIG_NAME, ConfigError, load_config
+from models.vocab import format_when, parse_duration
+from monitor.config import DEFAULT_CONFIG_NAME, Config, ConfigError, load_config
+from monitor.service import pipeline
+from monitor.service.digest import (
+    business_names,
+    digests_for_week,
+    preview_html,
+    send_digest,
+    week_of,
+)
 from monitor.service.errors import describe_error
 from monitor.service.locks import EXIT_LOCKED
+from monitor.service.pipeline import open_sessions
+from monitor.service.reviews import (
+    NoSuchReview,
+    ReviewQuery,
+    list_reviews,
+    review_history,
+)
+from monitor.service.reviews import handle as handle_review
+from monitor.service.status import gather_status, source_health
 
 app = typer.Typer(
     help="repwatch: watch review sites, score what people say, alert on negative reviews.",
@@ -52,21 +71,13 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_config(path: Path) -> Any:
+def open_config(path: Path) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
             err.print(Text(problem if problem.startswith(str(path)) else f"{path}: {problem}"))
         raise typer.Exit(EXIT_FAILURE) from None
-
-
-def open_database(config: Any):
-    from models.db import connect, migrate, session_factory
-
-    engine = connect(config.database_url())
-    migrate(engine)
-    return session_factory(engine)
 
 
 # --- init / config ----------------------------------------------------------------------------------
@@ -119,57 +130,19 @@ def crawl(
 
     A source another crawl is busy with is skipped with one line; exit 75 if every source was skipped.
     """
-    from alerts.outbox import deliver_due
-    from monitor.sentiment import Scorer
-    from monitor.service.crawl import run_crawl
-    from monitor.service.followups import queue_followups
-    from monitor.service.locks import OUTBOX_LOCK, DatabaseLocks, LockHeld, acquire
-    from monitor.service.scoring import score_pending, warm_scores
-
     loaded = open_config(config)
-    if source:
-        for name in source:
-            try:
-                loaded.source(name)
-            except ConfigError as exc:
-                fail(exc.problems[0])
-    wanted = list(dict.fromkeys(source or [s.name for _, s in loaded.sources()]))
-    locks: dict[str, Any] = {}  # held until this process ends (the OS frees them even after SIGKILL): scoring and sending included
-    # On PostgreSQL the same locks for every machine (`repwatch worker`s elsewhere), held as long as the flocks.
-    shared = DatabaseLocks(loaded.database_url())
-    for name in wanted:
+    for name in source or []:
         try:
-            locks[name] = acquire(loaded.data_dir, name)
-            shared.acquire(name)
-        except LockHeld as exc:
-            if name in locks:
-                locks.pop(name).release()
-            err.print(Text(f"repwatch: source {name}: skipped, another crawl ({exc.holder.describe()}) holds its lock"))
-    if wanted and not locks:
+            loaded.source(name)
+        except ConfigError as exc:
+            fail(exc.problems[0])
+    report = pipeline.crawl(loaded, source, full=full, send=not no_alerts, stage=err.status)
+    for name, holder in report.skipped:
+        err.print(Text(f"repwatch: source {name}: skipped, another crawl ({holder}) holds its lock"))
+    if report.all_locked:
         raise typer.Exit(EXIT_LOCKED)
-    sessions = open_database(loaded)
-    with err.status(f"crawling {len(locks)} sources…"):
-        result = run_crawl(loaded, sessions, list(locks), full=full)
-    scorer = Scorer.from_config(loaded)
-    with err.status("reading new reviews…"):
-        # The model's part of scoring, before the lock below: crawls on other cores and machines read theirs at
-        # the same time (bench/RESULTS.md section 3). After the crawl, not during it: measured here, scoring
-        # alongside the crawl child slowed the crawl by more than the scoring it hid (two cores, one SQLite writer).
-        warm_scores(sessions, scorer, list(locks))
-    # One process at a time scores and sends, or two crawls finishing together could send an alert twice.
-    outbox_lock = acquire(loaded.data_dir, OUTBOX_LOCK, wait=True)
-    shared.acquire(OUTBOX_LOCK, wait=True)  # and one machine at a time
-    with err.status("scoring new reviews…"):
-        # This crawl's sources only: another crawl's new reviews are being read by that crawl right now (a
-        # source's leftovers from a killed crawl wait for its next crawl, or for `repwatch deliver`).
-        scored, queued = score_pending(sessions, loaded, scorer, source_names=list(locks))
-        followups = queue_followups(sessions, loaded)
-    delivery = None
-    if not no_alerts:
-        with err.status("sending alerts…"):
-            delivery = deliver_due(sessions, loaded)
-    shared.release(OUTBOX_LOCK)
-    outbox_lock.release()
+    result, scored, queued, followups, delivery = (report.result, report.scored, report.queued, report.followups,
+                                                   report.delivery)
 
     table = Table(title="crawl", title_justify="left")
     for column in ("source", "outcome", "requests", "pages", "reviews", "new", "changed", "removed"):
@@ -190,11 +163,9 @@ def crawl(
         if delivery.failed:
             summary += f", {delivery.failed} failed"
     out.print(summary)
-    problems = [f"source {s.name} {s.outcome}: {s.error}" for s in result.failures]
-    problems += [f"alerts: {p}" for p in (delivery.problems if delivery else [])]
-    for problem in problems:
+    for problem in report.problems:
         err.print(Text(f"repwatch: {terminal_safe(problem)}"))
-    if problems:
+    if report.problems:
         raise typer.Exit(EXIT_FAILURE)
 
 
@@ -381,7 +352,7 @@ def label(
         for problem in str(exc).splitlines():
             err.print(Text(f"repwatch: {problem}"))
         raise typer.Exit(EXIT_FAILURE) from None
-    sessions = open_database(open_config(config))
+    sessions = open_sessions(open_config(config))
     missing = record_labels(sessions, rows)
     recorded = len({review_id for review_id, _ in rows}) - len(missing)
     out.print(f"labelled {recorded} review{'s' if recorded != 1 else ''}")
@@ -400,7 +371,7 @@ def train(
     from monitor.sentiment.training import train as fit_head
 
     loaded = open_config(config)
-    sessions = open_database(loaded)
+    sessions = open_sessions(loaded)
     try:
         report = fit_head(sessions, Scorer.from_config(loaded), force=force)
     except LabelError as exc:
@@ -429,10 +400,6 @@ def reviews(
     unanswered: Annotated[bool, typer.Option("--unanswered", help="negative reviews with no reply on the site and not handled, oldest first")] = False,
 ) -> None:
     """List stored reviews, newest first (--unanswered: the ones still waiting for a reply, oldest first)."""
-    from sqlalchemy import select
-
-    from models.tables import Review, Source
-
     if output not in ("table", "json", "csv"):
         fail(f"--format must be table, json or csv, not {output!r}")
     window: timedelta | None = None
@@ -441,48 +408,8 @@ def reviews(
             window = parse_duration(since)
         except ValueError as exc:
             fail(f"--since: {exc}")
-    sessions = open_database(open_config(config))
-    query = select(Review, Source.name).join(Source).order_by(Review.published_at.desc().nulls_last(), Review.id.desc())
-    now = datetime.now(UTC)
-    if unanswered:
-        from monitor.service.followups import unanswered as unanswered_condition
-
-        query = select(Review, Source.name).join(Source).where(unanswered_condition(now)).order_by(
-            Review.first_seen_at, Review.published_at.asc().nulls_last(), Review.id)
-    if negative:
-        query = query.where(Review.sentiment_label == "neg")
-    if window is not None:
-        # The window's rows by their index first, then the order: as a plain condition, SQLite walked the whole
-        # published_at index when fewer than --limit rows matched (2 s at a million reviews; bench/bench_scale.py).
-        in_window = select(Review.id).where(Review.first_seen_at >= datetime.now(UTC) - window)
-        if negative:
-            in_window = in_window.where(Review.sentiment_label == "neg")
-        query = query.where(Review.id.in_(in_window))
-    if source:
-        query = query.where(Source.name == source)
-    with sessions() as session:
-        rows = session.execute(query.limit(limit)).all()
-    records = [
-        {
-            "id": r.id,
-            "source": name,
-            "published_at": r.published_at.isoformat() if r.published_at else None,
-            "rating": r.rating,
-            "label": r.sentiment_label,
-            "severity": r.severity,
-            "lang": r.sentiment_lang or r.language,
-            "author": r.author,
-            "title": r.title,
-            "body": r.body,
-            "why": r.sentiment_why,
-            "url": r.url,
-            "reply": r.reply_body,
-            "status": r.status,
-            # The customer has waited since they posted; without a date, since we saw it.
-            "waiting_hours": round((now - (r.published_at or r.first_seen_at)).total_seconds() / 3600, 1) if unanswered else None,
-        }
-        for r, name in rows
-    ]
+    query = ReviewQuery(negative=negative, seen_within=window, source=source, limit=limit, unanswered=unanswered)
+    records = list_reviews(open_config(config), query)
     if output == "json":
         for record in records:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -506,19 +433,8 @@ def deliver(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
 
     `repwatch run` runs it every few minutes (schedule.deliver), so retries and reminders do not wait for a crawl.
     """
-    from alerts.outbox import deliver_due
-    from monitor.sentiment import Scorer
-    from monitor.service.followups import queue_followups
-    from monitor.service.locks import OUTBOX_LOCK, acquire, database_lock
-    from monitor.service.scoring import score_pending
-
-    loaded = open_config(config)
-    sessions = open_database(loaded)
-    # The same one-at-a-time as `crawl`, on every machine that shares the PostgreSQL database.
-    with acquire(loaded.data_dir, OUTBOX_LOCK, wait=True), database_lock(loaded.database_url(), OUTBOX_LOCK):
-        scored, queued = score_pending(sessions, loaded, Scorer.from_config(loaded))
-        followups = queue_followups(sessions, loaded)
-        report = deliver_due(sessions, loaded)
+    done = pipeline.deliver(open_config(config))
+    scored, queued, followups, report = done.scored, done.queued, done.followups, done.delivery
     parts = [(scored, "scored"), (queued, "alerts queued"), (followups.updates, "updates"),
              (followups.reminders, "reminders"), (followups.spikes, "spike alerts"), (followups.health, "source notices"),
              (report.sent, "sent"), (report.retrying, "waiting to retry"), (report.failed, "failed")]
@@ -545,12 +461,10 @@ def status(
     output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """The daemon (running?), each source's state and next crawl, and what waits in the outbox."""
-    from monitor.service.status import gather_status
-
     if output not in ("table", "json"):
         fail(f"--format must be table or json, not {output!r}")
     loaded = open_config(config)
-    report = gather_status(loaded, open_database(loaded))
+    report = gather_status(loaded, open_sessions(loaded))
     if output == "json":
         sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
         return
@@ -589,22 +503,16 @@ def handle(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
 ) -> None:
     """Mark a review handled: no reply reminder for it, its Slack alert updated, the digest lists it as handled."""
-    from alerts.outbox import deliver_due
-    from monitor.service.followups import NoSuchReview, handle_review
-
     loaded = open_config(config)
-    sessions = open_database(loaded)
     try:
-        review, queued = handle_review(sessions, review_id, note=note)
+        review, report = handle_review(loaded, review_id, note=note)
     except NoSuchReview as exc:
         fail(str(exc))
     out.print(Text(f"review #{review.id} marked handled" + (f" ({terminal_safe(note, 200)})" if note else "")))
-    if queued:
-        report = deliver_due(sessions, loaded)
-        for problem in report.problems:
-            err.print(Text(f"repwatch: alerts: {terminal_safe(problem)}"))
-        if report.problems:
-            raise typer.Exit(EXIT_FAILURE)
+    for problem in report.problems if report else []:
+        err.print(Text(f"repwatch: alerts: {terminal_safe(problem)}"))
+    if report and report.problems:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 def reviews_table(records: list[dict[str, Any]], title: str = "reviews") -> Table:
@@ -639,24 +547,11 @@ def history(
     output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """What a review said on each date it changed, with the hash of the raw snippet it was read from."""
-    from sqlalchemy import select
-
-    from models.tables import Review, ReviewVersion
-
-    sessions = open_database(open_config(config))
-    with sessions() as session:
-        review = session.get(Review, review_id)
-        if review is None:
-            fail(f"no review with id {review_id}")
-        versions = session.scalars(
-            select(ReviewVersion).where(ReviewVersion.review_id == review_id).order_by(ReviewVersion.id)
-        ).all()
-        records = [
-            {"seen_at": v.seen_at.isoformat(), "change": v.change, "rating": v.rating, "title": v.title,
-             "body": v.body, "reply": v.reply_body, "snippet_sha256": v.snippet_hash, "content_sha256": v.content_hash}
-            for v in versions
-        ]
-        url, removed_at = review.url, review.removed_at
+    try:
+        found = review_history(open_config(config), review_id)
+    except NoSuchReview as exc:
+        fail(str(exc))
+    records, url, removed_at = found.versions, found.url, found.removed_at
     if output == "json":
         for record in records:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -689,54 +584,34 @@ def digest(
 
     Without --send or --preview it prints the plain-text version.
     """
-    import difflib
-
-    from alerts.base import DeliveryError
-    from alerts.digest import (
-        IsoWeek,
-        build_digest,
-        build_message,
-        chart_data_uri,
-        render_chart,
-        render_html,
-        render_text,
-    )
-    from alerts.email import send_email
-    from monitor.topics import TopicMatcher
-
     if send and preview:
         fail("use --send or --preview, not both")
     try:
-        chosen = IsoWeek.parse(week) if week else IsoWeek.last_complete(datetime.now(UTC))
+        chosen = week_of(week)
     except ValueError as exc:
         fail(f"--week: {exc}")
     loaded = open_config(config)
-    names = [b.name for b in loaded.businesses]
-    if business is not None:
-        if business not in names:
-            hint = difflib.get_close_matches(business, names, n=1)
-            fail(f"no business named {business!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-        names = [business]
+    try:
+        names = business_names(loaded, business)
+    except ConfigError as exc:
+        fail(exc.problems[0])
     if not names:
         fail(f"{config} lists no businesses")
     if send and loaded.digest is None:
         fail(f"{config} has no digest: section (SMTP server and recipients); see `repwatch init`")
-    sessions = open_database(loaded)
-    with sessions() as session:
-        topics = TopicMatcher.from_config(loaded)
-        digests = [build_digest(session, name, chosen, topics=topics) for name in names]
+    digests = digests_for_week(loaded, chosen, names)
     failed = False
     for index, item in enumerate(digests):
         if preview is not None:
             path = preview if len(digests) == 1 else preview.with_name(f"{preview.stem}-{index + 1}{preview.suffix or '.html'}")
             try:
-                path.write_text(render_html(item, chart_data_uri(render_chart(item))), encoding="utf-8")
+                path.write_text(preview_html(item), encoding="utf-8")
             except OSError as exc:
                 fail(f"cannot write {path}: {exc.strerror}")
             out.print(Text(f"{path.resolve()}" + (f"  ({item.business})" if len(digests) > 1 else "")))
         elif send:
             try:
-                report = send_email(build_message(item, loaded.digest), loaded.digest.smtp)
+                report = send_digest(loaded, item)
             except DeliveryError as exc:
                 failed = True
                 later = " (temporary: try again later)" if exc.retryable else ""
@@ -780,32 +655,21 @@ def help_text(docstring: str | None) -> str:
 @sources_app.command("health")
 def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """State of every configured source: ok, blocked, broken, failing, or new (never crawled)."""
-    from sqlalchemy import func, select
-
-    from models.tables import CrawlRun, Source
-    from monitor.service.crawl import run_notes, sync_config
-
     loaded = open_config(config)
-    sessions = open_database(loaded)
-    with sessions.begin() as session:
-        sync_config(session, loaded)
-        rows = session.scalars(select(Source).order_by(Source.name)).all()
-        latest = select(func.max(CrawlRun.id)).group_by(CrawlRun.source_id)
-        stats = {run.source_id: run.stats for run in session.scalars(select(CrawlRun).where(CrawlRun.id.in_(latest)))}
-        table = Table(title="sources", title_justify="left")
-        for column in ("source", "kind", "state", "last success", "failures", "last error", "last run's notes"):
-            table.add_column(column)
-        colours = {"ok": "green", "new": "yellow"}
-        for s in rows:
-            table.add_row(
-                s.name,
-                s.kind,
-                Text(s.state, style=colours.get(s.state, "red")),
-                s.last_success_at.strftime("%Y-%m-%d %H:%M") if s.last_success_at else "never",
-                str(s.consecutive_failures),
-                Text(terminal_safe(s.last_error, 120)),
-                Text("; ".join(run_notes(stats.get(s.id)))),
-            )
+    table = Table(title="sources", title_justify="left")
+    for column in ("source", "kind", "state", "last success", "failures", "last error", "last run's notes"):
+        table.add_column(column)
+    colours = {"ok": "green", "new": "yellow"}
+    for s in source_health(loaded, open_sessions(loaded)):
+        table.add_row(
+            s.name,
+            s.kind,
+            Text(s.state, style=colours.get(s.state, "red")),
+            format_when(s.last_success_at, zone=False) or "never",
+            str(s.consecutive_failures),
+            Text(terminal_safe(s.last_error, 120)),
+            Text("; ".join(s.notes)),
+        )
     out.print(table)
 
 

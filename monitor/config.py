@@ -4,11 +4,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import string
 import types
 import typing
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -23,8 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from alerts.base import MENTIONS, NOTIFIERS
+from alerts.email import DigestSettings
+from alerts.slack import SlackConfig
+from alerts.webhook import WebhookConfig
 from models.vocab import Duration, Strict, mask_secrets
 from monitor.schedules import cron_trigger
+from monitor.sentiment.language import DEFAULT_LANGUAGES, LanguageDetector
+from spiders.registry import load_spiders
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -92,8 +100,6 @@ class Route(Strict):
     @field_validator("mention")
     @classmethod
     def _mention_shape(cls, mention: str | None) -> str | None:
-        from alerts.base import MENTIONS
-
         if mention is not None and not MENTIONS.fullmatch(mention.strip()):
             raise ValueError(f"expected <!here>, <!channel>, <@U123ABC> or <!subteam^S123ABC>, got {mention!r}")
         return mention.strip() if mention else None
@@ -182,8 +188,6 @@ class ScheduleSettings(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
@@ -266,8 +270,6 @@ class SourceConfig(Strict):
 def _spiders(info: ValidationInfo) -> dict[str, Any]:
     """The spider registry, loaded once per validation: walking the spider packages for each of a thousand sources
     cost 0.15 s a command (bench/RESULTS.md section 4)."""
-    from spiders.registry import load_spiders
-
     cache = info.context.setdefault("spiders", {}) if isinstance(info.context, dict) else {}
     if not cache:
         cache.update(load_spiders())
@@ -298,100 +300,84 @@ class SentimentSettings(Strict):
     @field_validator("languages")
     @classmethod
     def _known_languages(cls, languages: list[str]) -> list[str]:
-        from monitor.sentiment.language import LanguageDetector
-
         LanguageDetector(languages).check()  # an unknown code fails here, not at the first crawl
         return languages
 
 
 def _default_languages() -> tuple[str, ...]:
-    from monitor.sentiment.language import DEFAULT_LANGUAGES
-
     return DEFAULT_LANGUAGES
 
 
-def _notifier_union() -> Any:
-    from alerts.base import notifier_config_types
-
-    types_ = notifier_config_types()
-    if len(types_) == 1:
-        return types_[0]
-    return Annotated[Union[types_], Field(discriminator="kind")]  # noqa: UP007 - runtime tuple
+# Every notifier kind's settings, told apart by `kind:` (each class lives with the notifier that reads it).
+NotifierConfig = Annotated[SlackConfig | WebhookConfig, Field(discriminator="kind")]
 
 
-def _build_config_model() -> type[BaseModel]:
-    notifier = _notifier_union()
-    from alerts.email import (
-        DigestSettings,  # the `digest:` section lives with the code that sends it
+class Config(Strict):
+    """The whole config.yaml."""
+
+    data_dir: Path = Path("data")
+    database: str | None = Field(None, description="SQLAlchemy URL; default SQLite under data_dir")
+    crawl: CrawlSettings = CrawlSettings()
+    alerting: AlertingSettings = AlertingSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    notifiers: dict[str, NotifierConfig] = Field(default_factory=dict)
+    businesses: list[BusinessConfig] = Field(default_factory=list)
+    digest: DigestSettings | None = Field(None, description="the weekly email digest; off when absent")
+    queue: QueueSettings | None = Field(None, description="run jobs on `repwatch worker` machines; off when absent")
+    sentiment: SentimentSettings = SentimentSettings()
+    topics: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict,
+        description="complaint topics: topic → language → keywords (`stem*` matches word starts); "
+        "a topic given here replaces that topic's built-in words for the languages it lists",
     )
 
-    class Config(Strict):
-        """The whole config.yaml."""
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        problems = []
+        seen_sources: set[str] = set()
+        seen_businesses: set[str] = set()
+        for b_index, business in enumerate(self.businesses):
+            if business.name in seen_businesses:
+                problems.append(f"businesses.{b_index}.name: duplicate business {business.name!r}")
+            seen_businesses.add(business.name)
+            for n_index, name in enumerate(business.notify):
+                if name not in self.notifiers:
+                    hint = difflib.get_close_matches(name, self.notifiers, n=1)
+                    extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                    problems.append(
+                        f"businesses.{b_index}.notify.{n_index}: no notifier named {name!r}{extra}"
+                    )
+            for s_index, source in enumerate(business.sources):
+                if source.name in seen_sources:
+                    problems.append(
+                        f"businesses.{b_index}.sources.{s_index}.name: duplicate source name {source.name!r}"
+                    )
+                seen_sources.add(source.name)
+        problems.extend(_route_problems(self))
+        problems.extend(_language_problems(self))
+        problems.extend(_draft_problems(self.alerting.drafts))
+        if self.queue is not None and self.queue.visibility_timeout <= self.crawl.timeout:
+            problems.append(f"queue.visibility_timeout: must be longer than crawl.timeout "
+                            f"({self.crawl.timeout.total_seconds():g}s), or a crawl still running is handed out twice")
+        if problems:
+            raise ConfigError(problems)
+        return self
 
-        data_dir: Path = Path("data")
-        database: str | None = Field(None, description="SQLAlchemy URL; default SQLite under data_dir")
-        crawl: CrawlSettings = CrawlSettings()
-        alerting: AlertingSettings = AlertingSettings()
-        schedule: ScheduleSettings = ScheduleSettings()
-        notifiers: dict[str, notifier] = Field(default_factory=dict)  # type: ignore[valid-type]
-        businesses: list[BusinessConfig] = Field(default_factory=list)
-        digest: DigestSettings | None = Field(None, description="the weekly email digest; off when absent")
-        queue: QueueSettings | None = Field(None, description="run jobs on `repwatch worker` machines; off when absent")
-        sentiment: SentimentSettings = SentimentSettings()
-        topics: dict[str, dict[str, list[str]]] = Field(
-            default_factory=dict,
-            description="complaint topics: topic → language → keywords (`stem*` matches word starts); "
-            "a topic given here replaces that topic's built-in words for the languages it lists",
-        )
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{self.data_dir / 'repwatch.db'}"
 
-        @model_validator(mode="after")
-        def _references(self) -> Config:
-            problems = []
-            seen_sources: set[str] = set()
-            seen_businesses: set[str] = set()
-            for b_index, business in enumerate(self.businesses):
-                if business.name in seen_businesses:
-                    problems.append(f"businesses.{b_index}.name: duplicate business {business.name!r}")
-                seen_businesses.add(business.name)
-                for n_index, name in enumerate(business.notify):
-                    if name not in self.notifiers:
-                        hint = difflib.get_close_matches(name, self.notifiers, n=1)
-                        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-                        problems.append(
-                            f"businesses.{b_index}.notify.{n_index}: no notifier named {name!r}{extra}"
-                        )
-                for s_index, source in enumerate(business.sources):
-                    if source.name in seen_sources:
-                        problems.append(
-                            f"businesses.{b_index}.sources.{s_index}.name: duplicate source name {source.name!r}"
-                        )
-                    seen_sources.add(source.name)
-            problems.extend(_route_problems(self))
-            problems.extend(_language_problems(self))
-            problems.extend(_draft_problems(self.alerting.drafts))
-            if self.queue is not None and self.queue.visibility_timeout <= self.crawl.timeout:
-                problems.append(f"queue.visibility_timeout: must be longer than crawl.timeout "
-                                f"({self.crawl.timeout.total_seconds():g}s), or a crawl still running is handed out twice")
-            if problems:
-                raise ConfigError(problems)
-            return self
+    def sources(self) -> list[tuple[BusinessConfig, SourceConfig]]:
+        return [(b, s) for b in self.businesses for s in b.sources]
 
-        def database_url(self) -> str:
-            return self.database or f"sqlite:///{self.data_dir / 'repwatch.db'}"
+    def source(self, name: str) -> tuple[BusinessConfig, SourceConfig]:
+        for business, source in self.sources():
+            if source.name == name:
+                return business, source
+        names = [s.name for _, s in self.sources()]
+        hint = difflib.get_close_matches(name, names, n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError([f"no source named {name!r}{extra}"])
 
-        def sources(self) -> list[tuple[BusinessConfig, SourceConfig]]:
-            return [(b, s) for b in self.businesses for s in b.sources]
-
-        def source(self, name: str) -> tuple[BusinessConfig, SourceConfig]:
-            for business, source in self.sources():
-                if source.name == name:
-                    return business, source
-            names = [s.name for _, s in self.sources()]
-            hint = difflib.get_close_matches(name, names, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ConfigError([f"no source named {name!r}{extra}"])
-
-    return Config
 
 
 def _unknown(path: str, what: str, name: str, known: typing.Collection[str]) -> str:
@@ -400,7 +386,7 @@ def _unknown(path: str, what: str, name: str, known: typing.Collection[str]) -> 
     return f"{path}: no {what} named {name!r}{extra}"
 
 
-def _route_problems(config: Any) -> list[str]:
+def _route_problems(config: Config) -> list[str]:
     businesses = [b.name for b in config.businesses]
     sources = [s.name for _, s in config.sources()]
     problems = []
@@ -414,7 +400,7 @@ def _route_problems(config: Any) -> list[str]:
     return problems
 
 
-def _language_problems(config: Any) -> list[str]:
+def _language_problems(config: Config) -> list[str]:
     """Language keys are ISO 639-1 codes ("en", "pl"): a typo like `eng:` would otherwise be ignored silently."""
     keyed = [(f"alerting.critical_keywords.{k}", k) for k in config.alerting.critical_keywords]
     keyed += [(f"alerting.drafts.{k}", k) for k in config.alerting.drafts]
@@ -429,8 +415,6 @@ DRAFT_FIELDS = ("author", "business", "site")
 
 def _draft_problems(drafts: dict[str, dict[str, str]]) -> list[str]:
     """A draft may only use {author}, {business} and {site}; anything else would fail at send time."""
-    import string
-
     problems = []
     for language, by_topic in drafts.items():
         for topic, text in by_topic.items():
@@ -444,17 +428,6 @@ def _draft_problems(drafts: dict[str, dict[str, str]]) -> list[str]:
                     f"alerting.drafts.{language}.{topic}: unknown placeholder {{{name}}}; use {', '.join('{%s}' % f for f in DRAFT_FIELDS)}"
                 )
     return problems
-
-
-_CONFIG_MODEL: type[BaseModel] | None = None
-
-
-def config_model() -> type[BaseModel]:
-    """The Config class; built on first use because notifier plugins extend it."""
-    global _CONFIG_MODEL
-    if _CONFIG_MODEL is None:
-        _CONFIG_MODEL = _build_config_model()
-    return _CONFIG_MODEL
 
 
 # --- loading -----------------------------------------------------------------------------------------
@@ -569,12 +542,10 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
 
 
 def _notifier_kinds() -> list[str]:
-    from alerts.base import NOTIFIERS
-
     return list(NOTIFIERS)
 
 
-def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, origin: str = "config.yaml", base_dir: Path | None = None) -> Any:
+def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, origin: str = "config.yaml", base_dir: Path | None = None) -> Config:
     """Validate config text; raises ConfigError listing every problem."""
     try:
         # libyaml's loader where PyYAML was built with it: 0.04 s against 0.35 s for a 1,000-source file
@@ -590,7 +561,7 @@ def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, orig
         raise ConfigError([f"{origin}: the top level must be a mapping of keys, got {type(raw).__name__}"])
     problems: list[str] = []
     raw = _interpolate(raw, "", os.environ if env is None else env, problems, base_dir)
-    model = config_model()
+    model = Config
     try:
         config = model.model_validate(raw, context={})
     except ConfigError as exc:
@@ -614,12 +585,12 @@ def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, orig
     return config
 
 
-def load_config(path: Path | str) -> Any:
+def load_config(path: Path | str) -> Config:
     """Read and validate a config file; relative data_dir is taken from the config file's folder."""
     return load_config_and_text(path)[0]
 
 
-def load_config_and_text(path: Path | str) -> tuple[Any, str]:
+def load_config_and_text(path: Path | str) -> tuple[Config, str]:
     """load_config, and the text it was read from (what the daemon hands its children)."""
     path = Path(path)
     try:
@@ -631,6 +602,6 @@ def load_config_and_text(path: Path | str) -> tuple[Any, str]:
     return parse_config(text, origin=str(path), base_dir=path.resolve().parent), text
 
 
-def redacted(config: Any) -> dict[str, Any]:
+def redacted(config: Config) -> dict[str, Any]:
     """The config as a plain dict for display, with every secret replaced by '***'."""
     return config.model_dump(mode="json")  # SecretStr dumps as '**********'

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from apscheduler.triggers.interval import IntervalTrigger
 
 from models.vocab import batched
-from monitor.config import ConfigError, load_config_and_text
+from monitor.config import Config, ConfigError, load_config_and_text
 from monitor.schedules import fire_after, format_duration
 from monitor.service.errors import describe_error
 from monitor.service.jobs import (
@@ -199,7 +199,7 @@ class Schedule:
         return [s.spec for s in self.jobs.values() if s.running_since is not None]
 
 
-def default_launcher(config: Any) -> Launcher:
+def default_launcher(config: Config) -> Launcher:
     """Child processes on this machine, or with a queue: section, tasks for `repwatch worker` (monitor/worker.py)."""
     if config.queue is None:
         return ProcessLauncher(config.data_dir / "logs" / "jobs.log")
@@ -213,7 +213,7 @@ def default_launcher(config: Any) -> Launcher:
 QUEUED_AT_ONCE = 100_000  # with a queue every due crawl is queued: the workers' slots are the real cap
 
 
-def crawl_cap(config: Any, queue: Any) -> int:
+def crawl_cap(config: Config, queue: Any) -> int:
     return config.schedule.max_concurrent_crawls if queue is None else QUEUED_AT_ONCE
 
 
@@ -451,7 +451,7 @@ class Daemon:
     def snapshot_path(self) -> Path:
         return self.config.data_dir / "run" / "config.yaml"
 
-    def _write_snapshot(self, config: Any, text: str) -> None:
+    def _write_snapshot(self, config: Config, text: str) -> None:
         """The children read the config the daemon validated, not whatever the file says now (a bad edit waits
         for the next good reload). Relative data_dir is pinned, since the copy lives elsewhere."""
         import yaml
@@ -490,7 +490,7 @@ class Daemon:
         os.replace(temporary, self.state_path)
 
 
-def last_crawls(config: Any) -> dict[str, datetime]:
+def last_crawls(config: Config) -> dict[str, datetime]:
     """When each source's latest crawl started, whoever ran it (cron, an operator, this daemon)."""
     from sqlalchemy import func, select
 

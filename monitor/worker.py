@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-from monitor.config import ConfigError, load_config
+from monitor.config import Config, ConfigError, load_config
 from monitor.service.jobs import (
     DELIVER,
     DIGEST,
@@ -40,7 +40,7 @@ log = logging.getLogger("repwatch.worker")
 class Jobs:
     """What this worker runs: the job specs of its own config, re-read when asked for a source it does not know."""
 
-    def __init__(self, config_path: Path, config: Any):
+    def __init__(self, config_path: Path, config: Config):
         self.config_path = config_path
         self.config = config
         self.hostname = socket.gethostname()
@@ -139,7 +139,7 @@ def register_tasks(app: Celery, jobs: Jobs) -> None:
         return jobs.run(DIGEST)
 
 
-def serve(config_path: Path, config: Any, *, concurrency: int | None = None) -> int:
+def serve(config_path: Path, config: Config, *, concurrency: int | None = None) -> int:
     """`repwatch worker`: consume the queue until SIGTERM (warm: running jobs finish); returns the exit status."""
     settings = config.queue
     app = celery_app(settings)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.db import sqlite_write_lock_first
 from models.store import mark_removed
 from models.tables import Business, CrawlRun, Source
+from monitor.config import Config
 
 
 @dataclass
@@ -42,7 +43,7 @@ class CrawlResult:
         return [s for s in self.sources if s.outcome != "ok"]
 
 
-def sync_config(session: Session, config: Any) -> dict[str, Source]:
+def sync_config(session: Session, config: Config) -> dict[str, Source]:
     """Make the business and source rows match config.yaml (by name); returns sources by name."""
     from monitor.service.locks import serialize_transaction
 
@@ -71,7 +72,7 @@ def sync_config(session: Session, config: Any) -> dict[str, Source]:
     return sources
 
 
-def _plan(config: Any, runs: list[tuple[Any, Source, CrawlRun]], full: bool) -> dict[str, Any]:
+def _plan(config: Config, runs: list[tuple[Any, Source, CrawlRun]], full: bool) -> dict[str, Any]:
     crawl = config.crawl
     return {
         "database_url": config.database_url(),
@@ -129,7 +130,7 @@ def _run_child(plan_path: Path, timeout: float, log_path: Path) -> str | None:
 
 
 def run_crawl(
-    config: Any, sessions: sessionmaker[Session], source_names: list[str] | None = None, *, full: bool = False
+    config: Config, sessions: sessionmaker[Session], source_names: list[str] | None = None, *, full: bool = False
 ) -> CrawlResult:
     """Crawl the chosen sources (all when None) and record each run's outcome on its Source.
 

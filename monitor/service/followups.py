@@ -13,6 +13,7 @@ from alerts.outbox import enqueue, outbox_row, site_name
 from models.tables import Business, Delivery, Review, ReviewVersion, Source
 from models.vocab import HANDLED_STATUSES, NEGATIVE_LABELS, SEVERITIES, batched
 from monitor import rules
+from monitor.config import Config
 
 # Changes and deadlines older than this are history, not news: enabling reminders must not remind about 2019.
 HORIZON = timedelta(days=30)
@@ -30,7 +31,7 @@ class FollowupReport:
     health: int = 0  # source health notices for the operator
 
 
-def queue_followups(sessions: sessionmaker[Session], config: Any, *, now: datetime | None = None) -> FollowupReport:
+def queue_followups(sessions: sessionmaker[Session], config: Config, *, now: datetime | None = None) -> FollowupReport:
     """Queue updates, reminders and spike alerts that are due; each is exactly-once by its outbox key."""
     now = now or datetime.now(UTC)
     report = FollowupReport()
@@ -213,7 +214,7 @@ def spike_scopes(sources: dict[int, tuple[Source, Business]], by_source: dict[in
     return scopes
 
 
-def queue_spikes(session: Session, config: Any, now: datetime) -> int:
+def queue_spikes(session: Session, config: Config, now: datetime) -> int:
     """Negative reviews in the last 24 h above mean + k·σ of the 7 days before: one message per source, or one
     per business when the spike is spread over its sources. A scope needs 8 days of history to have a "usual"."""
     settings = config.alerting.spike
@@ -281,7 +282,7 @@ USUAL_WINDOW = timedelta(days=90)
 SILENCE_EXPECTED = 3.0
 
 
-def queue_source_health(session: Session, config: Any, now: datetime) -> int:
+def queue_source_health(session: Session, config: Config, now: datetime) -> int:
     """Tell the operator once when a source has failed N crawls in a row, once when it works again, and once per
     quiet spell when a source that usually has new reviews has had none for `silence`."""
     settings = config.alerting.source_health

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.config import Config
 from monitor.schedules import cron_trigger, describe_rule, format_duration, rule_trigger
 
 DIGEST = "digest"
@@ -44,7 +45,7 @@ class JobSpec:
         return self.id.replace(":", " ", 1)
 
 
-def job_specs(config: Any) -> list[JobSpec]:
+def job_specs(config: Config) -> list[JobSpec]:
     """Every scheduled job of a config: one crawl per source, and the digest when a digest: section exists."""
     settings = config.schedule
     zone = ZoneInfo(settings.timezone)

@@ -12,6 +12,7 @@ from alerts.outbox import enqueue, outbox_row
 from models.tables import Review, Source
 from models.vocab import MIXED_LABEL, NEGATIVE_LABELS
 from monitor import rules
+from monitor.config import Config
 from monitor.sentiment import Scorer, TextInput
 from monitor.sentiment.training import owner_verdict
 from monitor.sentiment.verdict import UNDETERMINED, Verdict
@@ -25,7 +26,7 @@ def scoring_text(review: Review) -> str:
     return text[:MAX_SCORED_CHARS]
 
 
-def businesses_by_source(config: Any) -> dict[str, Any]:
+def businesses_by_source(config: Config) -> dict[str, Any]:
     return {source.name: business for business, source in config.sources()}
 
 
@@ -61,7 +62,7 @@ def warm_scores(sessions: sessionmaker[Session], scorer: Scorer, source_names: l
 
 def score_pending(
     sessions: sessionmaker[Session],
-    config: Any,
+    config: Config,
     scorer: Scorer,
     *,
     batch_size: int = BATCH_SIZE,

@@ -10,7 +10,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.tables import CrawlRun, Delivery, Review, Source
+from monitor.config import Config
 from monitor.schedules import fire_after
+from monitor.service.crawl import run_notes, sync_config
 from monitor.service.jobs import QueueStatus, job_specs
 from monitor.service.locks import DAEMON_LOCK, lock_path, read_holder
 
@@ -86,7 +88,7 @@ def daemon_status(data_dir: Any) -> DaemonStatus:
     return DaemonStatus(True, holder.pid, holder.started, f"running, {holder.describe()}")
 
 
-def queue_status(config: Any) -> QueueStatus | None:
+def queue_status(config: Config) -> QueueStatus | None:
     """The queue's jobs and workers when the config has a `queue:` section (None without one)."""
     if config.queue is None:
         return None
@@ -100,7 +102,7 @@ def queue_status(config: Any) -> QueueStatus | None:
     return ask(config.queue)
 
 
-def gather_status(config: Any, sessions: sessionmaker[Session], *, now: datetime | None = None) -> Status:
+def gather_status(config: Config, sessions: sessionmaker[Session], *, now: datetime | None = None) -> Status:
     from monitor.service.followups import unanswered
 
     now = now or datetime.now(UTC)
@@ -159,3 +161,27 @@ def gather_status(config: Any, sessions: sessionmaker[Session], *, now: datetime
         status.unscored = session.scalar(select(func.count(Review.id)).where(Review.scored_at.is_(None))) or 0
         status.unanswered = session.scalar(select(func.count(Review.id)).where(unanswered(now))) or 0
     return status
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """One configured source as `repwatch sources health` shows it."""
+
+    name: str
+    kind: str
+    state: str
+    last_success_at: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    notes: list[str]  # the last run's data-quality notes (pages failed, cut short, …)
+
+
+def source_health(config: Config, sessions: sessionmaker[Session]) -> list[SourceHealth]:
+    """Every configured source's state, by name (config synced first, so a new source shows as `new`)."""
+    with sessions.begin() as session:
+        sync_config(session, config)
+        rows = session.scalars(select(Source).order_by(Source.name)).all()
+        latest = select(func.max(CrawlRun.id)).group_by(CrawlRun.source_id)
+        stats = {run.source_id: run.stats for run in session.scalars(select(CrawlRun).where(CrawlRun.id.in_(latest)))}
+        return [SourceHealth(s.name, s.kind, s.state, s.last_success_at, s.consecutive_failures, s.last_error,
+                             run_notes(stats.get(s.id))) for s in rows]
