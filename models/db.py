@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -21,7 +22,7 @@ def connect(url: str, *, pool_size: int = 5) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -75,5 +76,6 @@ def sqlite_write_lock_first(connection: Connection) -> None:
     """SQLite: take the database's write lock before this transaction reads (BEGIN IMMEDIATE; busy_timeout waits
     for it). Python's sqlite3 begins a transaction only at the first write, so two processes could both read the
     state before either wrote. A no-op elsewhere, and once this transaction has written (it holds the lock)."""
-    if connection.dialect.name == "sqlite" and not connection.connection.driver_connection.in_transaction:
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "sqlite" and driver is not None and not driver.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")

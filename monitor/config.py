@@ -13,6 +13,7 @@ from typing import Annotated, Any, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic_core import ErrorDetails
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -515,7 +516,7 @@ def _unwrap(annotation: Any, part: Any) -> Any:
     return None
 
 
-def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     loc = tuple(error["loc"])
     shown = list(loc)
     if len(shown) > 2 and shown[0] == "notifiers" and shown[2] in _notifier_kinds():

@@ -89,4 +89,5 @@ def format_duration(value: timedelta) -> str:
 
 def fire_after(trigger: BaseTrigger, moment: datetime) -> datetime | None:
     """The trigger's first fire time strictly after `moment`."""
-    return trigger.get_next_fire_time(moment, moment)
+    fire: datetime | None = trigger.get_next_fire_time(moment, moment)
+    return fire

@@ -142,6 +142,8 @@ def register_tasks(app: Celery, jobs: Jobs) -> None:
 def serve(config_path: Path, config: Config, *, concurrency: int | None = None) -> int:
     """`repwatch worker`: consume the queue until SIGTERM (warm: running jobs finish); returns the exit status."""
     settings = config.queue
+    if settings is None:
+        raise ValueError("the worker needs a queue: section")  # `repwatch worker` says so before it gets here
     app = celery_app(settings)
     register_tasks(app, Jobs(config_path, config))
     slots = concurrency or settings.concurrency

@@ -218,6 +218,8 @@ def queue_spikes(session: Session, config: Config, now: datetime) -> int:
     """Negative reviews in the last 24 h above mean + k·σ of the 7 days before: one message per source, or one
     per business when the spike is spread over its sources. A scope needs 8 days of history to have a "usual"."""
     settings = config.alerting.spike
+    if settings is None:  # spike alerts off
+        return 0
     history_start = now - DAY * (SPIKE_HISTORY_DAYS + 1)
     sources = {
         source.id: (source, business)

@@ -36,10 +36,10 @@ def redis_where(url: str) -> str:
     """redis://:secret@host:6379/0 → redis://host:6379/0, for log lines."""
     from kombu.utils.url import maybe_sanitize_url
 
-    return maybe_sanitize_url(url, mask="***")
+    return str(maybe_sanitize_url(url, mask="***"))
 
 
-class PolledResults(RedisBackend):
+class PolledResults(RedisBackend):  # type: ignore[misc]  # Celery ships no type hints
     """Results as the daemon reads them: polled in bulk (MGET), never a pub/sub subscription per queued job, which
     Celery retries for 20 s on every send while Redis is away and then gives up on for the life of the process."""
 

@@ -101,15 +101,15 @@ def score_pending(
             # never alerts: its 1★ texts are not read (the model is most of a first crawl's scoring time).
             lowest = [i for i, (verdict, keywords, decision) in enumerate(decided)
                       if decision.alert and not keywords and verdict.label in NEGATIVE_LABELS
-                      and batch[i][0].rating is not None and batch[i][0].rating <= 1]
+                      and (rating := batch[i][0].rating) is not None and rating <= 1]
             text_scores = scorer.score_many(
                 [TextInput(text=texts[i], lang=decided[i][0].lang if decided[i][0].lang != UNDETERMINED else None)
                  for i in lowest])
             for i, text_score in zip(lowest, text_scores, strict=True):
                 verdict, keywords, _ = decided[i]
                 decided[i] = (verdict, keywords, _decision(batch[i][0], verdict, settings, keywords, text_score.score))
-            updates: list[dict] = []
-            deliveries: list[dict] = []
+            updates: list[dict[str, Any]] = []
+            deliveries: list[dict[str, Any]] = []
             for (review, source_name), (verdict, _, decision) in zip(batch, decided, strict=True):
                 mixed = verdict.label == MIXED_LABEL
                 why = verdict.why

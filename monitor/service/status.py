@@ -68,7 +68,8 @@ class Status:
                 return [plain(v) for v in value]
             return value
 
-        return plain(asdict(self))
+        as_dict: dict[str, Any] = plain(asdict(self))
+        return as_dict
 
 
 def daemon_status(data_dir: Any) -> DaemonStatus:
