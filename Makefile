@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev bench clean
+.PHONY: demo test check install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +25,17 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(BIN)/python -m demo
 
-## Install the dev dependencies and run the whole test suite.
-test: $(VENV)/.installed-dev
+## Install the dev dependencies, check the floors and the types, and run the whole test suite.
+test: check
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+## Imports run one way between the floors (import-linter), and the types hold (mypy).
+check: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.bench_crawl --pages 2000
 
 clean:
-	rm -rf $(VENV) data .pytest_cache *.egg-info
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .import_linter_cache *.egg-info

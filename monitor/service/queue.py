@@ -33,10 +33,8 @@ log = logging.getLogger("repwatch.worker")
 
 
 def redis_where(url: str) -> str:
-    """redis://:secret@host:6379/0 → redis://host:6379/0, for log lines."""
-    from kombu.utils.url import maybe_sanitize_url
-
-    return str(maybe_sanitize_url(url, mask="***"))
+    """redis://:secret@host:6379/0 → redis://:***@host:6379/0, for log lines."""
+    return mask_secrets(url)
 
 
 class PolledResults(RedisBackend):  # type: ignore[misc]  # Celery ships no type hints
