@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
 from apscheduler.triggers.interval import IntervalTrigger
 
 from models.vocab import batched
@@ -30,6 +31,7 @@ from monitor.service.jobs import (
     job_specs,
 )
 from monitor.service.locks import DAEMON_LOCK, EXIT_LOCKED, Lock, acquire
+from monitor.service.status import last_crawls
 
 MAX_SLEEP = 60.0  # wake at least this often, so a wall-clock jump (suspend, NTP) is noticed within a minute
 STATE_FILE = "scheduler-state.json"
@@ -454,8 +456,6 @@ class Daemon:
     def _write_snapshot(self, config: Config, text: str) -> None:
         """The children read the config the daemon validated, not whatever the file says now (a bad edit waits
         for the next good reload). Relative data_dir is pinned, since the copy lives elsewhere."""
-        import yaml
-
         raw = yaml.safe_load(text) or {}
         raw["data_dir"] = str(config.data_dir)
         path = config.data_dir / "run" / "config.yaml"
@@ -489,22 +489,3 @@ class Daemon:
                              encoding="utf-8")
         os.replace(temporary, self.state_path)
 
-
-def last_crawls(config: Config) -> dict[str, datetime]:
-    """When each source's latest crawl started, whoever ran it (cron, an operator, this daemon)."""
-    from sqlalchemy import func, select
-
-    from models.db import connect, migrate, session_factory
-    from models.tables import CrawlRun, Source
-
-    engine = connect(config.database_url())
-    try:
-        migrate(engine)
-        with session_factory(engine)() as session:
-            rows = session.execute(
-                select(Source.name, func.max(CrawlRun.started_at)).join(CrawlRun, CrawlRun.source_id == Source.id)
-                .group_by(Source.name)
-            ).all()
-    finally:
-        engine.dispose()
-    return {name: started for name, started in rows if started is not None}

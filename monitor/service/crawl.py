@@ -19,6 +19,7 @@ from models.db import sqlite_write_lock_first
 from models.store import mark_removed
 from models.tables import Business, CrawlRun, Source
 from monitor.config import Config
+from monitor.service.locks import serialize_transaction
 
 
 @dataclass
@@ -45,8 +46,6 @@ class CrawlResult:
 
 def sync_config(session: Session, config: Config) -> dict[str, Source]:
     """Make the business and source rows match config.yaml (by name); returns sources by name."""
-    from monitor.service.locks import serialize_transaction
-
     serialize_transaction(session, "_sync")  # concurrent crawls on other machines would insert the same rows
     # and on SQLite, concurrent crawls on this one: otherwise both read "no such business" and the second one's
     # insert fails on the unique name once the first commits

@@ -15,6 +15,11 @@ from io import FileIO
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
 EXIT_LOCKED = 75  # EX_TEMPFAIL: every requested source was being crawled by someone else; try again later
 
 # Names of locks that are not sources; source names start with a letter or digit, so these never collide.
@@ -118,8 +123,6 @@ def lock_key(schema: str, name: str) -> int:
 def serialize_transaction(session: Any, name: str) -> None:
     """On PostgreSQL, until this transaction ends no other session passes the same point: for read-then-insert
     steps two machines may take at once (two first crawls both creating the business). A no-op elsewhere."""
-    from sqlalchemy import text
-
     if session.get_bind().dialect.name != "postgresql":
         return
     schema = session.execute(text("SELECT current_schema()")).scalar() or ""
@@ -136,16 +139,11 @@ class DatabaseLocks:
     """
 
     def __init__(self, database_url: str):
-        from sqlalchemy.engine import make_url
-
         self._connection: Any = None
         self._held: set[str] = set()
         self._schema = ""
         if make_url(database_url).get_backend_name() != "postgresql":
             return
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
         self._engine = create_engine(database_url, poolclass=NullPool, connect_args=_KEEPALIVES)
         connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         # Named so a crawl skipped elsewhere can say who holds the source; the server-side keepalives free
@@ -165,8 +163,6 @@ class DatabaseLocks:
         """Take the lock `name`; raises LockHeld at once when another session has it (unless `wait`)."""
         if self._connection is None or name in self._held:
             return
-        from sqlalchemy import text
-
         if wait:
             self._connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": self.key(name)})
         elif not self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key(name)}).scalar():
@@ -176,15 +172,11 @@ class DatabaseLocks:
     def release(self, name: str) -> None:
         if self._connection is None or name not in self._held:
             return
-        from sqlalchemy import text
-
         self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key(name)})
         self._held.discard(name)
 
     def _holder(self, name: str) -> Holder:
         """Who holds it, from the holder's connection name (pid@host) and when that connection began."""
-        from sqlalchemy import text
-
         key = self.key(name) & 0xFFFFFFFFFFFFFFFF
         row = self._connection.execute(text(
             "SELECT a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -205,9 +197,6 @@ class DatabaseLocks:
         if self._connection is None:
             return
         if self._held:
-            from sqlalchemy import text
-            from sqlalchemy.exc import DBAPIError
-
             try:  # at once: the server ends a closed session a moment after the client returns
                 self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
             except DBAPIError:

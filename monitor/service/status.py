@@ -9,10 +9,12 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.db import connect, migrate, session_factory
 from models.tables import CrawlRun, Delivery, Review, Source
 from monitor.config import Config
 from monitor.schedules import fire_after
 from monitor.service.crawl import run_notes, sync_config
+from monitor.service.followups import unanswered
 from monitor.service.jobs import QueueStatus, job_specs
 from monitor.service.locks import DAEMON_LOCK, lock_path, read_holder
 
@@ -104,8 +106,6 @@ def queue_status(config: Config) -> QueueStatus | None:
 
 
 def gather_status(config: Config, sessions: sessionmaker[Session], *, now: datetime | None = None) -> Status:
-    from monitor.service.followups import unanswered
-
     now = now or datetime.now(UTC)
     status = Status(now=now, daemon=daemon_status(config.data_dir), queue=queue_status(config))
     specs = {spec.id: spec for spec in job_specs(config)}
@@ -186,3 +186,18 @@ def source_health(config: Config, sessions: sessionmaker[Session]) -> list[Sourc
         stats = {run.source_id: run.stats for run in session.scalars(select(CrawlRun).where(CrawlRun.id.in_(latest)))}
         return [SourceHealth(s.name, s.kind, s.state, s.last_success_at, s.consecutive_failures, s.last_error,
                              run_notes(stats.get(s.id))) for s in rows]
+
+
+def last_crawls(config: Config) -> dict[str, datetime]:
+    """When each source's latest crawl started, whoever ran it (cron, an operator, this daemon)."""
+    engine = connect(config.database_url())
+    try:
+        migrate(engine)
+        with session_factory(engine)() as session:
+            rows = session.execute(
+                select(Source.name, func.max(CrawlRun.started_at)).join(CrawlRun, CrawlRun.source_id == Source.id)
+                .group_by(Source.name)
+            ).all()
+    finally:
+        engine.dispose()
+    return {name: started for name, started in rows if started is not None}
