@@ -34,13 +34,17 @@ class ReviewSpider(scrapy.Spider):
     base class that should not be registered itself.
     """
 
-    name: ClassVar[str]
     site_name: ClassVar[str] = ""  # how people call the site ("Trustpilot"); defaults to the name
     abstract: ClassVar[bool] = True
     # Hosts this spider is made for; `--spider auto` tries them before sniffing content.
     hosts: ClassVar[tuple[str, ...]] = ()
     # Per-source options (config.yaml `options:`), validated when the config loads.
     Options: ClassVar[type[BaseModel]] = NoOptions
+
+    # Set from the crawl plan when the runner crawls (scrapy.Spider keeps unknown keyword arguments as attributes);
+    # an offline extract has neither, and stores nothing.
+    source_id: int
+    baseline: bool  # the source's first crawl: its reviews are a silent baseline, never alerted on
 
     # Blocked answers must reach `parse` (after RetryMiddleware has had its tries) so they can be named.
     handle_httpstatus_list = [403, 429, 503]

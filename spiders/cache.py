@@ -70,8 +70,13 @@ class SqliteCacheStorage:
             self.db.close()
             self.db = None
 
+    def _open_db(self) -> sqlite3.Connection:
+        if self.db is None:
+            raise RuntimeError("the HTTP cache is used outside open_spider/close_spider")
+        return self.db
+
     def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
-        row = self.db.execute(
+        row = self._open_db().execute(
             "SELECT url, status, headers, body, stored_at FROM response WHERE fingerprint = ?",
             (self._fingerprint(request),),
         ).fetchone()
@@ -82,7 +87,7 @@ class SqliteCacheStorage:
         return response_from_dict({"url": url, "status": status, "headers": headers_raw_to_dict(headers), "body": body})
 
     def store_response(self, spider: Spider, request: Request, response: Response) -> None:
-        self.db.execute(
+        self._open_db().execute(
             "INSERT OR REPLACE INTO response VALUES (?, ?, ?, ?, ?, ?)",
             (
                 self._fingerprint(request),

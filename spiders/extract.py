@@ -106,7 +106,8 @@ def build_response(body: bytes, url: str, status: int = 200, headers: Any = None
     return response_class(url=url, body=body, status=status, headers=_plain_headers(headers))
 
 
-def _plain_headers(headers: Any) -> dict | None:
+def _plain_headers(headers: Any) -> dict[str, Any] | dict[bytes, Any] | None:
+    """A plain dict of the given headers: str keys from a dict, bytes keys from Scrapy `Headers`."""
     if not headers:
         return None
     items = headers.items() if hasattr(headers, "items") else headers

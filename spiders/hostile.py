@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
-from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
+from scrapy.downloadermiddlewares.redirect import BaseRedirectMiddleware, MetaRefreshMiddleware, RedirectMiddleware
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
 from w3lib.url import canonicalize_url
 
 if TYPE_CHECKING:
+    from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
 
@@ -75,14 +76,17 @@ class BoundedDecompressionMiddleware(HttpCompressionMiddleware):
     are inflated 64 KiB at a time against the limit), with the refusal named and counted
     (`repwatch/decompression_bombs`) instead of a long log line."""
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None  # Scrapy 2.19 passes no spider
+    ) -> Request | Response:
         try:
             return super().process_response(request, response)
         except IgnoreRequest as exc:
             inflated = getattr(exc.__cause__, "decompressed_size", None)
             if inflated is None:
                 raise
-            self.stats.inc_value("repwatch/decompression_bombs")
+            if self.stats is not None:  # None only without a crawler, as in Scrapy's own use of it
+                self.stats.inc_value("repwatch/decompression_bombs")
             limit = getattr(exc.__cause__, "max_size", 0)
             encoding = b",".join(response.headers.getlist("Content-Encoding")).decode("latin-1")
             raise RefusedPage(
@@ -91,7 +95,7 @@ class BoundedDecompressionMiddleware(HttpCompressionMiddleware):
             ) from exc
 
 
-class _LoopAwareRedirects:
+class _LoopAwareRedirects(BaseRedirectMiddleware):
     """A redirect back to a URL already in this request's redirect chain ends it at once (`repwatch/redirect_loops`),
     and a chain over REDIRECT_MAX_TIMES is named (`repwatch/redirect_cap_reached`).
 
@@ -99,16 +103,13 @@ class _LoopAwareRedirects:
     with no error, and the source would fail with "no page was fetched" and no reason.
     """
 
-    crawler: Crawler
-    max_redirect_times: int
-
     def _redirect(self, redirected: Request, request: Request, reason: Any) -> Request:
         chain = [*request.meta.get("redirect_urls", ()), request.url]
         if canonicalize_url(redirected.url) in {canonicalize_url(url) for url in chain}:
             self.crawler.stats.inc_value("repwatch/redirect_loops")
             raise RefusedPage(f"redirect loop: {len(chain)} redirects lead back to {redirected.url}")
         try:
-            return super()._redirect(redirected, request, reason)  # type: ignore[misc]
+            return super()._redirect(redirected, request, reason)
         except IgnoreRequest as exc:
             self.crawler.stats.inc_value("repwatch/redirect_cap_reached")
             raise RefusedPage(

@@ -5,6 +5,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -45,7 +46,7 @@ class Review:
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
-    def to_json_dict(self) -> dict:
+    def to_json_dict(self) -> dict[str, Any]:
         """The `repwatch extract` line: ISO dates, integral ratings as ints."""
         data = asdict(self)
         data.pop("snippet_hash", None)

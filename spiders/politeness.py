@@ -19,6 +19,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
 if TYPE_CHECKING:
+    from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
     from scrapy.robotstxt import RobotParser
@@ -115,7 +116,9 @@ class PoliteDownloader(Downloader):
         interval = HOSTS.crawl_delays.get(host, 0.0) if obeys else 0.0
         waited = await HOSTS.turn(host, interval)
         if waited:
-            self.crawler.stats.inc_value("politeness/waited_seconds", round(waited, 3))
+            # Seconds, a float: StatsCollector.inc_value takes int counts.
+            stats, key = self.crawler.stats, "politeness/waited_seconds"
+            stats.set_value(key, stats.get_value(key, 0) + round(waited, 3))
         return await super()._download(slot, request)
 
 
@@ -167,7 +170,9 @@ class RetryAfterMiddleware(RetryMiddleware):
     blocking the reactor. When the retries are spent the answer goes on to the spider, whose block check names it.
     """
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None  # Scrapy 2.19 passes no spider
+    ) -> Request | Response:
         if (
             response.status not in RETRY_AFTER_STATUSES
             or response.status not in self.retry_http_codes

@@ -1,4 +1,6 @@
 """Headless Chromium for sources with `render: true`: the crawler settings, the request meta and the launch checks."""
+# scrapy-playwright ships no type information (no py.typed): its download handler, subclassed below, is Any to mypy.
+# mypy: allow-subclassing-any
 from __future__ import annotations
 
 import functools

@@ -17,15 +17,44 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 if TYPE_CHECKING:
+    from scrapy import Spider
     from scrapy.crawler import Crawler
+    from sqlalchemy.orm import Session, sessionmaker
 
     from spiders.base import ReviewSpider
+    from spiders.settings import CrawlOptions
 
 # Scrapy, SQLAlchemy and the models are imported in run_plan, after main() has switched the cyclic GC off: the
 # imports make ~1 M objects and the collector walked them a few times (~0.2 s of a crawl's start).
+
+
+class SourcePlan(TypedDict):
+    """One source to crawl, and the CrawlRun row its outcome is written to."""
+
+    source_id: int
+    run_id: int
+    name: str
+    kind: str
+    url: str
+    max_pages: int
+    options: dict[str, Any]
+    render: NotRequired[bool]  # without it the source is fetched plainly
+    obey_robots: NotRequired[bool]  # without it the crawl's own setting holds
+    baseline: bool  # the source's first crawl
+    incremental: bool  # stop paging at a page of known reviews
+
+
+class CrawlPlan(TypedDict):
+    """The PLAN.json this process reads; monitor/service/crawl.py writes it."""
+
+    database_url: str
+    data_dir: str
+    crawl: CrawlOptions
+    sources: list[SourcePlan]
+    parent_pid: NotRequired[int]  # set when a parent waits for us: we die with it (die_with_parent)
 
 
 def _evidence(stats: dict[str, Any]) -> str:
@@ -77,7 +106,9 @@ def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tup
     return "ok", None
 
 
-def _record_run(crawler: Crawler, run_id: int, had_reviews: bool, sessions, reason: str) -> None:
+def _record_run(
+    crawler: Crawler, run_id: int, had_reviews: bool, sessions: sessionmaker[Session], reason: str
+) -> None:
     from sqlalchemy import update
 
     from models.tables import CrawlRun
@@ -125,7 +156,9 @@ def spider_class(kind: str) -> type[ReviewSpider]:
 
 # --- render: true (headless Chromium through scrapy-playwright) -------------------------------------------------
 
-def _render_settings(crawl: dict[str, Any], source: dict[str, Any], sessions) -> dict[str, Any] | None:
+def _render_settings(
+    crawl: CrawlOptions, source: SourcePlan, sessions: sessionmaker[Session]
+) -> dict[str, Any] | None:
     """Settings for a rendered source's crawler, or None after recording the run as failed (no browser).
 
     Imported here only: sources that do not render never load playwright nor start a browser.
@@ -150,7 +183,7 @@ def _render_settings(crawl: dict[str, Any], source: dict[str, Any], sessions) ->
 
 # --- robots.txt per source (politeness: spiders/politeness.py) ----------------------------------------------------
 
-def _robots_settings(crawl: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+def _robots_settings(crawl: CrawlOptions, source: SourcePlan) -> dict[str, Any]:
     """This source's crawler obeys robots.txt unless the plan says otherwise for it; not obeying is logged."""
     obey = source.get("obey_robots", crawl["obey_robots"])
     if not obey:
@@ -160,7 +193,7 @@ def _robots_settings(crawl: dict[str, Any], source: dict[str, Any]) -> dict[str,
     return {"ROBOTSTXT_OBEY": bool(obey)}
 
 
-def run_plan(plan: dict[str, Any]) -> None:
+def run_plan(plan: CrawlPlan) -> None:
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
 
@@ -187,7 +220,10 @@ def run_plan(plan: dict[str, Any]) -> None:
         crawler.settings.update(render, priority="spider")  # this crawler only; not frozen until crawl()
         crawler.settings.update(_robots_settings(plan["crawl"], source), priority="spider")
 
-        def on_closed(spider, reason, _crawler=crawler, _run=source["run_id"], _had=bool(known)) -> None:
+        def on_closed(
+            spider: Spider, reason: str,
+            _crawler: Crawler = crawler, _run: int = source["run_id"], _had: bool = bool(known),
+        ) -> None:
             _record_run(_crawler, _run, _had, sessions, reason)
 
         crawler.signals.connect(on_closed, signal=signals.spider_closed, weak=False)
@@ -250,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     plan_path = Path(argv[0])
-    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    plan: CrawlPlan = json.loads(plan_path.read_text(encoding="utf-8"))
     die_with_parent(plan.get("parent_pid"))
     if plan.get("parent_pid") is not None:
         # Ours to remove: it names the database (a password, for some), and a parent killed now never cleans up.

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 BOT_NAME = "repwatch"
 # Scrapy 2.19's default, pinned: scrapy-playwright (render: true sources) refuses any other reactor.
@@ -65,7 +65,18 @@ LOG_LEVEL = "WARNING"
 LOG_INSTALL_ROOT_HANDLER = False  # the runner configures logging itself
 
 
-def crawl_settings(crawl: dict[str, Any], *, data_dir: Path, database_url: str) -> dict[str, Any]:
+class CrawlOptions(TypedDict):
+    """config.yaml's `crawl:` section as the crawl plan carries it (spiders/runner.CrawlPlan)."""
+
+    user_agent: str
+    obey_robots: bool
+    polite: bool
+    download_delay: float
+    concurrency: int
+    browser_path: str
+
+
+def crawl_settings(crawl: CrawlOptions, *, data_dir: Path, database_url: str) -> dict[str, Any]:
     """This module's settings adjusted by config.yaml's `crawl:` section."""
     from spiders.politeness import robots_token
 

@@ -5,7 +5,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import feedparser
@@ -101,9 +101,10 @@ class FeedSpider(ReviewSpider):
 
     def _date(self, entry: Any) -> datetime | None:
         for key in ("published", "updated", "created"):
-            moment = entry.get(f"{key}_parsed")  # feedparser gives these in UTC
+            moment = entry.get(f"{key}_parsed")  # feedparser gives these in UTC, as time.struct_time
             if moment is not None:
-                return datetime(*moment[:6], tzinfo=timezone.utc)
+                year, month, day, hour, minute, second = moment[:6]
+                return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
             raw = entry.get(key)
             if raw:
                 parsed = parse_datetime(raw)
@@ -152,7 +153,8 @@ def _body(entry: Any) -> str:
     contents = [c for c in entry.get("content") or [] if isinstance(c.get("value"), str) and c["value"].strip()]
     if contents:
         html = [c for c in contents if "html" in (c.get("type") or "")]
-        return (html or contents)[0]["value"]
+        # feedparser is untyped; the filter above kept only str values.
+        return cast(str, (html or contents)[0]["value"])
     summary = entry.get("summary")
     return summary if isinstance(summary, str) else ""
 
@@ -186,8 +188,8 @@ def _detail_language(entry: Any) -> str | None:
         detail = entry.get(key)
         if isinstance(detail, list):
             detail = detail[0] if detail else None
-        if isinstance(detail, dict) and detail.get("language"):
-            return detail["language"]
+        if isinstance(detail, dict) and (language := detail.get("language")):
+            return language if isinstance(language, str) else None
     return None
 
 

@@ -5,8 +5,8 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeGuard
 
 from scrapy.http import Response, TextResponse
 
@@ -130,12 +130,14 @@ def content_id(author: str | None, day: str, body: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _is_markup(response: Response) -> bool:
+def _is_markup(response: Response) -> TypeGuard[TextResponse]:
     """Only HTML/XML carries JSON-LD scripts or microdata; parsel refuses CSS on a JSON body."""
     return isinstance(response, TextResponse) and response.selector.type in ("html", "xml")
 
 
-def _review_nodes(response: TextResponse, on_problem=None) -> Iterator[tuple[str, dict[str, Any]]]:
+def _review_nodes(
+    response: Response, on_problem: Callable[[str], None] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """(syntax, Review object) for every review in the page's JSON-LD, then its microdata (as JSON-LD dicts)."""
     if not _is_markup(response):
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TypeGuard
 
 from cssselect import SelectorError
 from lxml import etree
@@ -140,6 +141,7 @@ class SelectorsSpider(ReviewSpider):
     name = "selectors"
     site_name = "Configured selectors"
     Options = SelectorOptions
+    options: SelectorOptions
 
     def parse_reviews(self, response: Response) -> Iterator[Review]:
         if not _is_markup(response):
@@ -228,11 +230,11 @@ class SelectorsSpider(ReviewSpider):
         return parsed
 
 
-def _is_markup(response: Response) -> bool:
+def _is_markup(response: Response) -> TypeGuard[TextResponse]:
     return isinstance(response, TextResponse) and response.selector.type in ("html", "xml")
 
 
-def _select(node: Selector, selector: str) -> SelectorList:
+def _select(node: Selector, selector: str) -> SelectorList[Selector]:
     return node.xpath(selector) if is_xpath(selector) else node.css(selector)
 
 

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import replace
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 from dateutil import parser as dateutil_parser
 
@@ -148,6 +148,18 @@ def clamp_rating(value: Any) -> float | None:
     return min(5.0, max(1.0, rating))
 
 
+class _CleanedFields(TypedDict):
+    """The Review fields normalize_review cleans one by one (and compares with the originals)."""
+
+    external_id: str
+    url: str
+    body: str
+    rating: float | None
+    author: str | None
+    title: str | None
+    language: str | None
+
+
 def normalize_review(review: Review) -> Review:
     """The review as the store wants it: clean text, UTC datetimes, rating on 1-5 or None, '' → None.
 
@@ -167,7 +179,7 @@ def normalize_review(review: Review) -> Review:
         lowered = language.lower()
         language = language if lowered == language else lowered
     published_at = to_utc(review.published_at) if review.published_at else None
-    fields = {
+    fields: _CleanedFields = {
         "external_id": " ".join(str(review.external_id).split()),
         "url": str(review.url).strip(),
         "body": clean_text(review.body),

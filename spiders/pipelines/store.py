@@ -5,6 +5,7 @@ from scrapy.crawler import Crawler
 
 from models.db import connect, session_factory
 from models.store import store_reviews
+from spiders.base import ReviewSpider
 from spiders.items import Review
 
 BATCH_SIZE = 100
@@ -35,6 +36,8 @@ class StorePipeline:
         if not self.batch:
             return
         spider = self.crawler.spider
+        if not isinstance(spider, ReviewSpider):
+            raise TypeError(f"StorePipeline stores a ReviewSpider's reviews (source_id, baseline), not {spider!r}'s")
         stats = self.crawler.stats
         try:
             with self.sessions.begin() as session:

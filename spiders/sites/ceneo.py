@@ -114,12 +114,14 @@ class CeneoSpider(ReviewSpider):
     def _date(self, value: str | None) -> datetime | None:
         """"2024-03-15 14:22:05" in Warsaw time → UTC."""
         match = _LOCAL_TIME.match(value or "")
-        try:
+        if match:
             year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
-            return to_utc(datetime(year, month, day, hour, minute, second, tzinfo=WARSAW))
-        except (AttributeError, ValueError):
-            self.problem("ceneo/bad_date")
-            return None
+            try:
+                return to_utc(datetime(year, month, day, hour, minute, second, tzinfo=WARSAW))
+            except ValueError:  # "2024-02-30", "25:00"
+                pass
+        self.problem("ceneo/bad_date")
+        return None
 
 
 def _product_page(url: str) -> str:

@@ -120,11 +120,13 @@ class ConsumeraffairsSpider(ReviewSpider):
         """"Sept. 28, 2018" → 2018-09-28 (UTC midnight: the site prints a day, not a moment)."""
         match = _MONTH_DATE.search(text)
         month = _MONTHS.get(match["month"][:3].lower()) if match else None
-        try:
-            return datetime(int(match["year"]), month, int(match["day"]), tzinfo=timezone.utc)
-        except (TypeError, ValueError):  # no match, unknown month, or "Feb. 30"
-            self.problem("consumeraffairs/bad_date")
-            return None
+        if match and month:
+            try:
+                return datetime(int(match["year"]), month, int(match["day"]), tzinfo=timezone.utc)
+            except ValueError:  # "Feb. 30"
+                pass
+        self.problem("consumeraffairs/bad_date")  # or no date, or an unknown month
+        return None
 
 
 def _company_page(url: str) -> str:

@@ -59,7 +59,7 @@ class TrustpilotSpider(ReviewSpider):
             yield from self._reviews_from_2016_cards(response)
 
     def next_page(self, response: Response) -> str | None:
-        link = response.css('a[data-pagination-button-next-link="true"]') if isinstance(response, HtmlResponse) else []
+        link = response.css('a[data-pagination-button-next-link="true"]') if isinstance(response, HtmlResponse) else None
         if link:
             href = link.attrib.get("href")
             disabled = link.attrib.get("aria-disabled") == "true" or "disabled" in link.attrib.get("class", "")

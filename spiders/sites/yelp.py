@@ -99,7 +99,7 @@ class YelpSpider(ReviewSpider):
         return Review(
             external_id=review_id,
             url=_review_url(response.urljoin(business_link) if business_link else response.url, review_id),
-            body=html_to_text(text.get()) if text else "",
+            body=html_to_text(text.get("")),
             rating=self._rating(match.group(1) if match else None),
             author=clean_line(" ".join(block.css(".user-display-name ::text").getall())) or page_author,
             published_at=self._us_date(html_to_text(qualifier) if qualifier else None),
@@ -109,10 +109,10 @@ class YelpSpider(ReviewSpider):
         )
 
     def _owner_reply(self, block: Selector) -> Reply | None:
-        reply = block.css("div.biz-owner-reply")
-        if not reply:
+        replies = block.css("div.biz-owner-reply")
+        if not replies:
             return None
-        reply = reply[0]
+        reply = replies[0]
         # A long comment comes twice: cut with "…", and whole in a hidden toggle.
         comment = (
             reply.css(".js-expandable-comment span.js-content-toggleable.hidden").get()
@@ -139,12 +139,14 @@ class YelpSpider(ReviewSpider):
     def _us_date(self, text: str | None) -> datetime | None:
         """"3/16/2015 Updated review" → 2015-03-16 (UTC midnight: Yelp prints the reviewer's local day)."""
         match = _US_DATE.search(text or "")
-        try:
+        if match:
             month, day, year = (int(part) for part in match.groups())
-            return datetime(year, month, day, tzinfo=timezone.utc)
-        except (AttributeError, ValueError):
-            self.problem("yelp/bad_date")
-            return None
+            try:
+                return datetime(year, month, day, tzinfo=timezone.utc)
+            except ValueError:  # "2/30/2015"
+                pass
+        self.problem("yelp/bad_date")
+        return None
 
 
 def _feed_nodes(response: Response) -> list[Any] | None:
