@@ -62,7 +62,7 @@ class SchemaOrgSpider(ReviewSpider):
             yield review
 
     def next_page(self, response: Response) -> str | None:
-        if not _is_markup(response):
+        if not is_markup(response):
             return None
         href = response.css("link[rel~=next]::attr(href), a[rel~=next]::attr(href)").get()
         if not href or not href.strip():
@@ -130,7 +130,7 @@ def content_id(author: str | None, day: str, body: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _is_markup(response: Response) -> TypeGuard[TextResponse]:
+def is_markup(response: Response) -> TypeGuard[TextResponse]:
     """Only HTML/XML carries JSON-LD scripts or microdata; parsel refuses CSS on a JSON body."""
     return isinstance(response, TextResponse) and response.selector.type in ("html", "xml")
 
@@ -139,7 +139,7 @@ def _review_nodes(
     response: Response, on_problem: Callable[[str], None] | None = None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(syntax, Review object) for every review in the page's JSON-LD, then its microdata (as JSON-LD dicts)."""
-    if not _is_markup(response):
+    if not is_markup(response):
         return
     for raw in response.css('script[type="application/ld+json"]::text').getall():
         data = _load_json_ld(raw)

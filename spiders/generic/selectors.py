@@ -4,17 +4,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TypeGuard
 
 from cssselect import SelectorError
 from lxml import etree
 from parsel import Selector, SelectorList
 from parsel.csstranslator import css2xpath
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from scrapy.http import Response, TextResponse
+from scrapy.http import Response
 
 from spiders.base import ReviewSpider
-from spiders.generic.schema_org import content_id
+from spiders.generic.schema_org import content_id, is_markup
 from spiders.items import Reply, Review, snippet_hash
 from spiders.pipelines.normalize import (
     clean_line,
@@ -144,7 +143,7 @@ class SelectorsSpider(ReviewSpider):
     options: SelectorOptions
 
     def parse_reviews(self, response: Response) -> Iterator[Review]:
-        if not _is_markup(response):
+        if not is_markup(response):
             return
         page_url = response.url.split("#", 1)[0]
         yield from self.read_each(
@@ -152,7 +151,7 @@ class SelectorsSpider(ReviewSpider):
         )
 
     def next_page(self, response: Response) -> str | None:
-        if not self.options.next or not _is_markup(response):
+        if not self.options.next or not is_markup(response):
             return None
         found = _select(response.selector, self.options.next)
         if not found:
@@ -228,10 +227,6 @@ class SelectorsSpider(ReviewSpider):
         if parsed is None:
             self.problem("selectors/bad_date")
         return parsed
-
-
-def _is_markup(response: Response) -> TypeGuard[TextResponse]:
-    return isinstance(response, TextResponse) and response.selector.type in ("html", "xml")
 
 
 def _select(node: Selector, selector: str) -> SelectorList[Selector]:
