@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.db import sqlite_write_lock_first
 from models.store import mark_removed
 from models.tables import Business, CrawlRun, Source
-from monitor.config import Config
+from monitor.config import Config, SourceConfig
 from monitor.service.locks import serialize_transaction
+from spiders.runner import CrawlPlan
 
 
 @dataclass
@@ -71,7 +72,7 @@ def sync_config(session: Session, config: Config) -> dict[str, Source]:
     return sources
 
 
-def _plan(config: Config, runs: list[tuple[Any, Source, CrawlRun]], full: bool) -> dict[str, Any]:
+def _plan(config: Config, runs: list[tuple[SourceConfig, Source, CrawlRun]], full: bool) -> CrawlPlan:
     crawl = config.crawl
     return {
         "database_url": config.database_url(),
