@@ -117,7 +117,7 @@ def crawl(
 
     A source another crawl is busy with is skipped with one line; exit 75 if every source was skipped.
     """
-    from alerts.outbox import deliver_due
+    from monitor import alerting
     from monitor.crawl import run_crawl
     from monitor.lock import OUTBOX_LOCK, DatabaseLocks, LockHeld, acquire
     from monitor.followups import queue_followups
@@ -165,7 +165,7 @@ def crawl(
     delivery = None
     if not no_alerts:
         with err.status("sending alerts…"):
-            delivery = deliver_due(sessions, loaded)
+            delivery = alerting.deliver(sessions, loaded)
     shared.release(OUTBOX_LOCK)
     outbox_lock.release()
 
@@ -498,7 +498,7 @@ def deliver(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
 
     `repwatch run` runs it every few minutes (schedule.deliver), so retries and reminders do not wait for a crawl.
     """
-    from alerts.outbox import deliver_due
+    from monitor import alerting
     from monitor.followups import queue_followups
     from monitor.lock import OUTBOX_LOCK, acquire, database_lock
     from monitor.scoring import score_pending
@@ -510,7 +510,7 @@ def deliver(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     with acquire(loaded.data_dir, OUTBOX_LOCK, wait=True), database_lock(loaded.database_url(), OUTBOX_LOCK):
         scored, queued = score_pending(sessions, loaded, Scorer.from_config(loaded))
         followups = queue_followups(sessions, loaded)
-        report = deliver_due(sessions, loaded)
+        report = alerting.deliver(sessions, loaded)
     parts = [(scored, "scored"), (queued, "alerts queued"), (followups.updates, "updates"),
              (followups.reminders, "reminders"), (followups.spikes, "spike alerts"), (followups.health, "source notices"),
              (report.sent, "sent"), (report.retrying, "waiting to retry"), (report.failed, "failed")]
@@ -581,7 +581,7 @@ def handle(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
 ) -> None:
     """Mark a review handled: no reply reminder for it, its Slack alert updated, the digest lists it as handled."""
-    from alerts.outbox import deliver_due
+    from monitor import alerting
     from monitor.followups import NoSuchReview, handle_review
 
     loaded = open_config(config)
@@ -592,7 +592,7 @@ def handle(
         fail(str(exc))
     out.print(Text(f"review #{review.id} marked handled" + (f" ({terminal_safe(note, 200)})" if note else "")))
     if queued:
-        report = deliver_due(sessions, loaded)
+        report = alerting.deliver(sessions, loaded)
         for problem in report.problems:
             err.print(Text(f"repwatch: alerts: {terminal_safe(problem)}"))
         if report.problems:
@@ -684,7 +684,7 @@ def digest(
     import difflib
 
     from alerts.base import DeliveryError
-    from alerts.digest import IsoWeek, build_digest, build_message, chart_data_uri, render_chart, render_html, render_text
+    from alerts.digest import IsoWeek, build_digest, build_digest_email, chart_data_uri, render_chart, render_html, render_text
     from alerts.email import send_email
     from monitor.topics import TopicMatcher
 
@@ -720,7 +720,7 @@ def digest(
             out.print(Text(f"{path.resolve()}" + (f"  ({item.business})" if len(digests) > 1 else "")))
         elif send:
             try:
-                report = send_email(build_message(item, loaded.digest), loaded.digest.smtp)
+                report = send_email(build_digest_email(item, loaded.digest), loaded.digest.smtp)
             except DeliveryError as exc:
                 failed = True
                 later = " (temporary: try again later)" if exc.retryable else ""
@@ -805,13 +805,13 @@ def alerts_test(
     `email` sends a short test email to digest.to through digest.smtp instead.
     """
     from alerts.base import DeliveryError
-    from alerts.outbox import build_notifiers
+    from monitor.alerting import notifiers_of_kind
 
     loaded = open_config(config)
     if kind == "email":
         alerts_test_email(loaded, config)
         return
-    chosen = {name: n for name, n in build_notifiers(loaded).items() if n.kind == kind}
+    chosen = notifiers_of_kind(loaded, kind)
     if not chosen:
         fail(f"no notifier of kind {kind!r} in {config}")
     failed = False
