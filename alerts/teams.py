@@ -56,9 +56,11 @@ _TEAMS_FAILED = re.compile(rb"^Webhook message delivery failed.*?HTTP error (\d{
 
 
 class TeamsConfig(WebhookTarget):
-    """`url`: the incoming webhook's or Workflows URL (a secret: it carries a token)."""
+    """`url`: the incoming webhook's or Workflows URL (a secret: it carries a token).
 
-    # Teams allows about 4 messages a second per webhook; the default min_interval (1 s) stays well under it.
+    Teams allows about 4 messages a second per webhook; the default min_interval (1 s) stays well under it.
+    """
+
     kind: Literal["teams"]
 
 
