@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-# Who a message pings, in Slack's syntax (Teams and Discord notifiers ignore it): one or more of these.
+# Who a message pings, in Slack's syntax (other notifiers ignore it): one or more of these.
 MENTIONS = re.compile(r"(?:<(?:!here|!channel|!everyone|@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+)>\s*)+")
 
 # kind -> notifier class; filled by Notifier.__init_subclass__
@@ -17,8 +17,16 @@ NOTIFIERS: dict[str, type[Notifier]] = {}
 
 
 @dataclass(frozen=True)
+class Topic:
+    """A complaint topic found in a review's text."""
+
+    name: str  # e.g. "delivery" (built-in, or config.yaml's `topics:` key)
+    title: str  # as shown, e.g. "Delivery"
+
+
+@dataclass(frozen=True)
 class Alert:
-    """Everything a person needs to act on one review."""
+    """Everything a person needs to act on one review, finished: notifiers show it and look nothing up."""
 
     review_id: int
     business: str  # business name from config
@@ -36,7 +44,7 @@ class Alert:
     language: str | None = None
     score: float | None = None
     draft_reply: str | None = None
-    topics: tuple[str, ...] = ()  # complaint topics found in the text (monitor/topics.py), most hits first
+    topics: tuple[Topic, ...] = ()  # complaint topics found in the text, most hits first
 
 
 @dataclass(frozen=True)
@@ -183,9 +191,14 @@ class Notifier:
         """Deliver an update, reminder, spike, flood summary or source health notice; raise DeliveryError on failure."""
         raise NotImplementedError
 
-    def send_test(self) -> SendResult:
-        """Deliver a sample alert (`repwatch alerts test <kind>`)."""
-        return self.send(sample_alert())
+    def send_test(self, business: str | None = None) -> SendResult:
+        """Deliver a sample alert (`repwatch alerts test <kind>`), about `business` when one is given."""
+        return self.send(sample_alert(business))
+
+    @classmethod
+    def superseded(cls, config: BaseModel) -> Superseded | None:
+        """How this entry is written today, when it is written an old way that still works; else None."""
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -208,21 +221,50 @@ def notifier_config_types() -> tuple[type[BaseModel], ...]:
     return tuple(cls.Config for cls in NOTIFIERS.values())
 
 
-def build_notifier(name: str, config: BaseModel) -> Notifier:
-    """The notifier for one validated config entry (`name` is its key in config.yaml)."""
+@dataclass(frozen=True)
+class Superseded:
+    """A notifier entry written an old way that still works, and how to write it today."""
+
+    written: str  # what the entry says, e.g. "kind: webhook with format: teams"
+    kind: str  # the kind to write instead
+    fields: dict[str, Any]  # the entry's other keys, as that kind reads them
+
+
+def _notifier_class(config: BaseModel) -> type[Notifier]:
     kind = getattr(config, "kind", None)
     try:
-        cls = NOTIFIERS[kind]  # type: ignore[index]
+        return NOTIFIERS[kind]  # type: ignore[index]
     except KeyError:
         raise ValueError(f"unknown notifier kind {kind!r}; known: {', '.join(sorted(NOTIFIERS))}") from None
+
+
+def build_notifier(name: str, config: BaseModel) -> Notifier:
+    """The notifier for one validated config entry (`name` is its key in config.yaml).
+
+    An entry written an old way is built as the kind it is written as today (`kind: webhook, format: teams` is a
+    Teams notifier), so it sends exactly what that kind sends.
+    """
+    cls = _notifier_class(config)
+    today = cls.superseded(config)
+    if today is not None:
+        cls = NOTIFIERS[today.kind]
+        config = cls.Config.model_validate({"kind": today.kind, **today.fields})
     return cls(name, config)
 
 
-def sample_alert() -> Alert:
+def deprecations(name: str, config: BaseModel) -> list[str]:
+    """One line per old way of writing this notifier entry, for `repwatch config check` (none: nothing to say)."""
+    today = _notifier_class(config).superseded(config)
+    if today is None:
+        return []
+    return [f"notifiers.{name}: {today.written} is deprecated; write kind: {today.kind}"]
+
+
+def sample_alert(business: str | None = None) -> Alert:
     """A made-up negative review, for `repwatch alerts test`: it shows every part of an alert."""
     return Alert(
         review_id=0,
-        business="Example Bakery",
+        business=business or "Example Bakery",
         source="example-test",
         site="Example Reviews",
         url="https://example.com/reviews/0",

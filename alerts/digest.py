@@ -11,16 +11,17 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from alerts.email import DigestSettings, mailbox
 from models.tables import Business, Review, Source
 from models.vocab import HANDLED_STATUSES
 from models.textsafe import terminal_safe
-from monitor.topics import TopicMatcher
 
 WEEK = timedelta(weeks=1)
 CHART_WEEKS = 8
@@ -41,6 +42,16 @@ TOP_TOPICS = 5
 # Gmail clips HTML bodies over ~102 KB behind a "message clipped" link.
 HTML_BUDGET = 100_000
 TEMPLATES = Path(__file__).parent / "templates"
+
+
+
+
+class TopicFinder(Protocol):
+    """Finds complaint topics in a review's text and names them (monitor.topics.TopicMatcher is one)."""
+
+    def topics(self, text: str, lang: str | None) -> list[str]: ...
+
+    def title(self, topic: str) -> str: ...
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -180,11 +191,11 @@ def _when():
 
 
 def build_digest(
-    session: Session, business: str, week: IsoWeek, *, now: datetime | None = None, topics: TopicMatcher | None = None
+    session: Session, business: str, week: IsoWeek, *, topics: TopicFinder, now: datetime | None = None
 ) -> Digest:
     """Every number of one business's digest, read from the database (SQLite or PostgreSQL).
 
-    `topics` finds complaint topics in the negative reviews (config.yaml's `topics:`); None → the built-in lexicon.
+    `topics` finds complaint topics in the negative reviews (the built-ins and config.yaml's `topics:`).
     """
     now = now or datetime.now(UTC)
     business_id = session.scalar(select(Business.id).where(Business.name == business))
@@ -227,7 +238,6 @@ def build_digest(
     # A site showing only dates can put a same-day reply "before" the review: count it as immediate.
     waits = [max((replied - published).total_seconds(), 0.0) for published, replied in reply_pairs]
     median_reply = timedelta(seconds=statistics.median(waits)) if waits else None
-    matcher = topics if topics is not None else TopicMatcher.from_config(None)
 
     return Digest(
         business=business,
@@ -241,7 +251,7 @@ def build_digest(
         unanswered_total=open_total,
         median_reply=median_reply,
         replies=len(waits),
-        topics=_top_topics(session, mine, week, negatives_total, matcher),
+        topics=_top_topics(session, mine, week, negatives_total, topics),
     )
 
 
@@ -250,7 +260,7 @@ def _negative_in(mine: Any, week: IsoWeek) -> Any:
     return and_(mine, Review.sentiment_label == "neg", when >= week.start, when < week.end)
 
 
-def _top_topics(session: Session, mine: Any, week: IsoWeek, negatives: int, matcher: TopicMatcher) -> list[TopicCount]:
+def _top_topics(session: Session, mine: Any, week: IsoWeek, negatives: int, matcher: TopicFinder) -> list[TopicCount]:
     """The week's most mentioned complaint topics among its negative reviews, against last week's counts."""
     if not negatives:
         return []
@@ -263,7 +273,7 @@ def _top_topics(session: Session, mine: Any, week: IsoWeek, negatives: int, matc
     ]
 
 
-def _topic_counts(session: Session, condition: Any, matcher: TopicMatcher) -> Counter[str]:
+def _topic_counts(session: Session, condition: Any, matcher: TopicFinder) -> Counter[str]:
     """Reviews per topic: a review counts once per topic however often it names it."""
     rows = session.execute(
         select(Review.title, Review.body, func.coalesce(Review.sentiment_lang, Review.language))
@@ -366,6 +376,7 @@ def _site(url: str | None) -> str:
 
 def render_chart(digest: Digest) -> bytes:
     """PNG: reviews per week stacked by sentiment, with the average rating as a line (matplotlib, Agg, no pyplot)."""
+    # matplotlib takes about a second to import: only a digest being sent or previewed pays for it.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -408,8 +419,6 @@ def render_chart(digest: Digest) -> bytes:
 
 
 def _environment():
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=lambda name: bool(name) and name.endswith(".html.j2"),  # review text is untrusted
@@ -499,10 +508,8 @@ def chart_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def build_message(digest: Digest, settings: Any, chart_png: bytes | None = None) -> EmailMessage:
+def build_digest_email(digest: Digest, settings: DigestSettings, chart_png: bytes | None = None) -> EmailMessage:
     """multipart/alternative: text, then multipart/related (HTML + the chart as image/png by Content-ID)."""
-    from alerts.email import mailbox
-
     chart_png = render_chart(digest) if chart_png is None else chart_png
     sender = mailbox(settings.sender)
     chart_cid = make_msgid("chart", domain=sender.domain or "repwatch.invalid")

@@ -6,8 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,10 +22,9 @@ from alerts.base import (
     SourceHealth,
     Spike,
     Target,
-    build_notifier,
 )
-from models.tables import Business, Delivery, Review, Source
-from models.vocab import HANDLED_STATUSES, MIXED_LABEL, SEVERITIES
+from models.tables import Delivery, Review
+from models.vocab import HANDLED_STATUSES, SEVERITIES
 
 MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(seconds=30)
@@ -94,72 +92,23 @@ def enqueue(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     return len(session.execute(statement, rows).all())
 
 
-# --- building what is sent -----------------------------------------------------------------------------------
+# --- what the deliverer is given ---------------------------------------------------------------------------
 
 
-def site_name(source: Source) -> str:
-    """How the owner calls the site: the spider's site name, or for generic spiders the page's host."""
-    from spiders.registry import load_spiders
+@dataclass(frozen=True)
+class OutboxSettings:
+    """How the outbox delivers (config.yaml `alerting:`)."""
 
-    spider = load_spiders().get(source.kind)
-    if spider is not None and spider.site_name:
-        return spider.site_name
-    return urlsplit(source.url).hostname or source.kind
-
-
-class AlertBuilder:
-    """Review rows → Alert values, with topics and a draft reply in the review's language."""
-
-    def __init__(self, config: Any):
-        from monitor.drafts import Drafts
-        from monitor.topics import TopicMatcher
-
-        self.drafts = Drafts(config.alerting.drafts)
-        self.topics = TopicMatcher.from_config(config)
-        self._sites: dict[int, str] = {}
-
-    def alert(self, review: Review, source: Source, business: Business) -> Alert:
-        site = self._sites.get(source.id) or self._sites.setdefault(source.id, site_name(source))
-        if source.kind == "feed":  # a feed gathers posts from many sites: the post's own host is where to answer
-            site = urlsplit(review.url or "").hostname or site
-        language = review.sentiment_lang if review.sentiment_lang not in (None, "und") else review.language
-        text = f"{review.title}. {review.body}" if review.title else review.body
-        # a mixed review (4-5★, negative text) is a complaint too: its topics pick the draft and show in the alert
-        complaint = review.sentiment_label in ("neg", MIXED_LABEL)
-        topics = tuple(self.topics.topics(text, language)) if complaint else ()
-        return Alert(
-            review_id=review.id,
-            business=business.name,
-            source=source.name,
-            site=site,
-            url=review.url,
-            body=review.body,
-            label=review.sentiment_label or "unscored",
-            severity=review.severity or "normal",
-            why=review.sentiment_why or "",
-            rating=review.rating,
-            author=review.author,
-            title=review.title,
-            published_at=review.published_at,
-            language=language,
-            score=review.sentiment_score,
-            draft_reply=self.drafts.draft(language=language, topics=topics, author=review.author,
-                                          business=business.name, site=site),
-            topics=topics,
-        )
-
-    def alerts(self, session: Session, review_ids: list[int]) -> dict[int, Alert]:
-        rows = session.execute(
-            select(Review, Source, Business)
-            .join(Source, Review.source_id == Source.id)
-            .join(Business, Source.business_id == Business.id)
-            .where(Review.id.in_(review_ids))
-        ).all()
-        return {review.id: self.alert(review, source, business) for review, source, business in rows}
+    flood_threshold: int  # more new alerts than this for one destination in one run: one summary instead
+    max_attempts: int  # attempts before a message is marked failed
+    max_inline_wait: timedelta  # the longest rate-limit wait inside a run; longer waits go back to the outbox
+    reply_deadline: timedelta | None  # a reminder's deadline, as the reminder tells it
 
 
-def build_notifiers(config: Any) -> dict[str, Notifier]:
-    return {name: build_notifier(name, notifier_config) for name, notifier_config in config.notifiers.items()}
+class AlertLookup(Protocol):
+    """Turns review ids into finished Alert values (monitor.service.alerting.AlertBuilder is one)."""
+
+    def alerts(self, session: Session, review_ids: list[int]) -> dict[int, Alert]: ...
 
 
 class Dropped(Exception):
@@ -214,15 +163,17 @@ def _delivery_order(rows: list[Any]) -> list[int]:
 
 def deliver_due(
     sessions: sessionmaker[Session],
-    config: Any,
+    notifiers: dict[str, Notifier],
+    alerts: AlertLookup,
+    settings: OutboxSettings,
     *,
-    notifiers: dict[str, Notifier] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryReport:
-    """Send every due message once. A destination that fails is skipped for the rest of this run; others go on."""
-    notifiers = build_notifiers(config) if notifiers is None else notifiers
-    settings = config.alerting
+    """Send every due message once. A destination that fails is skipped for the rest of this run; others go on.
+
+    `notifiers` by their config name (the outbox rows' destination); `alerts` makes the Alert values they send.
+    """
     report = DeliveryReport()
     with sessions.begin() as session:
         report.summaries = group_floods(session, settings.flood_threshold, now())
@@ -231,7 +182,6 @@ def deliver_due(
             select(Delivery.id, Delivery.kind, Delivery.parent_id)
             .where(Delivery.status == "pending", Delivery.next_attempt_at <= now())
         ).all()
-    builder = AlertBuilder(config) if due else None
     # destination -> when to try it again; its other messages wait with it, so they still go out in order
     failing: dict[str, datetime] = {}
     # Older messages of a destination still in backoff from an earlier run: newer ones must not overtake them.
@@ -278,8 +228,7 @@ def deliver_due(
                 report.retrying += 1
                 continue
             try:
-                assert builder is not None
-                send = _prepare(session, delivery, parent, notifier, builder, settings, now())
+                send = _prepare(session, delivery, parent, notifier, alerts, settings, now())
             except Dropped as reason:
                 delivery.status, delivery.last_error = "dropped", str(reason)
                 report.dropped += 1
@@ -335,8 +284,8 @@ def _prepare(
     delivery: Delivery,
     parent: Delivery | None,
     notifier: Notifier,
-    builder: AlertBuilder,
-    settings: Any,
+    lookup: AlertLookup,
+    settings: OutboxSettings,
     now: datetime,
 ) -> Callable[[], SendResult] | None:
     """What sending this row means, as a call; raises Dropped when it no longer makes sense."""
@@ -347,7 +296,7 @@ def _prepare(
         members = session.execute(
             select(Delivery.id, Delivery.review_id).where(Delivery.id.in_(ids), Delivery.status == "pending")
         ).all()
-        alerts = builder.alerts(session, [m.review_id for m in members if m.review_id is not None])
+        alerts = lookup.alerts(session, [m.review_id for m in members if m.review_id is not None])
         items = tuple(alerts[m.review_id] for m in sorted(members, key=lambda m: m.id) if m.review_id in alerts)
         if not items:
             raise Dropped("every alert of this summary went out on its own")
@@ -360,7 +309,7 @@ def _prepare(
         )
         return lambda: notifier.send_notice(summary, target)
     if delivery.kind == "spike":
-        alerts = builder.alerts(session, list(payload.get("examples", [])))
+        alerts = lookup.alerts(session, list(payload.get("examples", [])))
         spike = Spike(
             business=payload["business"], source=payload.get("source"), site=payload.get("site"),
             count=payload["count"], mean=payload["mean"], sd=payload["sd"], threshold=payload["threshold"],
@@ -375,7 +324,7 @@ def _prepare(
 
     if delivery.review_id is None:
         raise Dropped(f"a {delivery.kind} without a review")
-    alert = builder.alerts(session, [delivery.review_id]).get(delivery.review_id)
+    alert = lookup.alerts(session, [delivery.review_id]).get(delivery.review_id)
     if alert is None:
         raise Dropped("the review is gone from the database")
     if delivery.kind == "alert":

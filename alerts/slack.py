@@ -1,20 +1,13 @@
 """Slack notifier: one Block Kit message per alert, via a bot token (chat.postMessage) or an incoming webhook."""
 from __future__ import annotations
 
-import email.utils
-import hashlib
 import http.client
 import logging
-import math
 import re
-import threading
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal
 from urllib.error import URLError
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from slack_sdk import WebClient
@@ -31,8 +24,6 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from monitor.topics import topic_title
-
 from alerts.base import (
     MENTIONS,
     Alert,
@@ -46,20 +37,18 @@ from alerts.base import (
     Spike,
     Target,
 )
+from alerts.http import PACER, header, pace_key, parse_retry_after
+from alerts.phrasing import SEVERITY_ICONS, alert_facts, health_headline, short_rating, who
+from alerts.text import fit, inert_mrkdwn, safe_review_url, slack_escape, utf16_len, visible_text
+from models.vocab import format_when, mask_secrets
 
 DEFAULT_API_URL = "https://slack.com/api/"
-# Seconds to wait when Slack says 429 but its Retry-After is missing or unreadable.
-DEFAULT_RETRY_AFTER = 30.0
-# A Retry-After beyond this is treated as this (a broken header must not park an alert for days).
-MAX_RETRY_AFTER = 3600.0
-
-# Slack's limits (docs.slack.dev, Block Kit reference), measured on the escaped text with slack_len().
+# Slack's limits (docs.slack.dev, Block Kit reference), measured on the escaped text with utf16_len().
 HEADER_MAX = 150
 SECTION_TEXT_MAX = 3000
 FIELD_TEXT_MAX = 2000
 FIELDS_MAX = 10
 BLOCKS_MAX = 50
-BUTTON_URL_MAX = 3000
 MESSAGE_TEXT_MAX = 40000
 # The notification text only needs a glance's worth of the review.
 FALLBACK_EXCERPT = 200
@@ -92,8 +81,6 @@ ERROR_HINTS = {
 _ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{1,60}")
 
 # A bare "@here" does not ping; Slack's syntax is <!here>, <!channel>, <@U...>, <!subteam^S...>.
-
-SEVERITY_ICONS = {"critical": "🔴", "high": "🟠", "normal": "🟡"}
 
 
 class SlackConfig(BaseModel):
@@ -158,81 +145,9 @@ class SlackConfig(BaseModel):
 # Untrusted text
 #
 # Everything that comes from a review site (author, title, body, site name, URL, why, draft) goes into Block Kit
-# `plain_text` objects with emoji=False: Slack does not parse mrkdwn, mentions, links or :emoji: codes there, so
-# `*bold*`, `> quote`, `<!channel>` and `<http://x|y>` show as typed. On top of that `&`, `<`, `>` are escaped as
-# Slack documents for every text object, so no `<...>` control sequence can form even where text is parsed.
-# The only mrkdwn we emit is our own (labels, the operator's mention, a link whose URL we validated).
-# The top-level `text` (notification fallback, parsed as mrkdwn) gets the same escaping; as mrkdwn has no escape
-# for `*_~\``, a zero-width space follows each, so no pair can open a format, and it is one line that starts
-# with our own words, so a `>` in the review can never start a quote.
-
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # C0/C1 controls (keeps \t \n \r), incl. ESC of terminal sequences
-    "\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidi marks/overrides/isolates: they can make text read backwards
-    "\ufeff]"
-)
-# Lone surrogates (json.loads makes them from "\\ud800" in a page's JSON-LD) cannot be sent as UTF-8.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_URL_UNSAFE = re.compile(r'[\s<>"|`\\^{}]')
-_FORMAT_MARKS = re.compile(r"([*_~`])")
-ZERO_WIDTH_SPACE = "\u200b"
-
-
-def clean_text(text: str | None, *, single_line: bool = False) -> str:
-    """Untrusted text without invisible controls; `single_line` folds all whitespace runs to one space."""
-    text = _SURROGATE.sub("\ufffd", _INVISIBLE.sub("", text or "")).replace("\r\n", "\n").replace("\r", "\n")
-    text = text.replace("\u2028", "\n").replace("\u2029", "\n")
-    if single_line:
-        return " ".join(text.split())
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
-def escape(text: str) -> str:
-    """Slack's control characters as the entities Slack decodes for display."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def inert_mrkdwn(text: str) -> str:
-    """Untrusted text made safe to put inside mrkdwn: escaped, and no formatting marker can pair up."""
-    return _FORMAT_MARKS.sub(r"\1" + ZERO_WIDTH_SPACE, escape(text))
-
-
-def slack_len(text: str) -> int:
-    """Length in UTF-16 code units: the stricter of the two counts Slack may apply (an emoji counts 2)."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def fit(raw: str, limit: int, suffix: str = "…", *, transform: Callable[[str], str] = escape) -> str:
-    """transform(raw), cut on a character boundary so that the result plus `suffix` is at most `limit` long."""
-    whole = transform(raw)
-    if slack_len(whole) <= limit:
-        return whole
-    budget = limit - slack_len(suffix)
-    out: list[str] = []
-    used = 0
-    for char in raw:
-        piece = transform(char)
-        if used + slack_len(piece) > budget:
-            break
-        out.append(piece)
-        used += slack_len(piece)
-    return "".join(out).rstrip() + suffix
-
-
-def safe_review_url(url: str | None) -> str | None:
-    """The review link if it is a plain http(s) URL that fits a button, else None (never javascript:, file:, …)."""
-    url = (url or "").strip()
-    if not url or _INVISIBLE.search(url) or _SURROGATE.search(url):
-        return None
-    # Characters that would end a Slack <url|label> or break out of it are percent-encoded; the rest stays
-    # (non-ASCII too: an internationalised host name must survive).
-    url = _URL_UNSAFE.sub(lambda m: quote(m.group()), url)
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    if slack_len(escape(url)) > BUTTON_URL_MAX:
-        return None
-    return url
+# `plain_text` objects with emoji=False, escaped by alerts.text; the only mrkdwn we emit is our own (labels, the
+# operator's mention, a link whose URL we validated). The top-level `text` (the notification) is inert mrkdwn, one
+# line that starts with our own words, so a `>` in the review can never start a quote.
 
 
 def plain(text: str) -> PlainTextObject:
@@ -244,45 +159,7 @@ def plain(text: str) -> PlainTextObject:
 # The message
 
 
-def stars(rating: float | None) -> str:
-    """★★☆☆☆ 2/5, or "no rating"."""
-    if rating is None or not math.isfinite(rating):
-        return "no rating"
-    filled = min(5, max(0, round(rating)))
-    return "★" * filled + "☆" * (5 - filled) + f" {rating:g}/5"
-
-
-def short_rating(rating: float | None) -> str:
-    if rating is None or not math.isfinite(rating):
-        return "Unrated"
-    return f"{rating:g}★"
-
-
-def format_when(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def alert_facts(alert: Alert, *, severity: str, site: str | None, business: str | None) -> list[tuple[str, str]]:
-    """The labelled facts every alert shows, in this order, empty ones left out (Slack, Teams and Discord alike)."""
-    facts = [
-        ("Rating", stars(alert.rating)),
-        ("Severity", severity),
-        ("Site", site),
-        ("Business", business),
-        ("Author", clean_text(alert.author, single_line=True) or None),
-        ("Published", format_when(alert.published_at)),
-        ("Sentiment", _sentiment(alert)),
-        ("Language", clean_text(alert.language, single_line=True) or None),
-        ("Topics", clean_text(", ".join(topic_title(t) for t in alert.topics), single_line=True) or None),
-    ]
-    return [(label, value) for label, value in facts if value]
-
-
-def build_message(
+def build_alert(
     alert: Alert, *, mention: str | None = None, ping_always: bool = False, update: AlertUpdate | None = None
 ) -> dict[str, Any]:
     """`{"text": ..., "blocks": [...]}` for one alert, within Slack's limits, with review text inert.
@@ -290,17 +167,14 @@ def build_message(
     `mention` pings on critical alerts (the notifier's own setting), or on every alert with `ping_always` (a
     route's). With `update`, this is the original message edited in place (chat.update): what changed is on top.
     """
-    site = clean_text(alert.site, single_line=True) or "unknown site"
-    business = clean_text(alert.business, single_line=True) or "unknown business"
-    severity = clean_text(alert.severity, single_line=True).lower() or "normal"
-    icon = SEVERITY_ICONS.get(severity, "⚪")
+    site, business, severity, icon = who(alert)
     ping = mention if (mention and (ping_always or severity == "critical") and update is None) else None
     url = safe_review_url(alert.url)
 
     blocks: list[Block] = []
     if update is not None:
         state = "✅ no action needed now" if update.settled else "✏️ changed on the site"
-        changes = "; ".join(clean_text(change, single_line=True) for change in update.changes)
+        changes = "; ".join(visible_text(change, single_line=True) for change in update.changes)
         blocks.append(ContextBlock(elements=[plain(fit(f"{state}: {changes}", 1000))]))
     if ping:
         # The operator's own mention, so raw mrkdwn on purpose; it is validated by the config.
@@ -312,19 +186,19 @@ def build_message(
     fields = alert_facts(alert, severity=severity, site=site, business=business)
     blocks.append(SectionBlock(fields=[plain(fit(f"{label}\n{value}", FIELD_TEXT_MAX)) for label, value in fields][:FIELDS_MAX]))
 
-    title = clean_text(alert.title, single_line=True)
+    title = visible_text(alert.title, single_line=True)
     if title:
         blocks.append(SectionBlock(text=plain(fit(f"“{title}”", 300))))
 
-    body = clean_text(alert.body)
+    body = visible_text(alert.body)
     cut_note = "… [cut: the full review is behind “Open review”]" if url else "… [cut: the review is longer]"
     blocks.append(SectionBlock(text=plain(fit(body, SECTION_TEXT_MAX, cut_note) if body else "(no text)")))
 
-    why = clean_text(alert.why, single_line=True)
+    why = visible_text(alert.why, single_line=True)
     if why:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text="*Why it fired*"), plain(fit(why, 1000))]))
 
-    draft = clean_text(alert.draft_reply)
+    draft = visible_text(alert.draft_reply)
     if draft:
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text="*Draft reply, not posted:* edit it and post it on the site yourself")])
@@ -338,23 +212,23 @@ def build_message(
                 elements=[ButtonElement(text=PlainTextObject(text="Open review", emoji=False), url=url, action_id="open_review")]
             )
         )
-        footer.append(MarkdownTextObject(text=f"<{escape(url)}|Open the review on the site>"))
+        footer.append(MarkdownTextObject(text=f"<{slack_escape(url)}|Open the review on the site>"))
     else:
         footer.append(plain("No usable link: the review URL is not http(s)"))
-    footer.append(plain(fit(f"repwatch · source {clean_text(alert.source, single_line=True)} · review #{alert.review_id}", 300)))
+    footer.append(plain(fit(f"repwatch · source {visible_text(alert.source, single_line=True)} · review #{alert.review_id}", 300)))
     blocks.append(ContextBlock(elements=footer))
 
     fallback = f"{icon} {short_rating(alert.rating)} review of {business} on {site} ({severity}): "
     if update is not None:
         fallback = ("✅ " if update.settled else "✏️ ") + "updated: " + fallback
-    excerpt = clean_text(title + " " + body if title else body, single_line=True)
+    excerpt = visible_text(title + " " + body if title else body, single_line=True)
     text = inert_mrkdwn(fallback) + fit(excerpt, FALLBACK_EXCERPT, transform=inert_mrkdwn)
     if url:
-        text += " " + escape(url)
+        text += " " + slack_escape(url)
     if ping:
         text = f"{ping} {text}"
     rendered = [block.to_dict() for block in blocks]  # to_dict() runs slack-sdk's own Block Kit checks too
-    assert len(rendered) <= BLOCKS_MAX and slack_len(text) <= MESSAGE_TEXT_MAX
+    assert len(rendered) <= BLOCKS_MAX and utf16_len(text) <= MESSAGE_TEXT_MAX
     return {"text": text, "blocks": rendered}
 
 
@@ -364,12 +238,12 @@ def _message(headline: str, lines: list[str], *, fallback: str, ping: str | None
     blocks: list[Block] = []
     if ping:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"{ping} please look")))
-    blocks.append(HeaderBlock(text=plain(fit(clean_text(headline, single_line=True), HEADER_MAX))))
+    blocks.append(HeaderBlock(text=plain(fit(visible_text(headline, single_line=True), HEADER_MAX))))
     # Section text is capped at 3000; 45 sections keep us under the 50-block cap with room for the rest.
     chunk: list[str] = []
     sections: list[str] = []
-    for line in (clean_text(line) for line in lines):
-        if chunk and slack_len(escape("\n".join([*chunk, line]))) > SECTION_TEXT_MAX:
+    for line in (visible_text(line) for line in lines):
+        if chunk and utf16_len(slack_escape("\n".join([*chunk, line]))) > SECTION_TEXT_MAX:
             sections.append("\n".join(chunk))
             chunk = []
         chunk.append(line)
@@ -381,7 +255,7 @@ def _message(headline: str, lines: list[str], *, fallback: str, ping: str | None
         blocks.append(ActionsBlock(elements=[
             ButtonElement(text=PlainTextObject(text=link_label, emoji=False), url=url, action_id="open_review")
         ]))
-    text = fit(clean_text(fallback, single_line=True), FALLBACK_EXCERPT * 2, transform=inert_mrkdwn)
+    text = fit(visible_text(fallback, single_line=True), FALLBACK_EXCERPT * 2, transform=inert_mrkdwn)
     if ping:
         text = f"{ping} {text}"
     rendered = [block.to_dict() for block in blocks]
@@ -391,11 +265,11 @@ def _message(headline: str, lines: list[str], *, fallback: str, ping: str | None
 
 def _one_line(alert: Alert, limit: int = 160) -> str:
     """★ rating · site · author: excerpt — the short form of an alert, for lists and threads."""
-    excerpt = clean_text(f"{alert.title}: {alert.body}" if alert.title else alert.body, single_line=True)
+    excerpt = visible_text(f"{alert.title}: {alert.body}" if alert.title else alert.body, single_line=True)
     if len(excerpt) > limit:
         excerpt = excerpt[: limit - 1].rstrip() + "…"
-    who = clean_text(alert.author, single_line=True) or "anonymous"
-    return f"{short_rating(alert.rating)} · {clean_text(alert.site, single_line=True)} · {who}: {excerpt}"
+    who = visible_text(alert.author, single_line=True) or "anonymous"
+    return f"{short_rating(alert.rating)} · {visible_text(alert.site, single_line=True)} · {who}: {excerpt}"
 
 
 def build_update_reply(update: AlertUpdate) -> dict[str, Any]:
@@ -450,18 +324,9 @@ def build_summary(summary: FloodSummary, *, mention: str | None = None) -> dict[
     return _message(headline, lines, fallback=f"{headline}: " + lines[0], ping=mention)
 
 
-HEALTH_HEADLINES = {
-    "bad": "🛑 {source} ({site}) is {state}: repwatch cannot see its reviews",
-    "recovered": "✅ {source} ({site}) is crawled again",
-    "silent": "🔇 {source} ({site}): no new reviews for {days:.0f} days",
-}
-
-
 def build_health(health: SourceHealth, *, mention: str | None = None) -> dict[str, Any]:
     """For the operator; the error line is ours but may quote a site's words, so it is plain text like the rest."""
-    headline = HEALTH_HEADLINES[health.event].format(
-        source=health.source, site=health.site, state=health.state, days=health.silent_days or 0
-    )
+    headline = health_headline(health)
     lines = [f"Business: {health.business} · page: {health.url}"]
     if health.event == "bad":
         lines.append(f"{health.failures} crawls in a row failed. Last error: {health.error or 'unknown'}")
@@ -476,73 +341,9 @@ def build_health(health: SourceHealth, *, mention: str | None = None) -> dict[st
                     link=health.url, link_label="Open the page")
 
 
-def _sentiment(alert: Alert) -> str | None:
-    label = clean_text(alert.label, single_line=True)
-    if not label:
-        return None
-    if alert.score is not None and math.isfinite(alert.score):
-        return f"{label} ({alert.score:+.2f})"
-    return label
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Delivery
 
-
-def parse_retry_after(value: Any, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float:
-    """Seconds to wait from a Retry-After header: integer, decimal or HTTP-date; anything else -> the default."""
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
-    if value is None:
-        return DEFAULT_RETRY_AFTER
-    text = str(value).strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return DEFAULT_RETRY_AFTER
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - now()).total_seconds()
-    if not math.isfinite(seconds):
-        return DEFAULT_RETRY_AFTER
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def _header(headers: Mapping[str, Any] | Any, name: str) -> Any:
-    for key in getattr(headers, "keys", lambda: [])():
-        if key.lower() == name.lower():
-            return headers[key]
-    return None
-
-
-class _Pacer:
-    """Spaces sends to one destination `interval` seconds apart, across every notifier in the process.
-
-    Slack allows about one message per second per channel and answers a burst with 429; waiting our turn here
-    is cheaper than a 429 and a rescheduled delivery. A slot is reserved under the lock, so threads queue up.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next_free: dict[str, float] = {}
-
-    def wait_turn(self, key: str, interval: float) -> None:
-        if interval <= 0:
-            return
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_free.get(key, now))
-            self._next_free[key] = start + interval
-        if start > now:
-            self._sleep(start - now)
-
-
-PACER = _Pacer()
 
 # slack-sdk logs request URLs and bodies at DEBUG (for a webhook the URL is the secret). Its clients log through
 # this logger, whose own level keeps that debug output from ever being produced, even under a DEBUG root logger.
@@ -587,7 +388,7 @@ class SlackNotifier(Notifier):
             self._webhook.proxy = None  # see _honour_no_proxy
             self._client: WebClient | None = None
             self._destination = f"Slack webhook ({urlsplit(hook).hostname})"
-            self._pace_key = "webhook:" + hashlib.sha256(hook.encode()).hexdigest()
+            self._pace_key = pace_key(hook)
             self._secrets.append(urlsplit(hook).path)
         else:
             self._client = WebClient(
@@ -606,7 +407,7 @@ class SlackNotifier(Notifier):
 
     def send(self, alert: Alert, target: Target = Target()) -> SendResult:
         mention, always = (target.mention, True) if target.mention else (self.config.mention, False)
-        return self._deliver(build_message(alert, mention=mention, ping_always=always), target)
+        return self._deliver(build_alert(alert, mention=mention, ping_always=always), target)
 
     def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth,
                     target: Target = Target()) -> SendResult:
@@ -615,7 +416,7 @@ class SlackNotifier(Notifier):
             if notice.original and self._client is not None:
                 # Edit the alert in place, so the channel shows the review as it is now, then say what changed
                 # in its thread. Both are safe to repeat if the outbox retries after a failure in between.
-                self._edit(notice.original, build_message(notice.alert, update=notice))
+                self._edit(notice.original, build_alert(notice.alert, update=notice))
                 return self._deliver(build_update_reply(notice), replace(target, thread=notice.original))
             return self._deliver(build_update_reply(notice), replace(target, thread=None))
         if isinstance(notice, Reminder):
@@ -688,7 +489,7 @@ class SlackNotifier(Notifier):
         raise self._delivery_error(
             status=response.status_code,
             code=code if _ERROR_CODE.fullmatch(code) else None,
-            retry_after=_header(response.headers, "Retry-After"),
+            retry_after=header(response.headers, "Retry-After"),
         )
 
     def _api_error(self, err: SlackApiError) -> DeliveryError:
@@ -698,7 +499,7 @@ class SlackNotifier(Notifier):
         return self._delivery_error(
             status=response.status_code,
             code=code if code and _ERROR_CODE.fullmatch(code) else None,
-            retry_after=_header(response.headers or {}, "Retry-After"),
+            retry_after=header(response.headers or {}, "Retry-After"),
         )
 
     def _delivery_error(self, *, status: int, code: str | None, retry_after: Any) -> DeliveryError:
@@ -729,10 +530,7 @@ class SlackNotifier(Notifier):
 
     def _safe(self, message: str) -> str:
         """Belt and braces: no secret survives into a message, whatever a library put into it."""
-        for secret in self._secrets:
-            if secret and len(secret) > 4:
-                message = message.replace(secret, "[redacted]")
-        return message
+        return mask_secrets(message, *(secret for secret in self._secrets if len(secret) > 4))
 
 
 def _secret(value: SecretStr | None) -> str | None:

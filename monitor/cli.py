@@ -6,7 +6,7 @@ import inspect
 import json
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,8 +19,15 @@ from alerts.base import DeliveryError
 from alerts.digest import render_text
 from models.textsafe import terminal_safe
 from models.vocab import format_when, parse_duration
-from monitor.config import DEFAULT_CONFIG_NAME, Config, ConfigError, load_config
+from monitor.config import (
+    DEFAULT_CONFIG_NAME,
+    Config,
+    ConfigError,
+    config_notes,
+    load_config,
+)
 from monitor.service import pipeline
+from monitor.service.alerting import send_digest_test, send_tests
 from monitor.service.digest import (
     business_names,
     digests_for_week,
@@ -100,6 +107,8 @@ def init(
 def config_check(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """Validate the config: exit 1 with one line per problem."""
     loaded = open_config(config)
+    for note in config_notes(loaded):
+        err.print(Text(f"{config}: {note}"))
     sources = loaded.sources()
     out.print(
         f"{config}: OK ({len(loaded.businesses)} businesses, {len(sources)} sources, {len(loaded.notifiers)} notifiers)"
@@ -675,64 +684,41 @@ def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
 
 @alerts_app.command("test")
 def alerts_test(
-    kind: Annotated[str, typer.Argument(help="notifier kind (slack, webhook), or email: the digest: SMTP settings")],
+    kind: Annotated[str, typer.Argument(help="notifier kind: slack, teams, discord, webhook or email")],
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
 ) -> None:
     """Send a sample alert through each configured notifier of this kind and say what happened.
 
-    `email` sends a short test email to digest.to through digest.smtp instead.
+    `email` with no email notifier configured sends a short test email to digest.to through digest.smtp instead.
     """
-    from alerts.base import DeliveryError
-    from alerts.outbox import build_notifiers
-
     loaded = open_config(config)
-    if kind == "email":
-        alerts_test_email(loaded, config)
+    outcomes = send_tests(loaded, kind)
+    if not outcomes and kind == "email":
+        alerts_test_digest_email(loaded, config)
         return
-    chosen = {name: n for name, n in build_notifiers(loaded).items() if n.kind == kind}
-    if not chosen:
+    if not outcomes:
         fail(f"no notifier of kind {kind!r} in {config}")
     failed = False
-    for name, notifier in chosen.items():
-        try:
-            result = notifier.send_test()
-        except DeliveryError as exc:
+    for name, outcome in outcomes:
+        if isinstance(outcome, DeliveryError):
             failed = True
-            err.print(Text(f"{name}: FAILED: {exc}"))
+            err.print(Text(f"{name}: FAILED: {outcome}"))
         else:
-            out.print(Text(f"{name}: sent" + (f" ({result.remote_id})" if result.remote_id else "")))
+            out.print(Text(f"{name}: sent" + (f" ({outcome.remote_id})" if outcome.remote_id else "")))
     if failed:
         raise typer.Exit(EXIT_FAILURE)
 
 
-def alerts_test_email(loaded: Any, config: Path) -> None:
+def alerts_test_digest_email(loaded: Config, config: Path) -> None:
     """A short test email through the digest's SMTP settings; exit 1 with one line if nobody got it."""
-    from email.message import EmailMessage
-    from email.utils import format_datetime, make_msgid
-
-    from alerts.base import DeliveryError
-    from alerts.email import mailbox, send_email
-
     settings = loaded.digest
     if settings is None:
         fail(f"{config} has no digest: section (SMTP server and recipients); see `repwatch init`")
-    sender = mailbox(settings.sender)
-    message = EmailMessage()
-    message["Subject"] = "repwatch test email"
-    message["From"] = sender
-    message["To"] = [mailbox(address) for address in settings.to]
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid("test", domain=sender.domain or "repwatch.invalid")
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(
-        "This is a test email from repwatch (repwatch alerts test email).\n"
-        "If you can read this, the weekly digest can reach you through these SMTP settings.\n"
-    )
-    where = f"{settings.smtp.host}:{settings.smtp.effective_port()}"
     try:
-        report = send_email(message, settings.smtp)
+        report = send_digest_test(loaded)
     except DeliveryError as exc:
         fail(f"test email not sent: {exc}" + (" (temporary: try again later)" if exc.retryable else ""))
+    where = f"{settings.smtp.host}:{settings.smtp.effective_port()}"
     out.print(Text(f"email: sent a test email to {', '.join(report.accepted)} via SMTP {where}"))
     if report.refused:
         fail("test email refused for " + "; ".join(f"{rcpt}: {reply}" for rcpt, reply in report.refused.items()))

@@ -26,10 +26,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from alerts.base import MENTIONS, NOTIFIERS
+from alerts import NotifierConfig
+from alerts.base import MENTIONS, NOTIFIERS, deprecations
 from alerts.email import DigestSettings
-from alerts.slack import SlackConfig
-from alerts.webhook import WebhookConfig
 from models.vocab import Duration, Strict, mask_secrets
 from monitor.schedules import cron_trigger
 from monitor.sentiment.language import DEFAULT_LANGUAGES, LanguageDetector
@@ -307,10 +306,6 @@ class SentimentSettings(Strict):
 
 def _default_languages() -> tuple[str, ...]:
     return DEFAULT_LANGUAGES
-
-
-# Every notifier kind's settings, told apart by `kind:` (each class lives with the notifier that reads it).
-NotifierConfig = Annotated[SlackConfig | WebhookConfig, Field(discriminator="kind")]
 
 
 class Config(Strict):
@@ -606,3 +601,8 @@ def load_config_and_text(path: Path | str) -> tuple[Config, str]:
 def redacted(config: Config) -> dict[str, Any]:
     """The config as a plain dict for display, with every secret replaced by '***'."""
     return config.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def config_notes(config: Config) -> list[str]:
+    """Things to change that still work today (old ways of writing an entry), one line each, for `config check`."""
+    return [note for name, entry in config.notifiers.items() for note in deprecations(name, entry)]

@@ -35,6 +35,9 @@ class ReviewSpider(scrapy.Spider):
     """
 
     site_name: ClassVar[str] = ""  # how people call the site ("Trustpilot"); defaults to the name
+    # True when one source's posts come from many sites (a feed of mentions): each post is answered on its own
+    # link's site, so an alert names that host instead of site_name.
+    many_sites: ClassVar[bool] = False
     abstract: ClassVar[bool] = True
     # Hosts this spider is made for; `--spider auto` tries them before sniffing content.
     hosts: ClassVar[tuple[str, ...]] = ()

@@ -10,7 +10,7 @@ from alerts.digest import (
     Digest,
     IsoWeek,
     build_digest,
-    build_message,
+    build_digest_email,
     chart_data_uri,
     render_chart,
     render_html,
@@ -56,4 +56,4 @@ def send_digest(config: Config, digest: Digest) -> EmailReport:
     """Email one digest to digest.to; raises DeliveryError (retryable or not) when the server would not take it."""
     if config.digest is None:
         raise ConfigError(["no digest: section (SMTP server and recipients); see `repwatch init`"])
-    return send_email(build_message(digest, config.digest), config.digest.smtp)
+    return send_email(build_digest_email(digest, config.digest), config.digest.smtp)

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerts.outbox import enqueue, outbox_row, site_name
+from alerts.outbox import enqueue, outbox_row
 from models.tables import Business, Delivery, Review, ReviewVersion, Source
 from models.vocab import HANDLED_STATUSES, NEGATIVE_LABELS, SEVERITIES, batched
 from monitor import rules
 from monitor.config import Config
+from monitor.service.alerting import site_name
 
 # Changes and deadlines older than this are history, not news: enabling reminders must not remind about 2019.
 HORIZON = timedelta(days=30)

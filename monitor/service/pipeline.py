@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerts.outbox import DeliveryReport, deliver_due
+from alerts.outbox import DeliveryReport
 from models.db import connect, migrate, session_factory
 from monitor.config import Config
 from monitor.sentiment import Scorer
+from monitor.service import alerting
 from monitor.service.crawl import CrawlResult, run_crawl
 from monitor.service.followups import FollowupReport, queue_followups
 from monitor.service.locks import (
@@ -100,7 +101,7 @@ def crawl(config: Config, source_names: list[str] | None = None, *, full: bool =
             report.followups = queue_followups(sessions, config)
         if send:
             with stage("sending alerts…"):
-                report.delivery = deliver_due(sessions, config)
+                report.delivery = alerting.deliver(sessions, config)
     finally:
         shared.release(OUTBOX_LOCK)
         outbox_lock.release()
@@ -122,11 +123,11 @@ def deliver(config: Config, sessions: sessionmaker[Session] | None = None) -> De
     with acquire(config.data_dir, OUTBOX_LOCK, wait=True), database_lock(config.database_url(), OUTBOX_LOCK):
         scored, queued = score_pending(sessions, config, Scorer.from_config(config))
         followups = queue_followups(sessions, config)
-        delivery = deliver_due(sessions, config)
+        delivery = alerting.deliver(sessions, config)
     return DeliverReport(scored, queued, followups, delivery)
 
 
 def send_due(config: Config, sessions: sessionmaker[Session]) -> DeliveryReport:
     """Send what waits in the outbox, under the outbox lock every sender takes (a crawl, `deliver`, `handle`)."""
     with acquire(config.data_dir, OUTBOX_LOCK, wait=True), database_lock(config.database_url(), OUTBOX_LOCK):
-        return deliver_due(sessions, config)
+        return alerting.deliver(sessions, config)

@@ -37,6 +37,7 @@ class FeedSpider(ReviewSpider):
 
     name = "feed"
     site_name = "RSS / Atom feed"
+    many_sites = True  # a Google Alerts or Reddit feed: each entry links to the site where it was written
 
     @classmethod
     def sniff(cls, response: Response) -> bool:

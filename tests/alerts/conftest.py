@@ -1,13 +1,18 @@
-"""Fixtures for notifier tests: a Slack-shaped server on 127.0.0.1, sample alerts, and no proxies."""
+"""Fixtures for notifier tests: local Slack-shaped, webhook and SMTP servers, sample alerts, and no proxies."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
-from alerts.base import Alert
+from alerts.base import Alert, Notice
 from demo.slack_receiver import SlackReceiver
+from tests.alerts import samples
+from tests.alerts.samples import HOSTILE_AUTHOR, HOSTILE_BODY, HOSTILE_TITLE
+from tests.alerts.servers import LocalSMTP, Mailbox, Receiver
+
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -20,6 +25,28 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 def slack() -> Iterator[SlackReceiver]:
     with SlackReceiver(token="xoxb-test-bot-token") as receiver:
         yield receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., LocalSMTP]]:
+    """Starts aiosmtpd with a handler (and aiosmtpd options); every server started is stopped after the test."""
+    started: list[LocalSMTP] = []
+
+    def start(handler: Mailbox, **smtp_options) -> LocalSMTP:
+        controller = LocalSMTP(handler, hostname="127.0.0.1", port=0, ready_timeout=10, **smtp_options)
+        controller.start()
+        started.append(controller)
+        return controller
+
+    yield start
+    for controller in started:
+        controller.stop()
 
 
 @pytest.fixture
@@ -42,3 +69,20 @@ def alert() -> Alert:
         score=-0.91,
         draft_reply="Hi Jane, we are sorry about your visit. Could you write to us at hello@acme.example?",
     )
+
+
+@pytest.fixture
+def other(alert: Alert) -> Alert:
+    return replace(alert, review_id=43, severity="critical", rating=2, title=None, body="Waited an hour for a coffee.",
+                   url="https://www.trustpilot.com/reviews/43", author=None)
+
+
+@pytest.fixture
+def hostile(alert: Alert) -> Alert:
+    return replace(alert, body=HOSTILE_BODY, title=HOSTILE_TITLE, author=HOSTILE_AUTHOR, why="text negative: **never** again",
+                   draft_reply="Sorry [click](http://evil.example) @everyone")
+
+
+@pytest.fixture
+def hostile_notices(alert: Alert, other: Alert) -> dict[str, Notice]:
+    return samples.hostile_notices(alert, other)

@@ -1,14 +1,12 @@
 """The weekly digest: numbers from a seeded database, the email via a real SMTP server, SMTP failures, Chromium at 600 px."""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import smtplib
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -16,15 +14,13 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from alerts.base import DeliveryError
 from alerts.digest import (
     IsoWeek,
     TopicCount,
     build_digest,
-    build_message,
+    build_digest_email,
     chart_data_uri,
     render_chart,
     render_html,
@@ -38,14 +34,14 @@ from alerts.email import (
 )
 from models.tables import Business, Review, Source
 from monitor.config import parse_config
-from monitor.topics import TopicMatcher
+from monitor.topics import TopicMatcher, builtin_matcher
+from tests.alerts.servers import PASSWORD, LocalSMTP, Mailbox, authenticator
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday in 2026-W48
 WEEK = IsoWeek.parse("2026-W47")  # Mon 16 Nov - Sun 22 Nov 2026
 HOSTILE_TITLE = "<b>Awful</b>"
 HOSTILE_BODY = "<script>alert(1)</script> Cold bread & rude staff."
 CHROMIUM = Path("/usr/bin/chromium")
-PASSWORD = "right-pass-8c41"
 
 
 def at(day: int, hour: int = 12) -> datetime:
@@ -145,59 +141,6 @@ def seed_topics(sessions) -> None:
         review("o1", "Rude staff and a dirty floor.", day=3)
 
 
-class Mailbox:
-    """An aiosmtpd handler that keeps what it receives, or answers with the reply it was given."""
-
-    def __init__(self, *, data_reply: str | None = None, rcpt_reply: str | None = None, hang: bool = False):
-        self.data_reply = data_reply
-        self.rcpt_reply = rcpt_reply
-        self.hang = hang
-        self.received: list[tuple[list[str], bytes]] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.received.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
-        if self.hang:  # takes the whole message, never answers: the client times out after handing it over
-            await asyncio.Event().wait()
-        return self.data_reply or "250 Message accepted for delivery"
-
-
-def authenticator(server, session, envelope, mechanism, auth_data):
-    if isinstance(auth_data, LoginPassword) and auth_data.login == b"digest" and auth_data.password == PASSWORD.encode():
-        return AuthResult(success=True)
-    # A careless server echoing the password back: it must not reach our error message.
-    password = auth_data.password.decode() if isinstance(auth_data, LoginPassword) else "?"
-    return AuthResult(success=False, handled=False, message=f"535 5.7.8 bad credentials ({password})")
-
-
-class LocalSMTP(Controller):
-    """aiosmtpd on 127.0.0.1 at an OS-assigned port (its start-up probe connects to `port`, so learn it first)."""
-
-    def _trigger_server(self):
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[Callable[..., LocalSMTP]]:
-    started: list[Controller] = []
-
-    def start(handler: Mailbox, **smtp_options) -> LocalSMTP:
-        controller = LocalSMTP(handler, hostname="127.0.0.1", port=0, ready_timeout=10, **smtp_options)
-        controller.start()
-        started.append(controller)
-        return controller
-
-    yield start
-    for controller in started:
-        controller.stop()
-
-
 def settings_for(controller: LocalSMTP, **smtp) -> DigestSettings:
     return DigestSettings.model_validate({
         "from": "repwatch <digest@acme.example>",
@@ -224,7 +167,7 @@ def test_weeks_are_iso_weeks_in_utc():
 
 def test_digest_numbers_come_from_the_database(seeded):
     with seeded() as session:
-        digest = build_digest(session, "Acme Bakery", WEEK, now=NOW)
+        digest = build_digest(session, "Acme Bakery", WEEK, now=NOW, topics=builtin_matcher())
     assert digest.new_reviews == 6
     assert [(s.source, s.site, s.count) for s in digest.by_source] == [
         ("acme-google", "maps.example.com", 3), ("acme-trustpilot", "www.trustpilot.com", 3)]
@@ -245,7 +188,7 @@ def test_digest_numbers_come_from_the_database(seeded):
 
 def test_an_unknown_or_empty_business_gets_an_empty_digest(seeded):
     with seeded() as session:
-        digest = build_digest(session, "Never Crawled", WEEK, now=NOW)
+        digest = build_digest(session, "Never Crawled", WEEK, now=NOW, topics=builtin_matcher())
     assert digest.new_reviews == 0 and digest.this_week.average_rating is None and digest.median_reply is None
     html = render_html(digest, chart_data_uri(render_chart(digest)))
     assert "None this week." in html and "Nothing waiting for a reply." in html
@@ -260,7 +203,7 @@ def test_html_stays_under_the_gmail_clipping_size_with_many_long_hostile_reviews
             session.add(Review(source=source, external_id=str(i), content_hash=str(i), url=f"https://busy.example/{i}",
                                body="<&>" * 400, rating=1, sentiment_label="neg", published_at=at(17)))
     with sessions() as session:
-        digest = build_digest(session, "Busy", WEEK, now=NOW)
+        digest = build_digest(session, "Busy", WEEK, now=NOW, topics=builtin_matcher())
     html = render_html(digest, "cid:chart@x")
     assert len(html.encode()) <= 100_000
     assert "…and" in html and "&lt;&amp;&gt;" in html and "<&>" not in html
@@ -268,7 +211,7 @@ def test_html_stays_under_the_gmail_clipping_size_with_many_long_hostile_reviews
 
 def test_top_complaint_topics_are_counted_from_the_weeks_negative_reviews(polyglot):
     with polyglot() as session:
-        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW)
+        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW, topics=builtin_matcher())
     assert digest.negatives_total == 7
     assert digest.topics == [
         TopicCount("delivery", "Delivery", 5, 5 / 7, 2),  # en, pl, ro (the site's language), el, and once for n6
@@ -287,7 +230,7 @@ def test_topic_counts_agree_with_the_reviews_in_the_database(polyglot):
     matcher = TopicMatcher.from_config(None)
     when = func.coalesce(Review.published_at, Review.first_seen_at)
     with polyglot() as session:
-        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW)
+        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW, topics=builtin_matcher())
         rows = session.execute(
             select(Review.title, Review.body, Review.sentiment_lang, Review.language).join(Source).join(Business)
             .where(Business.name == "Polyglot Bistro", Review.sentiment_label == "neg", when >= WEEK.start, when < WEEK.end)
@@ -302,7 +245,7 @@ def test_topic_counts_agree_with_the_reviews_in_the_database(polyglot):
 
 def test_a_handled_review_shows_as_handled_and_is_not_waiting_for_a_reply(polyglot):
     with polyglot() as session:
-        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW)
+        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW, topics=builtin_matcher())
     [handled] = [r for r in digest.negatives if r.excerpt.startswith("Delivery, delivery")]
     assert handled.status == "handled"
     assert handled.review_id not in {r.review_id for r in digest.unanswered}
@@ -336,7 +279,7 @@ def test_no_negative_reviews_means_no_topics_section(sessions):
             source=source, external_id="h1", content_hash="h1", url="https://happy.example/h1",
             body="Quick delivery, fair price.", sentiment_label="pos", published_at=at(18))])
     with sessions() as session:
-        digest = build_digest(session, "Happy Place", WEEK, now=NOW)
+        digest = build_digest(session, "Happy Place", WEEK, now=NOW, topics=builtin_matcher())
     assert digest.negatives_total == 0 and digest.topics == []
     html, text = render_html(digest, "cid:chart@x"), render_text(digest)
     assert "complaint topics" not in html.lower() and "COMPLAINT TOPICS" not in text
@@ -353,7 +296,7 @@ def test_a_mixed_review_is_counted_as_mixed_not_unscored(sessions):
             for key, rating, label, body in (("m1", 5, "mixed", "Five stars. Never again, the courier lost it."),
                                              ("m2", 5, "pos", "Lovely."), ("m3", 1, "neg", "Awful."))])
     with sessions() as session:
-        digest = build_digest(session, "Mixed Bag", WEEK, now=NOW)
+        digest = build_digest(session, "Mixed Bag", WEEK, now=NOW, topics=builtin_matcher())
     assert digest.sentiment == {"neg": 1, "mixed": 1, "neu": 0, "pos": 1, "unscored": 0}
     assert digest.weeks[-1].counts["mixed"] == 1
     assert "negative 1   mixed 1   neutral 0   positive 1   unscored 0" in render_text(digest)
@@ -362,7 +305,7 @@ def test_a_mixed_review_is_counted_as_mixed_not_unscored(sessions):
 
 def test_both_parts_show_the_top_complaint_topics(polyglot):
     with polyglot() as session:
-        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW)
+        digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW, topics=builtin_matcher())
     html, text = render_html(digest, "cid:chart@x"), render_text(digest)
 
     def row(topic: str) -> list[str]:
@@ -396,8 +339,8 @@ def received_digest(seeded, smtp_server) -> tuple[EmailMessage, list[str]]:
     mailbox = Mailbox()
     controller = smtp_server(mailbox)
     with seeded() as session:
-        digest = build_digest(session, "Acme Bakery", WEEK, now=NOW)
-    report = send_email(build_message(digest, settings_for(controller)), settings_for(controller).smtp)
+        digest = build_digest(session, "Acme Bakery", WEEK, now=NOW, topics=builtin_matcher())
+    report = send_email(build_digest_email(digest, settings_for(controller)), settings_for(controller).smtp)
     assert report.accepted == ["owner@acme.example", "manager@acme.example"] and not report.refused
     [(recipients, raw)] = mailbox.received
     return message_from_bytes(raw, policy=policy.default), recipients
@@ -517,7 +460,7 @@ def test_a_wrong_password_is_permanent_and_never_shown(smtp_server):
     with pytest.raises(DeliveryError) as caught:
         send_sample(controller, username="digest", password="wrong-pass-77e2")
     assert not caught.value.retryable
-    assert "535" in str(caught.value) and "wrong-pass-77e2" not in str(caught.value) and "[redacted]" in str(caught.value)
+    assert "535" in str(caught.value) and "wrong-pass-77e2" not in str(caught.value) and "***" in str(caught.value)
     assert "wrong-pass-77e2" not in repr(caught.value)
 
 
@@ -569,7 +512,7 @@ def chromium(tmp_path: Path, url: str, *extra: str) -> subprocess.CompletedProce
 @pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 def test_the_html_fits_600px_in_chromium_and_the_chart_loads(seeded, tmp_path):
     with seeded() as session:
-        digest = build_digest(session, "Acme Bakery", WEEK, now=NOW)
+        digest = build_digest(session, "Acme Bakery", WEEK, now=NOW, topics=builtin_matcher())
     html = render_html(digest, chart_data_uri(render_chart(digest)))
     page = tmp_path / "digest.html"
     page.write_text(html, encoding="utf-8")

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from alerts.outbox import deliver_due
 from demo.slack_receiver import SlackReceiver
 from models.store import store_reviews
 from models.tables import Business, Delivery, Review, Source
+from monitor.service.alerting import deliver
 from monitor.config import parse_config
 from monitor.service.followups import handle_review, queue_followups
 from monitor.service.scoring import score_pending, warm_scores
@@ -76,7 +76,7 @@ def crawl(sessions, source_id: int, items: list[ReviewItem], *, at: datetime = N
 def run(sessions, config, scorer, *, at: datetime = NOW):
     score_pending(sessions, config, scorer, now=at)
     queue_followups(sessions, config, now=at)
-    return deliver_due(sessions, config, now=lambda: at, sleep=lambda s: None)
+    return deliver(sessions, config, now=lambda: at, sleep=lambda s: None)
 
 
 def outbox(sessions) -> list[tuple[str, str, str]]:
@@ -312,7 +312,7 @@ def test_handle_marks_the_review_and_settles_its_alert(sessions, scorer):
         run(sessions, config, scorer)
         review, queued = handle_review(sessions, 1, note="refunded <!channel>", now=NOW + timedelta(hours=1))
         assert review.status == "handled" and queued == 1
-        deliver_due(sessions, config, now=lambda: NOW + timedelta(hours=1))
+        deliver(sessions, config, now=lambda: NOW + timedelta(hours=1))
         edited, reply = slack.messages[1:]
         assert edited["ts"] == slack.messages[0]["ts"] and "✅" in texts(edited)
         assert "marked handled: refunded &lt;!channel&gt;" in texts(reply)  # the note is shown, inert
@@ -344,7 +344,7 @@ def test_a_spike_of_negative_reviews_sends_one_message_for_the_source(sessions, 
         seed_history(sessions, web, [1, 1, 1, 1, 1, 1, 1, 1])
         queue_followups(sessions, config, now=NOW)
         queue_followups(sessions, config, now=NOW + timedelta(hours=2))  # a later run in the same spike: nothing new
-        deliver_due(sessions, config, now=lambda: NOW + timedelta(hours=2))
+        deliver(sessions, config, now=lambda: NOW + timedelta(hours=2))
         (spike,) = slack.messages
         said = texts(spike)
         assert "Spike: 6 negative reviews in 24 h for Acme on Trustpilot" in said
@@ -386,7 +386,7 @@ def test_the_operator_hears_once_when_a_source_goes_bad_and_once_when_it_recover
         set_health(sessions, source_id, state="ok", failures=0)
         queue_followups(sessions, config, now=NOW)
         queue_followups(sessions, config, now=NOW)
-        deliver_due(sessions, config, now=lambda: NOW)
+        deliver(sessions, config, now=lambda: NOW)
         bad, recovered = slack.messages
         assert "acme-tp (Trustpilot) is blocked" in texts(bad) and "3 crawls in a row failed" in texts(bad)
         assert "blocked: cloudflare" in texts(bad)
@@ -415,7 +415,7 @@ def test_a_source_that_usually_has_reviews_and_went_quiet_is_reported_once(sessi
         set_health(sessions, quiet_usually, state="ok", failures=0)
         assert queue_followups(sessions, config, now=NOW).health == 1
         assert queue_followups(sessions, config, now=NOW + timedelta(days=1)).health == 0
-        deliver_due(sessions, config, now=lambda: NOW + timedelta(days=1))
+        deliver(sessions, config, now=lambda: NOW + timedelta(days=1))
         (quiet,) = slack.messages
         assert "acme-tp (Trustpilot): no new reviews for 20 days" in texts(quiet)
         assert "about 1.9 new reviews a week" in texts(quiet)
@@ -428,6 +428,6 @@ def test_a_spike_spread_over_a_businesss_sources_is_one_business_message(session
         seed_history(sessions, tp, [2, 0, 0, 0, 0, 0, 0, 0])  # under min_reviews on each source…
         seed_history(sessions, web, [2, 0, 0, 0, 0, 0, 0, 0])  # …but 4 for the business, usually 0
         assert queue_followups(sessions, config, now=NOW).spikes == 1
-        deliver_due(sessions, config, now=lambda: NOW)
+        deliver(sessions, config, now=lambda: NOW)
         (spike,) = slack.messages
         assert "Spike: 4 negative reviews in 24 h for Acme (all sites)" in texts(spike)

@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from alerts.outbox import AlertBuilder, backoff, deliver_due
+from alerts.outbox import backoff
 from demo.slack_receiver import SlackReceiver
 from models.tables import Business, Delivery, Review, Source
+from monitor.service.alerting import deliver
 from monitor.config import parse_config
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -54,20 +55,20 @@ def test_a_failing_destination_does_not_block_another(sessions):
     with SlackReceiver(token="xoxb-good") as good, SlackReceiver(token="xoxb-bad") as bad:
         queue(sessions, 3)
         bad.fail_next(1, status=503)
-        report = deliver_due(sessions, config_for(good, bad), now=lambda: NOW)
+        report = deliver(sessions, config_for(good, bad), now=lambda: NOW)
         assert len(good.messages) == 3 and bad.messages == []
         assert report.sent == 3 and report.retrying == 3
         assert statuses(sessions) == {"good": ["sent"] * 3, "bad": ["pending"] * 3}
         # Nothing is due again before the backoff has passed; afterwards the rest goes out, once.
-        assert deliver_due(sessions, config_for(good, bad), now=lambda: NOW).sent == 0
-        later = deliver_due(sessions, config_for(good, bad), now=lambda: NOW + timedelta(hours=1))
+        assert deliver(sessions, config_for(good, bad), now=lambda: NOW).sent == 0
+        later = deliver(sessions, config_for(good, bad), now=lambda: NOW + timedelta(hours=1))
         assert later.sent == 3 and len(bad.messages) == 3 and len(good.messages) == 3
 
 
 def test_a_permanent_error_marks_the_alert_failed_and_says_why(sessions):
     with SlackReceiver(token="xoxb-good") as good, SlackReceiver(token="xoxb-other") as bad:
         queue(sessions, 1)
-        report = deliver_due(sessions, config_for(good, bad), now=lambda: NOW)  # bad: wrong token
+        report = deliver(sessions, config_for(good, bad), now=lambda: NOW)  # bad: wrong token
         assert statuses(sessions) == {"good": ["sent"], "bad": ["failed"]}
         assert any(p.startswith("bad: ") and "not delivered" in p for p in report.problems)
         assert all("xoxb-bad" not in p for p in report.problems)
@@ -79,7 +80,7 @@ def test_retries_stop_after_max_attempts(sessions):
         bad.fail_next(10, status=500)
         config = config_for(good, bad, max_attempts=3)
         for hour in range(3):
-            deliver_due(sessions, config, now=lambda h=hour: NOW + timedelta(hours=h * 24))
+            deliver(sessions, config, now=lambda h=hour: NOW + timedelta(hours=h * 24))
         assert statuses(sessions) == {"bad": ["failed"]}
 
 
@@ -99,33 +100,10 @@ def test_on_postgresql_a_row_another_deliverer_is_sending_is_skipped_not_sent_tw
         config = config_for(good, bad)
         with sessions() as other:  # "the other deliverer", in the middle of sending the first alert
             first = other.scalars(select(Delivery).order_by(Delivery.id).limit(1).with_for_update()).one()
-            report = deliver_due(sessions, config, now=lambda: NOW)
+            report = deliver(sessions, config, now=lambda: NOW)
             assert report.sent == 2 and len(good.messages) == 2
             assert not any("Awful visit number 0" in m["text"] for m in good.messages)
             first.status = "sent"
             other.commit()
-        assert deliver_due(sessions, config, now=lambda: NOW).sent == 0
+        assert deliver(sessions, config, now=lambda: NOW).sent == 0
         assert statuses(sessions) == {"good": ["sent"] * 3} and len(good.messages) == 2
-
-
-def test_an_alert_names_the_site_a_feed_post_is_on_and_a_mixed_review_gets_its_topics(sessions):
-    config = parse_config("""
-businesses:
-  - name: Acme
-    sources: [{name: mentions, kind: feed, url: "https://alerts.example/feeds/acme"}]
-""", env={})
-    with sessions.begin() as session:
-        source = Source(name="mentions", kind="feed", url="https://alerts.example/feeds/acme",
-                        business=Business(name="Acme"))
-        posts = [Review(source=source, external_id=key, url=url, body=body, rating=rating, content_hash=key,
-                        sentiment_label=label, published_at=NOW)
-                 for key, url, rating, label, body in (
-                     ("p1", "https://forum.example/t/acme/1", None, "neg", "The refund never came."),
-                     ("p2", "", 5, "mixed", "Five stars, but they charged me twice and the refund never came."))]
-        session.add_all(posts)
-        session.flush()
-        alerts = AlertBuilder(config).alerts(session, [post.id for post in posts])
-    on_forum, mixed = (alerts[post.id] for post in posts)
-    assert on_forum.site == "forum.example"  # where the owner must go to answer, not "RSS / Atom feed"
-    assert mixed.site == "RSS / Atom feed"  # no link: the feed is all we know
-    assert "refunds" in mixed.topics

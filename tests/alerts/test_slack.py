@@ -14,16 +14,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from alerts import NOTIFIERS, Alert, DeliveryError, Notifier, SendResult, build_notifier, notifier_config_types
 from alerts import slack as slack_module
-from alerts.slack import (
-    DEFAULT_RETRY_AFTER,
-    MAX_RETRY_AFTER,
-    SlackConfig,
-    SlackNotifier,
-    _Pacer,
-    build_message,
-    parse_retry_after,
-    safe_review_url,
-)
+from alerts.http import DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, Pacer, parse_retry_after
+from alerts.slack import SlackConfig, SlackNotifier, build_alert
+from alerts.text import safe_review_url
 from demo.slack_receiver import SlackReceiver, block_errors
 
 BOT_TOKEN = "xoxb-1111-2222-SecretTokenValue"
@@ -95,7 +88,7 @@ def test_webhook_send_arrives_with_the_same_blocks(slack: SlackReceiver, alert: 
 
     [message] = slack.messages
     assert message["kind"] == "webhook" and message["channel"] == "#webhook"
-    assert message["blocks"] == build_message(alert)["blocks"]
+    assert message["blocks"] == build_alert(alert)["blocks"]
 
 
 def test_send_test_posts_a_sample(slack: SlackReceiver) -> None:
@@ -187,7 +180,7 @@ def test_review_url_cannot_break_out_of_a_slack_link() -> None:
 def test_any_review_gives_a_message_slack_accepts(text: str, short: str, rating: float | None) -> None:
     alert = Alert(review_id=1, business=short, source=short, site=short, url=short, body=text * 3, label=short,
                   severity=short, why=text, rating=rating, author=short, title=text, draft_reply=text)
-    message = build_message(alert, mention="<!here>")
+    message = build_alert(alert, mention="<!here>")
     assert block_errors(message["blocks"]) == []
     assert len(message["text"]) <= 40_000
     json.dumps(message, ensure_ascii=False).encode("utf-8")  # sendable
@@ -304,7 +297,7 @@ def test_parse_retry_after(header: Any, seconds: float) -> None:
 def test_pacer_spaces_sends_to_one_destination() -> None:
     clock = [100.0]
     slept: list[float] = []
-    pacer = _Pacer(clock=lambda: clock[0], sleep=slept.append)
+    pacer = Pacer(clock=lambda: clock[0], sleep=slept.append)
 
     pacer.wait_turn("a", 1.0)
     pacer.wait_turn("a", 1.0)  # reserved 101.0
@@ -316,7 +309,7 @@ def test_pacer_spaces_sends_to_one_destination() -> None:
 
 def test_sends_on_one_channel_wait_their_turn(slack: SlackReceiver, alert: Alert, monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(slack_module, "PACER", _Pacer(clock=lambda: 0.0, sleep=slept.append))
+    monkeypatch.setattr(slack_module, "PACER", Pacer(clock=lambda: 0.0, sleep=slept.append))
     notifier = bot(slack, min_interval=1.0)
     notifier.send(alert)
     notifier.send(alert)

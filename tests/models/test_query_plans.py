@@ -24,6 +24,7 @@ from monitor.config import parse_config
 from monitor.service.followups import queue_followups
 from monitor.service.scoring import score_pending
 from monitor.sentiment.stars import verdict_from_stars
+from monitor.topics import builtin_matcher
 from spiders.items import Review as ReviewItem
 
 NOW = datetime.now(UTC).replace(microsecond=0)  # `repwatch reviews --since` counts from the real clock
@@ -162,7 +163,7 @@ def test_the_digest_reads_one_business_not_every_negative_review(world):
     def digest() -> None:
         with sessions() as session:
             week = IsoWeek.containing(NOW - timedelta(days=1, hours=1))  # a negative review was published then
-            result = build_digest(session, "Acme", week, now=NOW)
+            result = build_digest(session, "Acme", week, now=NOW, topics=builtin_matcher())
         assert result.negatives_total >= 1
 
     assert whole_table_walks(path, statements_of(digest)) == []
