@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from alerts.email import DigestSettings, mailbox
 from models.tables import Business, Review, Source
-from models.vocab import HANDLED_STATUSES
 from models.textsafe import terminal_safe
+from models.vocab import HANDLED_STATUSES
 
 WEEK = timedelta(weeks=1)
 CHART_WEEKS = 8
@@ -236,7 +236,8 @@ def build_digest(
         .where(mine, Review.published_at.is_not(None), Review.reply_published_at >= week.start, Review.reply_published_at < week.end)
     ).all()
     # A site showing only dates can put a same-day reply "before" the review: count it as immediate.
-    waits = [max((replied - published).total_seconds(), 0.0) for published, replied in reply_pairs]
+    waits = [max((replied - published).total_seconds(), 0.0) for published, replied in reply_pairs
+             if published is not None and replied is not None]  # the query keeps only both
     median_reply = timedelta(seconds=statistics.median(waits)) if waits else None
 
     return Digest(
@@ -393,7 +394,7 @@ def render_chart(digest: Digest) -> bytes:
     axes.tick_params(axis="y", labelsize=7)
     axes.set_ylabel("reviews", fontsize=7)
     axes.set_ylim(0, max(max(bottom), 1) * 1.15)
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.yaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator takes it; the stub knows only Locator
     axes.spines[["top"]].set_visible(False)
 
     rating = axes.twinx()
@@ -421,7 +422,7 @@ def render_chart(digest: Digest) -> bytes:
 def _environment():
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=lambda name: bool(name) and name.endswith(".html.j2"),  # review text is untrusted
+        autoescape=lambda name: name is not None and name.endswith(".html.j2"),  # review text is untrusted
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -522,6 +523,7 @@ def build_digest_email(digest: Digest, settings: DigestSettings, chart_png: byte
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to the robot
     message.set_content(render_text(digest), cte="quoted-printable")
     message.add_alternative(render_html(digest, "cid:" + chart_cid[1:-1]), subtype="html", cte="quoted-printable")
-    html_part = message.get_payload()[1]
+    html_part = message.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)  # just added above
     html_part.add_related(chart_png, maintype="image", subtype="png", cid=chart_cid, filename="reviews-by-week.png", disposition="inline")
     return message

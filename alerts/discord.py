@@ -18,7 +18,14 @@ from alerts.base import (
     Spike,
     Target,
 )
-from alerts.http import CHAT_HINTS, Answer, JsonEndpoint, WebhookTarget, json_body, json_object
+from alerts.http import (
+    CHAT_HINTS,
+    Answer,
+    JsonEndpoint,
+    WebhookTarget,
+    json_body,
+    json_object,
+)
 from alerts.phrasing import (
     CHANGE_MAX,
     CHANGES_SHOWN,
@@ -42,7 +49,16 @@ from alerts.phrasing import (
     waiting,
     who,
 )
-from alerts.text import discord_escape, discord_pieces, fit_discord, fit_pieces, fit_plain, safe_review_url, utf16_len, visible_text
+from alerts.text import (
+    discord_escape,
+    discord_pieces,
+    fit_discord,
+    fit_pieces,
+    fit_plain,
+    safe_review_url,
+    utf16_len,
+    visible_text,
+)
 from models.vocab import iso_utc
 
 # Discord's limits (discord.com/developers/docs/resources/message#embed-object-embed-limits), counted here in

@@ -15,7 +15,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from alerts.base import (
     Alert,
@@ -240,9 +247,8 @@ def _send(message: EmailMessage, settings: SmtpSettings) -> EmailReport:
     # create_default_context() verifies the certificate and host name; smtplib's own default for starttls()
     # does not verify anything.
     context = ssl.create_default_context()
-    smtp_class = smtplib.SMTP_SSL if settings.security == "ssl" else smtplib.SMTP
-    kwargs = {"context": context} if settings.security == "ssl" else {}
-    smtp = smtp_class(settings.host, settings.effective_port(), timeout=settings.timeout, **kwargs)
+    smtp = (smtplib.SMTP_SSL(settings.host, settings.effective_port(), timeout=settings.timeout, context=context)
+            if settings.security == "ssl" else smtplib.SMTP(settings.host, settings.effective_port(), timeout=settings.timeout))
     try:
         smtp.ehlo()
         if settings.security == "starttls":

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.base import (
@@ -80,10 +82,7 @@ def enqueue(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert(Delivery)
         .on_conflict_do_nothing(index_elements=["destination", "dedupe_key"])
@@ -156,7 +155,7 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _delivery_order(rows: list[Any]) -> list[int]:
+def _delivery_order(rows: Sequence[Row[int, str, int | None]]) -> list[int]:
     """By id, except that a summary goes first and its thread right after it, in order."""
     return [row.id for row in sorted(rows, key=lambda r: (r.parent_id or r.id, r.kind != "summary", r.id))]
 

@@ -9,7 +9,14 @@ from typing import Any, ClassVar, Literal
 from urllib.error import URLError
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import (
@@ -38,8 +45,21 @@ from alerts.base import (
     Target,
 )
 from alerts.http import PACER, header, pace_key, parse_retry_after
-from alerts.phrasing import SEVERITY_ICONS, alert_facts, health_headline, short_rating, who
-from alerts.text import fit, inert_mrkdwn, safe_review_url, slack_escape, utf16_len, visible_text
+from alerts.phrasing import (
+    SEVERITY_ICONS,
+    alert_facts,
+    health_headline,
+    short_rating,
+    who,
+)
+from alerts.text import (
+    fit,
+    inert_mrkdwn,
+    safe_review_url,
+    slack_escape,
+    utf16_len,
+    visible_text,
+)
 from models.vocab import format_when, mask_secrets
 
 DEFAULT_API_URL = "https://slack.com/api/"

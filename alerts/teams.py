@@ -39,7 +39,13 @@ from alerts.phrasing import (
     waiting,
     who,
 )
-from alerts.text import fit_pieces, fit_plain, safe_review_url, teams_inert, visible_text
+from alerts.text import (
+    fit_pieces,
+    fit_plain,
+    safe_review_url,
+    teams_inert,
+    visible_text,
+)
 
 # Teams rejects a message over about 28 KB; the text limits below keep the card well under it even for
 # 3-byte-per-character scripts (measured in test_teams: a maximal CJK review).

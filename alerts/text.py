@@ -137,7 +137,7 @@ _LINE_START_MARK = re.compile(r"^[ \t]*(?:([#+-])|\d+([.)]))", flags=re.MULTILIN
 
 def discord_pieces(text: str) -> list[str]:
     """One piece per character of `text`, backslash-escaped where Discord would read it as Markdown."""
-    marks = {match.start(match.lastindex) for match in _LINE_START_MARK.finditer(text)}
+    marks = {match.start(match.lastindex or 0) for match in _LINE_START_MARK.finditer(text)}
     return ["\\" + char if char in _DISCORD_SPECIAL or index in marks else char for index, char in enumerate(text)]
 
 
