@@ -109,16 +109,20 @@ def main() -> int:
         repwatch("reviews", "--unanswered", env=env)
         repwatch("status", env=env)
 
+    # The README's quick start, with this checkout's path filled in, so every line works as printed.
+    checkout = HERE.parent
     console.print(Panel.fit(
         f"Demo finished in {time.monotonic() - started:.0f} s.\n\n"
-        "[bold]For real use[/]\n"
-        "  repwatch init                      # writes a commented config.yaml\n"
+        "[bold]For real use[/], in a directory of your own (this checkout ships its own config.yaml):\n"
+        f"  python3 -m venv .venv && .venv/bin/pip install {checkout}\n"
+        "  .venv/bin/repwatch init            # writes a commented config.yaml\n"
         "  $EDITOR config.yaml                # your business, its review pages, your Slack channel\n"
-        "  export SLACK_BOT_TOKEN=xoxb-...    # a Slack bot with chat:write, invited to the channel\n"
-        "  repwatch config check\n"
-        "  repwatch crawl                     # first run: a silent baseline, then alerts on new negatives\n"
-        "  crontab -e   →   */30 * * * * cd /srv/repwatch && .venv/bin/repwatch crawl >> data/cron.log 2>&1\n\n"
-        "See README.md for Slack setup, Docker and every command.",
+        "  echo 'SLACK_BOT_TOKEN=xoxb-...' > secrets.env && chmod 600 secrets.env\n"
+        "  set -a && . ./secrets.env && set +a\n"
+        "  .venv/bin/repwatch config check && .venv/bin/repwatch alerts test slack\n"
+        "  .venv/bin/repwatch crawl           # first run: a silent baseline, then alerts on new negatives\n"
+        "  crontab -e:  */30 * * * * cd DIR && set -a && . ./secrets.env && set +a && .venv/bin/repwatch crawl\n\n"
+        "README.md (\"Quick start for real use\") and docs/ cover Slack setup, scheduling, Docker and every command.",
     ))
     return code
 
