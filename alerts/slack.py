@@ -351,7 +351,7 @@ def build_health(health: SourceHealth, *, mention: str | None = None) -> dict[st
     if health.event == "bad":
         lines.append(f"{health.failures} crawls in a row failed. Last error: {health.error or 'unknown'}")
         lines.append("Last good crawl: " + (format_when(health.last_success_at) or "never"))
-        lines.append("`repwatch sources health` shows every source; see README “When a source goes wrong”.")
+        lines.append("`repwatch sources health` shows every source; see docs/sources.md, “When a source goes wrong”.")
     elif health.event == "recovered":
         lines.append("The last crawl worked again; reviews missed meanwhile are fetched as it pages back.")
     else:

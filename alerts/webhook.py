@@ -84,7 +84,7 @@ def _envelope(kind: str) -> dict[str, Any]:
 
 
 def build_json(alert: Alert) -> dict[str, Any]:
-    """repwatch's own webhook schema, version 1, type "alert" (documented in the WebhookNotifier docstring and README)."""
+    """repwatch's own webhook schema, version 1, type "alert" (documented in the WebhookNotifier docstring and docs/alerts.md)."""
     return _envelope("alert") | review_object(alert)
 
 

@@ -225,11 +225,11 @@ def worker(
     """
     loaded = open_config(config)
     if loaded.queue is None:
-        fail(f"{config} has no queue: section (url: redis://HOST:6379/0); see the README, \"Many machines\"")
+        fail(f"{config} has no queue: section (url: redis://HOST:6379/0); see docs/many-machines.md")
     try:
         from monitor.worker import serve
     except ImportError as exc:
-        fail(f"the worker needs Celery ({exc}): pip install 'repwatch[queue]'")
+        fail(f"the worker needs Celery ({exc}): install the queue extra, see docs/operations.md#installing")
     raise typer.Exit(serve(config, loaded, concurrency=concurrency))
 
 

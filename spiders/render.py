@@ -26,7 +26,7 @@ SETTLE_TIMEOUT_MS = 10_000  # after `load`, how long to wait for the page's own 
 def render_problem(browser_path: str) -> str | None:
     """Why a rendered source cannot run here, as one line, or None when it can."""
     if importlib.util.find_spec("scrapy_playwright") is None:
-        return "render: scrapy-playwright is not installed (pip install 'repwatch[render]')"
+        return "render: scrapy-playwright is not installed (install the render extra, see docs/operations.md#installing)"
     if not (os.path.isfile(browser_path) and os.access(browser_path, os.X_OK)):
         return f"render: no Chromium at {browser_path} (apt-get install chromium)"
     return None

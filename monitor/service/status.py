@@ -101,7 +101,7 @@ def queue_status(config: Config) -> QueueStatus | None:
         )
     except ImportError as exc:
         return QueueStatus(config.queue.name, None, None,
-                           error=f"cannot look at the queue without Celery ({exc}): pip install 'repwatch[queue]'")
+                           error=f"cannot look at the queue without Celery ({exc}): install the queue extra, see docs/operations.md#installing")
     return ask(config.queue)
 
 
