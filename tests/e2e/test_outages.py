@@ -1,7 +1,6 @@
-"""Outages through the real CLI: Slack down, rate-limited and hanging, SMTP 451, a locked database, a full disk."""
+"""Outages through the CLI: Slack down, rate-limited and hanging, SMTP 451, a locked database, a full disk."""
 from __future__ import annotations
 
-import os
 import re
 import resource
 import signal
@@ -17,7 +16,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, func, select, update
 
 from models.tables import CrawlRun, Delivery, Review
-from tests.e2e.conftest import TOKEN, Result, Setup, site_review
+from tests.cli import Result, run_process
+from tests.e2e.conftest import TOKEN, Setup, site_review
 
 FOOTER = re.compile(r"review #(\d+)")
 
@@ -287,10 +287,8 @@ def crawl_with_file_size_limit(e2e: Setup, limit: int) -> Result:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, "-m", "monitor", "crawl", "--config", str(e2e.config)],
-                          capture_output=True, text=True, env=env, cwd=e2e.tmp, timeout=120, preexec_fn=limit_files)
-    return Result(done.returncode, done.stdout, done.stderr)
+    return run_process("crawl", "--config", str(e2e.config), env={"SLACK_BOT_TOKEN": TOKEN}, cwd=e2e.tmp,
+                       preexec_fn=limit_files)
 
 
 def test_a_full_disk_fails_with_one_line_keeps_the_database_intact_and_loses_nothing_stored(e2e):
