@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, update
 
 from demo.server import SiteServer
 from demo.sitegen import SiteReview, trustpilot_pages
 from demo.slack_receiver import SlackReceiver
+from models.tables import Delivery
 from tests.cli import Result, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +43,19 @@ class Setup:
         """`repwatch ARGS --config <this config>` in this process, from the test's directory, with the Slack token."""
         config = ["--config", str(self.config)] if args[0] not in ("extract", "score") else []
         return run_cli(*args, *config, env={"SLACK_BOT_TOKEN": TOKEN}, cwd=self.tmp)
+
+    def pass_time(self) -> None:
+        """Make every waiting delivery due now, as if its backoff or Retry-After had passed.
+
+        The outbox backs off 30 s, 60 s, … (and honours Retry-After up to an hour); waiting that out for real would
+        make a test minutes long without testing anything more. Only the time is skipped: which rows wait, and in
+        what order they go, stay as the failed runs left them.
+        """
+        engine = create_engine(f"sqlite:///{self.tmp / 'data' / 'repwatch.db'}")
+        with engine.begin() as db:
+            db.execute(update(Delivery).where(Delivery.status == "pending")
+                       .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+        engine.dispose()
 
     def publish(self, reviews: list[SiteReview]) -> None:
         for path, body in trustpilot_pages(DOMAIN, reviews).items():
