@@ -724,10 +724,11 @@ def alerts_test_digest_email(loaded: Config, config: Path) -> None:
         fail("test email refused for " + "; ".join(f"{rcpt}: {reply}" for rcpt, reply in report.refused.items()))
 
 
-def main() -> None:
-    """Console entry point: one line on stderr for anything unexpected, a traceback only with REPWATCH_DEBUG=1."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (argv: sys.argv[1:] when None): one line on stderr for anything unexpected, a traceback
+    only with REPWATCH_DEBUG=1. Always ends in SystemExit with the exit code."""
     try:
-        app()
+        app(args=argv, prog_name="repwatch")
     except KeyboardInterrupt:
         err.print("repwatch: interrupted")
         sys.exit(130)

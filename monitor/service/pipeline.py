@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.outbox import DeliveryReport
@@ -40,6 +41,13 @@ def open_sessions(config: Config) -> sessionmaker[Session]:
     return session_factory(engine)
 
 
+def dispose(sessions: sessionmaker[Session]) -> None:
+    """Close the database connections behind a session factory (a long-lived process opens many crawls)."""
+    bind = sessions.kw.get("bind")
+    if isinstance(bind, Engine):
+        bind.dispose()
+
+
 @dataclass
 class CrawlReport:
     """What one `repwatch crawl` did: per-source outcomes, what was scored and queued, what was sent."""
@@ -63,48 +71,50 @@ def crawl(config: Config, source_names: list[str] | None = None, *, full: bool =
     """Crawl the sources (all when None), store and score new reviews, queue follow-ups and send what is due.
 
     A source another crawl holds (a flock on this machine, an advisory lock on PostgreSQL for every machine) is
-    skipped. The locks are held until this process ends: the OS frees them even after SIGKILL.
+    skipped. The locks are released when the crawl returns; the OS frees them even after a SIGKILL.
     """
     wanted = list(dict.fromkeys(source_names or [s.name for _, s in config.sources()]))
     report = CrawlReport()
-    locks: dict[str, Lock] = {}
-    shared = DatabaseLocks(config.database_url())
-    for name in wanted:
-        try:
-            locks[name] = acquire(config.data_dir, name)
-            shared.acquire(name)
-        except LockHeld as exc:
-            if name in locks:
-                locks.pop(name).release()
-            report.skipped.append((name, exc.holder.describe()))
-    if wanted and not locks:
-        report.all_locked = True
-        return report
-    crawled = list(locks)
-    sessions = open_sessions(config)
-    with stage(f"crawling {len(crawled)} sources…"):
-        report.result = run_crawl(config, sessions, crawled, full=full)
-    scorer = Scorer.from_config(config)
-    with stage("reading new reviews…"):
-        # The model's part of scoring, before the lock below: crawls on other cores and machines read theirs at
-        # the same time (bench/RESULTS.md section 3). After the crawl, not during it: measured here, scoring
-        # alongside the crawl child slowed the crawl by more than the scoring it hid (two cores, one SQLite writer).
-        warm_scores(sessions, scorer, crawled)
-    # One process at a time scores and sends, or two crawls finishing together could send an alert twice.
-    outbox_lock = acquire(config.data_dir, OUTBOX_LOCK, wait=True)
-    shared.acquire(OUTBOX_LOCK, wait=True)  # and one machine at a time
-    try:
-        with stage("scoring new reviews…"):
-            # This crawl's sources only: another crawl's new reviews are being read by that crawl right now (a
-            # source's leftovers from a killed crawl wait for its next crawl, or for `repwatch deliver`).
-            report.scored, report.queued = score_pending(sessions, config, scorer, source_names=crawled)
-            report.followups = queue_followups(sessions, config)
-        if send:
-            with stage("sending alerts…"):
-                report.delivery = alerting.deliver(sessions, config)
-    finally:
-        shared.release(OUTBOX_LOCK)
-        outbox_lock.release()
+    with ExitStack() as held:  # every lock released when the crawl ends (and by the OS after a SIGKILL)
+        shared = held.enter_context(DatabaseLocks(config.database_url()))
+        locks: dict[str, Lock] = {}
+        for name in wanted:
+            try:
+                locks[name] = held.enter_context(acquire(config.data_dir, name))
+                shared.acquire(name)
+            except LockHeld as exc:
+                if name in locks:
+                    locks.pop(name).release()
+                report.skipped.append((name, exc.holder.describe()))
+        if wanted and not locks:
+            report.all_locked = True
+            return report
+        crawled = list(locks)
+        sessions = open_sessions(config)
+        held.callback(dispose, sessions)
+        with stage(f"crawling {len(crawled)} sources…"):
+            report.result = run_crawl(config, sessions, crawled, full=full)
+        scorer = Scorer.from_config(config)
+        with stage("reading new reviews…"):
+            # The model's part of scoring, before the lock below: crawls on other cores and machines read theirs
+            # at the same time (bench/RESULTS.md section 3). After the crawl, not during it: measured here, scoring
+            # alongside the crawl child slowed the crawl by more than the scoring it hid (two cores, one SQLite
+            # writer).
+            warm_scores(sessions, scorer, crawled)
+        # One process at a time scores and sends, or two crawls finishing together could send an alert twice.
+        with acquire(config.data_dir, OUTBOX_LOCK, wait=True):
+            shared.acquire(OUTBOX_LOCK, wait=True)  # and one machine at a time
+            try:
+                with stage("scoring new reviews…"):
+                    # This crawl's sources only: another crawl's new reviews are being read by that crawl right
+                    # now (a source's leftovers from a killed crawl wait for its next crawl, or `repwatch deliver`).
+                    report.scored, report.queued = score_pending(sessions, config, scorer, source_names=crawled)
+                    report.followups = queue_followups(sessions, config)
+                if send:
+                    with stage("sending alerts…"):
+                        report.delivery = alerting.deliver(sessions, config)
+            finally:
+                shared.release(OUTBOX_LOCK)
     return report
 
 

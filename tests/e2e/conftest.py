@@ -1,20 +1,19 @@
-"""End-to-end plumbing: a local review site, a Slack stand-in, and the real `repwatch` command."""
+"""End-to-end plumbing: a local review site, a Slack stand-in, and the `repwatch` command run on them."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, update
 
 from demo.server import SiteServer
 from demo.sitegen import SiteReview, trustpilot_pages
 from demo.slack_receiver import SlackReceiver
+from models.tables import Delivery
+from tests.cli import Result, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -30,47 +29,6 @@ def site_review(n: int, rating: int | None, hours_ago: float, body: str | None =
     )
 
 
-class FollowedProcess:
-    """A `repwatch` command as a child process; its stderr read line by line as it comes, for `wait_for`."""
-
-    def __init__(self, args: list[str], *, cwd: Path, timeout: float):
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN}
-        self.proc = subprocess.Popen([sys.executable, "-m", "monitor", *args], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
-        self.timeout = timeout
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("<EOF>")
-            self._changed.notify_all()
-
-    def wait_for(self, text: str, count: int = 1) -> list[str]:
-        """The first `count` stderr lines containing `text`, waiting for them to be written (or the process to end)."""
-        def found() -> list[str] | None:
-            hits = [line for line in self.lines if text in line]
-            return hits if len(hits) >= count or "<EOF>" in self.lines else None
-
-        with self._changed:
-            hits = self._changed.wait_for(found, timeout=self.timeout) or []
-        assert len(hits) >= count, f"{len(hits)} of {count} lines with {text!r} in:\n" + "\n".join(self.lines)
-        return hits
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
 @dataclass
 class Setup:
     site: SiteServer
@@ -82,13 +40,22 @@ class Setup:
         return self.repwatch("crawl", *args)
 
     def repwatch(self, *args: str) -> Result:
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "COLUMNS": "200"}
-        done = subprocess.run(
-            [sys.executable, "-m", "monitor", *args, "--config", str(self.config)] if args[0] not in ("extract", "score")
-            else [sys.executable, "-m", "monitor", *args],
-            capture_output=True, text=True, env=env, cwd=self.tmp, timeout=120,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
+        """`repwatch ARGS --config <this config>` in this process, from the test's directory, with the Slack token."""
+        config = ["--config", str(self.config)] if args[0] not in ("extract", "score") else []
+        return run_cli(*args, *config, env={"SLACK_BOT_TOKEN": TOKEN}, cwd=self.tmp)
+
+    def pass_time(self) -> None:
+        """Make every waiting delivery due now, as if its backoff or Retry-After had passed.
+
+        The outbox backs off 30 s, 60 s, … (and honours Retry-After up to an hour); waiting that out for real would
+        make a test minutes long without testing anything more. Only the time is skipped: which rows wait, and in
+        what order they go, stay as the failed runs left them.
+        """
+        engine = create_engine(f"sqlite:///{self.tmp / 'data' / 'repwatch.db'}")
+        with engine.begin() as db:
+            db.execute(update(Delivery).where(Delivery.status == "pending")
+                       .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+        engine.dispose()
 
     def publish(self, reviews: list[SiteReview]) -> None:
         for path, body in trustpilot_pages(DOMAIN, reviews).items():

@@ -13,7 +13,8 @@ from demo.sitegen import trustpilot_pages
 from demo.slack_receiver import SlackReceiver
 from models.tables import CrawlRun, Source
 from monitor.service.locks import EXIT_LOCKED
-from tests.e2e.conftest import TOKEN, FollowedProcess, Setup, site_review, write_config
+from tests.cli import RunningProcess, run_process
+from tests.e2e.conftest import TOKEN, Setup, site_review, write_config
 
 WAIT = 90  # seconds: an upper bound for a crawl child to come and go, never a pause
 
@@ -43,11 +44,12 @@ class GatedSite(SiteServer):
         return super()._lookup(path)
 
 
-class RunningDaemon(FollowedProcess):
+class RunningDaemon(RunningProcess):
     """`repwatch run` as a child process."""
 
     def __init__(self, setup: Setup, *args: str):
-        super().__init__(["run", "--config", str(setup.config), *args], cwd=setup.tmp, timeout=WAIT)
+        super().__init__(["run", "--config", str(setup.config), *args], env={"SLACK_BOT_TOKEN": TOKEN}, cwd=setup.tmp,
+                         timeout=WAIT)
 
     def wait_for(self, text: str, count: int = 1) -> str:  # type: ignore[override]
         """The first stderr line containing `text`."""
@@ -55,11 +57,6 @@ class RunningDaemon(FollowedProcess):
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture
@@ -74,7 +71,7 @@ def daemon_setup(tmp_path):
         for gate in site.gates.values():
             gate.opened.set()
         for daemon in daemons:
-            daemon.stop()
+            daemon.kill()
 
 
 def crawl_runs(setup: Setup) -> list[tuple[str, str]]:
@@ -94,7 +91,7 @@ def test_sighup_adds_a_source_and_sigterm_lets_the_running_crawl_finish(daemon_s
     assert crawl_runs(setup) == [("acme-trustpilot", "ok")]
     assert len(setup.slack.messages) == 1  # the crawl child scored and alerted, as `repwatch crawl` does
 
-    second = setup.repwatch("run")
+    second = run_process("run", "--config", str(setup.config), env={"SLACK_BOT_TOKEN": TOKEN}, cwd=setup.tmp)
     assert second.code == EXIT_LOCKED
     assert f"another `repwatch run` (pid {daemon.proc.pid}, started" in second.stderr
 

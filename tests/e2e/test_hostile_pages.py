@@ -1,12 +1,10 @@
-"""Hostile pages through the real `repwatch crawl`: each is bounded or neutralised, counted, and loses nothing stored.
+"""Hostile pages through `repwatch crawl`: each is bounded or neutralised, counted, and loses nothing stored.
 
 One local site serves every hostile input, each to its own source, and two real crawls (a baseline for the sources that
 need stored reviews, then all sources) feed every test: a crawl is seconds of process start-up, the checks are not.
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -18,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from models.tables import CrawlRun, Review, Source
+from tests.cli import Result, run_cli, run_process
 from tests.e2e.hostile_site import Answer, HostileSite, MiB, gzip_of_zeros
 
 MAX_PAGES = 5
@@ -95,19 +94,6 @@ BASELINE = ["oversize", "deepfirst"]  # crawled once with ordinary pages first: 
 
 
 @dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def problem(self, source: str) -> str:
-        """The one `repwatch:` line about `source` (there must be exactly one)."""
-        lines = [line for line in self.stderr.splitlines() if line.startswith(f"repwatch: source {source} ")]
-        assert len(lines) == 1, self.stderr
-        return lines[0]
-
-
-@dataclass
 class Crawled:
     site: HostileSite
     tmp: Path
@@ -116,22 +102,27 @@ class Crawled:
     result: Result | None = None
     peak_rss: int = 0
 
-    def repwatch(self, *args: str, measure: bool = False) -> Result:
-        command = [sys.executable, "-m", "monitor", *args, "--config", str(self.config)]
-        if measure:  # a wrapper that reaps the command and its crawl child, then prints their peak RSS (KiB)
-            wrapper = (
-                "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]);"
-                " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
-            )
-            command = [sys.executable, "-c", wrapper, *command]
-        done = subprocess.run(
-            command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, cwd=self.tmp, timeout=120
+    def repwatch(self, *args: str) -> Result:
+        return run_cli(*args, "--config", str(self.config), cwd=self.tmp)
+
+    def measured(self, *args: str) -> Result:
+        """The command as a child process, under a wrapper that reaps it and its crawl child, then prints their peak
+        RSS (KiB): what a page costs in memory is the point, so this one needs processes of its own."""
+        wrapper = (
+            "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]);"
+            " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
         )
-        stdout = done.stdout
-        if measure:
-            stdout, _, peak_kib = stdout.rstrip("\n").rpartition("\n")
-            self.peak_rss = int(peak_kib) * 1024
-        return Result(done.returncode, stdout, done.stderr)
+        done = run_process(*args, "--config", str(self.config), cwd=self.tmp, launcher=[sys.executable, "-c", wrapper])
+        stdout, _, peak_kib = done.stdout.rstrip("\n").rpartition("\n")
+        self.peak_rss = int(peak_kib) * 1024
+        return Result(done.code, stdout, done.stderr)
+
+    def problem(self, source: str) -> str:
+        """The one `repwatch:` line the full crawl wrote about `source` (there must be exactly one)."""
+        assert self.result is not None
+        lines = [line for line in self.result.stderr.splitlines() if line.startswith(f"repwatch: source {source} ")]
+        assert len(lines) == 1, self.result.stderr
+        return lines[0]
 
     def run(self, source: str) -> Any:
         """The source's last CrawlRun: outcome, error, items, stats."""
@@ -195,7 +186,7 @@ def crawled(tmp_path_factory):
         done.baseline = done.repwatch("crawl", *(arg for name in BASELINE for arg in ("--source", name)))
         for path, answer in hostile_pages().items():
             site.answers[path] = answer if isinstance(answer, Answer) else Answer.html(answer)
-        done.result = done.repwatch("crawl", measure=True)
+        done.result = done.measured("crawl")
         yield done
 
 
@@ -217,7 +208,7 @@ def test_a_large_page_is_read_and_counted(crawled):
 
 
 def test_a_page_over_the_max_size_is_cancelled_named_and_loses_nothing(crawled):
-    problem = crawled.result.problem("oversize")
+    problem = crawled.problem("oversize")
     assert "failed: page of 22,020,096 bytes is over the 20 MiB download limit (DOWNLOAD_MAXSIZE)" in problem
     run = crawled.run("oversize")
     assert (run.outcome, run.stats["repwatch/oversize_pages"]) == ("failed", 1)
@@ -241,7 +232,7 @@ def test_a_page_that_streams_past_the_max_size_is_cut_off_and_earlier_pages_are_
 
 
 def test_a_compression_bomb_is_stopped_at_the_size_limit_not_by_running_out_of_memory(crawled):
-    problem = crawled.result.problem("bomb")
+    problem = crawled.problem("bomb")
     assert "failed: compression bomb:" in problem and "inflate past the 20 MiB download limit" in problem
     assert crawled.run("bomb").stats["repwatch/decompression_bombs"] == 1
     assert crawled.peak_rss < 512 * MiB  # inflating it whole would take over 1 GiB
@@ -257,7 +248,7 @@ def test_deeply_nested_html_is_read_as_far_as_the_parser_goes_and_counted(crawle
 
 
 def test_deeply_nested_html_before_every_review_breaks_the_source_and_loses_nothing(crawled):
-    assert "broken: no reviews where there used to be some" in crawled.result.problem("deepfirst")
+    assert "broken: no reviews where there used to be some" in crawled.problem("deepfirst")
     assert crawled.run("deepfirst").stats["repwatch/truncated_html"] == 1
     assert set(crawled.stored("deepfirst")) == {"r1", "r2"}
 
@@ -283,19 +274,19 @@ def test_terminal_escapes_and_bidi_controls_in_reviews_print_neutralised(crawled
 
 
 def test_a_redirect_loop_fails_the_source_with_one_line(crawled):
-    assert "failed: redirect loop: 2 redirects lead back to" in crawled.result.problem("loop")
+    assert "failed: redirect loop: 2 redirects lead back to" in crawled.problem("loop")
     assert crawled.run("loop").stats["repwatch/redirect_loops"] == 1
     assert crawled.requested("loop") == ["/loop", "/loop-back"]
 
 
 def test_a_long_redirect_chain_stops_at_redirect_max_times(crawled):
-    assert "failed: more than 5 redirects in a row (REDIRECT_MAX_TIMES)" in crawled.result.problem("chain")
+    assert "failed: more than 5 redirects in a row (REDIRECT_MAX_TIMES)" in crawled.problem("chain")
     assert crawled.run("chain").stats["repwatch/redirect_cap_reached"] == 1
     assert crawled.site.requested("/hop/") == ["/hop/1", "/hop/2", "/hop/3", "/hop/4", "/hop/5"]
 
 
 def test_a_site_that_hangs_up_fails_the_source_with_a_readable_reason(crawled):
-    problem = crawled.result.problem("hangup")
+    problem = crawled.problem("hangup")
     assert "failed: ConnectionDone: Connection was closed cleanly. at" in problem
     assert crawled.requested("hangup") == ["/hangup"] * 3  # RETRY_TIMES = 2 retries, then it gives up
 

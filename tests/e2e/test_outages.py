@@ -1,7 +1,6 @@
-"""Outages through the real CLI: Slack down, rate-limited and hanging, SMTP 451, a locked database, a full disk."""
+"""Outages through the CLI: Slack down, rate-limited and hanging, SMTP 451, a locked database, a full disk."""
 from __future__ import annotations
 
-import os
 import re
 import resource
 import signal
@@ -14,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, func, select
 
 from models.tables import CrawlRun, Delivery, Review
-from tests.e2e.conftest import TOKEN, Result, Setup, site_review
+from tests.cli import Result, run_process
+from tests.e2e.conftest import TOKEN, Setup, site_review
 
 FOOTER = re.compile(r"review #(\d+)")
 
@@ -28,18 +28,6 @@ def database(e2e: Setup):
 
 def problems(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("repwatch:")]
-
-
-def pass_time(e2e: Setup) -> None:
-    """Make every waiting delivery due now, as if its backoff or Retry-After had passed.
-
-    The outbox backs off 30 s, 60 s, … (and honours Retry-After up to an hour); waiting that out for real would
-    make this test minutes long without testing anything more. Only the time is skipped: which rows wait, and in
-    what order they go, stay as the failed runs left them.
-    """
-    with database(e2e).begin() as db:
-        db.execute(update(Delivery).where(Delivery.status == "pending")
-                   .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
 
 
 def alerts_by_channel(e2e: Setup) -> dict[str, list[int]]:
@@ -87,7 +75,7 @@ def test_slack_down_then_rate_limited_then_hanging_then_back_delivers_every_aler
     assert down.code == 1
     assert len(problems(down)) == 1 and "Slack is having trouble, will retry" in problems(down)[0], down.stderr
     assert "next try after" in problems(down)[0] and "Traceback" not in down.stderr
-    pass_time(outage)
+    outage.pass_time()
     # Still down, and a new negative review arrives meanwhile: it queues behind the older ones.
     reviews.insert(0, site_review(50, 2, 1, body="Waited an hour, cold coffee, awful service."))
     outage.publish(reviews)
@@ -96,7 +84,7 @@ def test_slack_down_then_rate_limited_then_hanging_then_back_delivers_every_aler
     assert outage.slack.messages == []
 
     # 429 with a Retry-After longer than alerting.max_inline_wait: back to the outbox for as long as Slack asked.
-    pass_time(outage)
+    outage.pass_time()
     outage.slack.rate_limit_next(1, retry_after="120")
     limited = outage.crawl()
     assert limited.code == 1 and "rate limited, retry in 120s" in limited.stderr, limited.stderr
@@ -105,7 +93,7 @@ def test_slack_down_then_rate_limited_then_hanging_then_back_delivers_every_aler
     assert len(waits) == 5 and min(waits) >= datetime.now(UTC) + timedelta(seconds=100)
 
     # Slack takes the request and never answers: the client gives up after its timeout (1 s here).
-    pass_time(outage)
+    outage.pass_time()
     outage.slack.stall_next(1)
     hanging = outage.crawl()
     assert hanging.code == 1
@@ -113,7 +101,7 @@ def test_slack_down_then_rate_limited_then_hanging_then_back_delivers_every_aler
     assert outage.slack.messages == []
 
     # Back: every alert once, each channel in the order they were queued (review ids ascending).
-    pass_time(outage)
+    outage.pass_time()
     back = outage.crawl()
     assert back.code == 0, back.stderr
     channels = alerts_by_channel(outage)
@@ -287,10 +275,8 @@ def crawl_with_file_size_limit(e2e: Setup, limit: int) -> Result:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, "-m", "monitor", "crawl", "--config", str(e2e.config)],
-                          capture_output=True, text=True, env=env, cwd=e2e.tmp, timeout=120, preexec_fn=limit_files)
-    return Result(done.returncode, done.stdout, done.stderr)
+    return run_process("crawl", "--config", str(e2e.config), env={"SLACK_BOT_TOKEN": TOKEN}, cwd=e2e.tmp,
+                       preexec_fn=limit_files)
 
 
 def test_a_full_disk_fails_with_one_line_keeps_the_database_intact_and_loses_nothing_stored(e2e):

@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, select
 from demo.jspage import js_review_pages
 from demo.server import SiteServer
 from models.tables import CrawlRun, Review
+from tests.cli import Result, run_cli
 from tests.e2e.conftest import site_review
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,7 +38,7 @@ def site():
         yield server
 
 
-def crawl(tmp: Path, url: str, *, render: bool, browser_path: Path = CHROMIUM) -> subprocess.CompletedProcess:
+def crawl(tmp: Path, url: str, *, render: bool, browser_path: Path = CHROMIUM) -> Result:
     config = tmp / "config.yaml"
     config.write_text(textwrap.dedent(f"""
         data_dir: {tmp / 'data'}
@@ -53,10 +54,7 @@ def crawl(tmp: Path, url: str, *, render: bool, browser_path: Path = CHROMIUM) -
                 url: {url}
                 render: {'true' if render else 'false'}
     """))
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", "crawl", "--no-alerts", "--config", str(config)],
-        check=False, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, cwd=tmp, timeout=120,
-    )
+    return run_cli("crawl", "--no-alerts", "--config", str(config), cwd=tmp)
 
 
 def stored(tmp: Path) -> tuple[list, object]:
@@ -75,7 +73,7 @@ def test_render_stores_exactly_the_reviews_the_script_builds(site, tmp_path):
     started = time.monotonic()
     result = crawl(tmp_path, site.url_for("/reviews"), render=True)
     elapsed = time.monotonic() - started
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     reviews, run = stored(tmp_path)
     assert sorted(r.external_id for r in reviews) == sorted(site.url + path for path in EXPECTED_IDS)
     by_id = {r.external_id.rsplit("/", 1)[1]: r for r in reviews}
@@ -95,7 +93,7 @@ def test_render_stores_exactly_the_reviews_the_script_builds(site, tmp_path):
 
 def test_without_render_the_same_source_finds_nothing_and_is_ok(site, tmp_path):
     result = crawl(tmp_path, site.url_for("/reviews"), render=False)
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     reviews, run = stored(tmp_path)
     assert reviews == [] and (run.outcome, run.pages, run.items) == ("ok", 1, 0)
     assert not any(r.path.startswith("/api/") for r in site.requests)  # nothing ran the script
@@ -105,7 +103,7 @@ def test_without_render_the_same_source_finds_nothing_and_is_ok(site, tmp_path):
 def test_a_missing_browser_fails_the_source_with_one_clear_line(site, tmp_path):
     missing = tmp_path / "no-such" / "chromium"
     result = crawl(tmp_path, site.url_for("/reviews"), render=True, browser_path=missing)
-    assert result.returncode == 1
+    assert result.code == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("repwatch:")]
     assert lines == [f"repwatch: source harbour-js failed: render: no Chromium at {missing} (apt-get install chromium)"], result.stderr
     assert "Traceback" not in result.stderr
@@ -118,7 +116,7 @@ def test_a_missing_browser_fails_the_source_with_one_clear_line(site, tmp_path):
 def test_a_browser_that_does_not_start_fails_the_source_with_one_line(site, tmp_path):
     not_chromium = Path("/bin/true")  # exists and runs, but never speaks the DevTools protocol
     result = crawl(tmp_path, site.url_for("/reviews"), render=True, browser_path=not_chromium)
-    assert result.returncode == 1
+    assert result.code == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("repwatch:")]
     assert len(lines) == 1 and f"render: Chromium at {not_chromium} did not start" in lines[0], result.stderr
     assert "Call log" not in result.stderr and "Traceback" not in result.stderr

@@ -5,8 +5,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 from collections import Counter
@@ -20,7 +18,8 @@ from demo.sitegen import trustpilot_pages, trustpilot_path
 from demo.slack_receiver import SlackReceiver
 from models.tables import CrawlRun, Delivery, Review, Source
 from monitor.service.locks import EXIT_LOCKED, DatabaseLocks
-from tests.e2e.conftest import TOKEN, FollowedProcess, site_review
+from tests.cli import RunningProcess, run_cli, start_process
+from tests.e2e.conftest import TOKEN, site_review
 from tests.e2e.test_daemon import GatedSite
 
 REDIS_URL_ENV = "REPWATCH_TEST_REDIS_URL"
@@ -54,20 +53,9 @@ def queue(request):
     client.close()
 
 
-class Process(FollowedProcess):
-    """A `repwatch` verb as a child process."""
-
-    def __init__(self, config: Path, *args: str):
-        super().__init__([*args, "--config", str(config)], cwd=config.parent, timeout=WAIT)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def start(config: Path, verb: str) -> RunningProcess:
+    """`repwatch run` or `repwatch worker` of the machine whose config this is, as a child process."""
+    return start_process(verb, "--config", str(config), env={"SLACK_BOT_TOKEN": TOKEN}, cwd=config.parent, timeout=WAIT)
 
 
 def write_config(folder: Path, *, site: str, slack: str, database: str, redis: str, queue: str) -> Path:
@@ -135,7 +123,7 @@ def cycle_done(database_url: str, messages: int) -> bool:
     return len(crawled) == SOURCES and all(outcome != "running" for _, outcome, _ in runs) and messages >= SOURCES
 
 
-def describe(database_url: str, messages: int, processes: list[Process]) -> str:
+def describe(database_url: str, messages: int, processes: list[RunningProcess]) -> str:
     """The state a stuck cycle was in: runs, alerts, and what the daemon and the workers said."""
     lines = [f"{messages} Slack messages; crawl runs: {crawl_runs(database_url)}"]
     for process in processes:
@@ -165,7 +153,7 @@ def until(condition, what, within: float = WAIT):
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_worker_killed_mid_crawl_loses_nothing_and_doubles_nothing(tmp_path, database_url, queue):
     redis_url, queue_name = queue
-    processes: list[Process] = []
+    processes: list[RunningProcess] = []
     with GatedSite(robots_txt="User-agent: *\n") as site, SlackReceiver(token=TOKEN) as slack:
         for i in range(SOURCES):
             # Two pages each: one recent 1-star review (an alert) and two old 5-star ones.
@@ -176,11 +164,11 @@ def test_a_worker_killed_mid_crawl_loses_nothing_and_doubles_nothing(tmp_path, d
         machines = {name: write_config(tmp_path / name, site=site.url, slack=slack.api_url, database=database_url,
                                        redis=redis_url, queue=queue_name) for name in ("run", "a", "b", "c")}
         try:
-            workers = {name: Process(machines[name], "worker") for name in ("a", "b")}
+            workers = {name: start(machines[name], "worker") for name in ("a", "b")}
             processes += workers.values()
             for worker in workers.values():
                 worker.wait_for("ready: 1 job(s) at once from queue")
-            daemon = Process(machines["run"], "run")
+            daemon = start(machines["run"], "run")
             processes.append(daemon)
             queued = daemon.wait_for(": queued (task ", SOURCES)
             assert len(queued) == SOURCES  # one line per source, each the job of its own
@@ -197,7 +185,7 @@ def test_a_worker_killed_mid_crawl_loses_nothing_and_doubles_nothing(tmp_path, d
             workers[victim].proc.wait(WAIT)
             until(lambda: not alive(crawler), "the killed worker's crawl to die with it")
             gate.opened.set()
-            replacement = Process(machines["c"], "worker")
+            replacement = start(machines["c"], "worker")
             processes.append(replacement)
 
             # The queue hands the killed worker's job to a living worker, and the cycle completes.
@@ -213,7 +201,7 @@ def test_a_worker_killed_mid_crawl_loses_nothing_and_doubles_nothing(tmp_path, d
         finally:
             gate.opened.set()
             for process in processes:
-                process.stop()
+                process.terminate()
 
         engine = create_engine(database_url)
         with engine.connect() as db:
@@ -276,18 +264,17 @@ def test_status_shows_the_jobs_waiting_on_the_queue_and_the_workers_that_answer(
         app.send_task("repwatch.deliver")
 
     def status() -> str:
-        shown = subprocess.run([sys.executable, "-m", "monitor", "status", "--config", str(config)], capture_output=True, text=True,
-                               env={**os.environ, "COLUMNS": "300"}, timeout=WAIT)
-        assert shown.returncode == 0, shown.stderr
+        shown = run_cli("status", "--config", str(config), env={"COLUMNS": "300"})
+        assert shown.code == 0, shown.stderr
         return next(line for line in shown.stdout.splitlines() if line.startswith("queue: "))
 
     assert status() == f"queue: {redis_url}: 2 waiting, 0 running; no worker answered"
-    worker = Process(config, "worker")
+    worker = start(config, "worker")
     try:
         name = re.search(r"(repwatch-\d+@\S+) ready", worker.wait_for(" ready.")[0])[1]
         assert f"1 worker answered: {name}" in status()
     finally:
-        worker.stop()
+        worker.terminate()
 
     unreachable = config.read_text().replace(redis_url, "redis://:s3cret@127.0.0.1:9/0")
     config.write_text(unreachable)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.engine import Engine
-from typer.testing import CliRunner
 
 from alerts.digest import IsoWeek, build_digest
 from alerts.outbox import outbox_row
@@ -26,6 +25,7 @@ from monitor.service.scoring import score_pending
 from monitor.sentiment.stars import verdict_from_stars
 from monitor.topics import builtin_matcher
 from spiders.items import Review as ReviewItem
+from tests.cli import run_cli
 
 NOW = datetime.now(UTC).replace(microsecond=0)  # `repwatch reviews --since` counts from the real clock
 BIG_TABLES = ("review", "review_version", "delivery")
@@ -179,15 +179,13 @@ def test_the_digest_reads_one_business_not_every_negative_review(world):
     (["--negative"], True),
 ])
 def test_repwatch_reviews_reads_only_what_it_shows(world, flags, ordered_walks):
-    from monitor.cli import app
-
     _, config_path, _, _, path = world
     result: list = []
 
     def run() -> None:
-        result.append(CliRunner().invoke(app, ["reviews", "--config", str(config_path), "--format", "json", *flags]))
+        result.append(run_cli("reviews", "--config", str(config_path), "--format", "json", *flags))
 
     statements = statements_of(run)
-    assert result[0].exit_code == 0, result[0].output
+    assert result[0].code == 0, result[0].stderr
     assert any("FROM review" in s for s, _ in statements)
     assert whole_table_walks(path, statements, ordered_walks=ordered_walks) == []

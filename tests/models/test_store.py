@@ -1,7 +1,7 @@
 """Storing reviews: new means inserted once, a change makes a version, times come back in UTC."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -9,8 +9,7 @@ from models.store import known_external_ids, store_reviews
 from models.tables import Business, Review, ReviewVersion, Source
 from spiders.items import Reply
 from spiders.items import Review as ReviewItem
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+from tests.conftest import START
 
 
 def make_source(sessions) -> int:
@@ -24,15 +23,15 @@ def make_source(sessions) -> int:
 
 def item(external_id: str, body: str = "Cold coffee, rude staff.", rating: float | None = 1, reply=None) -> ReviewItem:
     return ReviewItem(external_id=external_id, url=f"https://example.com/reviews/{external_id}", body=body,
-                      rating=rating, author="Ann", published_at=NOW - timedelta(hours=5), reply=reply)
+                      rating=rating, author="Ann", published_at=START - timedelta(hours=5), reply=reply)
 
 
-def test_new_reviews_are_inserted_once_and_counted(sessions):
+def test_new_reviews_are_inserted_once_and_counted(sessions, clock):
     source_id = make_source(sessions)
     with sessions.begin() as session:
-        first = store_reviews(session, source_id, [item("a"), item("b")], now=NOW)
+        first = store_reviews(session, source_id, [item("a"), item("b")], now=clock.now())
     with sessions.begin() as session:
-        again = store_reviews(session, source_id, [item("a"), item("b"), item("c")], now=NOW)
+        again = store_reviews(session, source_id, [item("a"), item("b"), item("c")], now=clock.now())
     assert (first.new, first.changed) == (2, 0)
     assert (again.new, again.changed, again.unchanged) == (1, 0, 2)
     with sessions() as session:
@@ -40,15 +39,15 @@ def test_new_reviews_are_inserted_once_and_counted(sessions):
         assert known_external_ids(session, source_id) == {"a", "b", "c"}
 
 
-def test_a_changed_review_is_versioned_and_sent_back_for_scoring(sessions):
+def test_a_changed_review_is_versioned_and_sent_back_for_scoring(sessions, clock):
     source_id = make_source(sessions)
     with sessions.begin() as session:
-        store_reviews(session, source_id, [item("a", rating=2)], now=NOW)
-        session.execute(Review.__table__.update().values(scored_at=NOW, sentiment_label="neg"))
+        store_reviews(session, source_id, [item("a", rating=2)], now=clock.now())
+        session.execute(Review.__table__.update().values(scored_at=clock.now(), sentiment_label="neg"))
     edited = item("a", body="Cold coffee, rude staff. UPDATE: they refunded me.", rating=4,
-                  reply=Reply("Sorry! We fixed it.", NOW))
+                  reply=Reply("Sorry! We fixed it.", clock.now()))
     with sessions.begin() as session:
-        result = store_reviews(session, source_id, [edited], now=NOW + timedelta(days=1))
+        result = store_reviews(session, source_id, [edited], now=clock.advance(days=1))
     assert result.changed == 1
     with sessions() as session:
         review = session.scalars(select(Review)).one()
@@ -59,45 +58,48 @@ def test_a_changed_review_is_versioned_and_sent_back_for_scoring(sessions):
         assert versions[0].body == "Cold coffee, rude staff."
 
 
-def test_timestamps_round_trip_as_utc(sessions):
+def test_timestamps_round_trip_as_utc(sessions, clock):
     source_id = make_source(sessions)
     with sessions.begin() as session:
-        store_reviews(session, source_id, [item("a")], now=NOW)
+        store_reviews(session, source_id, [item("a")], now=clock.now())
     with sessions() as session:
         review = session.scalars(select(Review)).one()
-        assert review.published_at == NOW - timedelta(hours=5)
+        assert review.published_at == START - timedelta(hours=5)
         assert review.published_at.tzinfo is not None
-        assert review.first_seen_at == NOW
+        assert review.first_seen_at == clock.now()
 
 
-def test_a_batch_of_thousands_is_a_few_statements(sessions):
+def test_a_batch_of_thousands_is_a_few_statements(sessions, clock):
     source_id = make_source(sessions)
     items = [item(f"id-{n}", body=f"review number {n}") for n in range(2500)]
     with sessions.begin() as session:
-        result = store_reviews(session, source_id, items, baseline=True, now=NOW)
+        result = store_reviews(session, source_id, items, baseline=True, now=clock.now())
     assert result.new == 2500
     with sessions() as session:
         assert session.scalar(select(func.count(Review.id)).where(Review.baseline)) == 2500
         assert session.scalar(select(func.count(ReviewVersion.id))) == 2500
 
 
-def test_removal_and_reappearance_are_recorded_as_versions(sessions):
+def test_removal_and_reappearance_are_recorded_as_versions(sessions, clock):
     from models.store import mark_removed
 
     source_id = make_source(sessions)
+    first = clock.now()
     with sessions.begin() as session:
-        store_reviews(session, source_id, [item("a"), item("b")], now=NOW)
-    # A later complete crawl sees only "a": "b" was taken down.
+        store_reviews(session, source_id, [item("a"), item("b")], now=first)
+    # A day later a complete crawl sees only "a": "b" was taken down.
+    removed = clock.advance(days=1)
     with sessions.begin() as session:
-        store_reviews(session, source_id, [item("a")], now=NOW + timedelta(days=1))
-        assert mark_removed(session, source_id, not_seen_since=NOW + timedelta(days=1), now=NOW + timedelta(days=1)) == 1
+        store_reviews(session, source_id, [item("a")], now=removed)
+        assert mark_removed(session, source_id, not_seen_since=removed, now=removed) == 1
+    reappeared = clock.advance(days=1)
     with sessions.begin() as session:
-        assert mark_removed(session, source_id, not_seen_since=NOW + timedelta(days=1)) == 0  # once
-        result = store_reviews(session, source_id, [item("b")], now=NOW + timedelta(days=2))
+        assert mark_removed(session, source_id, not_seen_since=removed) == 0  # once
+        result = store_reviews(session, source_id, [item("b")], now=reappeared)
     assert result.changed == 1
     with sessions() as session:
         b = session.scalars(select(Review).where(Review.external_id == "b")).one()
         assert b.removed_at is None
         assert [(v.change, v.seen_at) for v in b.versions] == [
-            ("first", NOW), ("removed", NOW + timedelta(days=1)), ("reappeared", NOW + timedelta(days=2))]
+            ("first", first), ("removed", removed), ("reappeared", reappeared)]
         assert b.versions[1].body == "Cold coffee, rude staff."  # what it said when it was taken down

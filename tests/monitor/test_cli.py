@@ -2,26 +2,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = REPO / "tests" / "spiders" / "pages"
 
 
-def repwatch(*args: str, stdin: str | None = None, cwd: Path | None = None, env: dict | None = None):
-    import os
-
-    return subprocess.run([sys.executable, "-m", "monitor", *args], input=stdin, capture_output=True, text=True,
-                          cwd=cwd or REPO, env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=120)
-
-
 def test_extract_prints_one_json_line_per_review():
-    result = repwatch("extract", str(PAGES / "trustpilot.html"), "--url", "https://www.trustpilot.com/review/x.example")
-    assert result.returncode == 0, result.stderr
+    result = run_cli("extract", str(PAGES / "trustpilot.html"), "--url", "https://www.trustpilot.com/review/x.example")
+    assert result.code == 0, result.stderr
     reviews = [json.loads(line) for line in result.stdout.splitlines()]
     assert reviews and all(set(r) >= {"external_id", "url", "author", "rating", "title", "body", "published_at",
                                       "language", "reply"} for r in reviews)
@@ -31,54 +24,54 @@ def test_extract_prints_one_json_line_per_review():
 @pytest.mark.parametrize("page, vendor", [("blocked_cloudflare_challenge.html", "cloudflare"),
                                           ("blocked_perimeterx.html", "perimeterx")])
 def test_extract_on_a_challenge_page_prints_nothing_and_exits_3(page, vendor):
-    result = repwatch("extract", str(PAGES / page))
-    assert (result.returncode, result.stdout, result.stderr.strip()) == (3, "", f"blocked: {vendor}")
+    result = run_cli("extract", str(PAGES / page))
+    assert (result.code, result.stdout, result.stderr.strip()) == (3, "", f"blocked: {vendor}")
 
 
 def test_extract_on_the_real_blocked_pages_exits_3(shared_fixtures):
     for page in sorted((shared_fixtures / "pages" / "blocked").glob("*.html")):
-        result = repwatch("extract", str(page))
-        assert result.returncode == 3 and result.stdout == "", page.name
+        result = run_cli("extract", str(page))
+        assert result.code == 3 and result.stdout == "", page.name
         assert result.stderr.startswith("blocked: "), page.name
 
 
 def test_extract_of_a_missing_file_is_one_line():
-    result = repwatch("extract", "/nonexistent/page.html")
-    assert result.returncode == 1
+    result = run_cli("extract", "/nonexistent/page.html")
+    assert result.code == 1
     assert result.stderr.strip().splitlines() == ["repwatch: cannot read /nonexistent/page.html: No such file or directory"]
 
 
 def test_score_adds_a_sentiment_to_each_line():
     lines = [{"text": "Cold food, rude staff, waited an hour. Never again."}, {"text": "Great", "stars": 5},
              {"text": "Obsługa była bardzo niemiła i kawa zimna.", "lang": "pl"}]
-    result = repwatch("score", stdin="\n".join(json.dumps(line) for line in lines) + "\n")
-    assert result.returncode == 0, result.stderr
+    result = run_cli("score", input="\n".join(json.dumps(line) for line in lines) + "\n")
+    assert result.code == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["sentiment"]["label"] for o in out] == ["neg", "pos", "neg"]
     assert out[0]["text"] == lines[0]["text"] and out[1]["sentiment"]["why"].startswith("5")
 
 
 def test_init_writes_a_config_that_checks(tmp_path):
-    assert repwatch("init", cwd=tmp_path).returncode == 0
-    again = repwatch("init", cwd=tmp_path)
-    assert again.returncode == 1 and "exists" in again.stderr
-    check = repwatch("config", "check", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-1"})
-    assert check.returncode == 0, check.stderr
+    assert run_cli("init", cwd=tmp_path).code == 0
+    again = run_cli("init", cwd=tmp_path)
+    assert again.code == 1 and "exists" in again.stderr
+    check = run_cli("config", "check", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert check.code == 0, check.stderr
     assert "OK (1 businesses, 2 sources, 1 notifiers)" in check.stdout
-    missing = repwatch("config", "check", cwd=tmp_path, env={"SLACK_BOT_TOKEN": ""})
-    assert missing.returncode == 1
+    missing = run_cli("config", "check", cwd=tmp_path, env={"SLACK_BOT_TOKEN": ""})
+    assert missing.code == 1
 
 
 def test_config_show_never_prints_a_secret(tmp_path):
-    repwatch("init", cwd=tmp_path)
-    shown = repwatch("config", "show", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-very-secret"})
-    assert shown.returncode == 0, shown.stderr
+    run_cli("init", cwd=tmp_path)
+    shown = run_cli("config", "show", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-very-secret"})
+    assert shown.code == 0, shown.stderr
     assert "xoxb-very-secret" not in shown.stdout and "channel: '#reviews'" in shown.stdout
 
 
 def test_sources_list_shows_every_kind_with_its_help():
-    result = repwatch("sources", "list")
-    assert result.returncode == 0
+    result = run_cli("sources", "list")
+    assert result.code == 0
     assert "trustpilot" in result.stdout and "schema_org" in result.stdout
 
 
@@ -91,10 +84,10 @@ def test_eval_reports_negative_f1_per_language(tmp_path):
     ]
     labelled = tmp_path / "en.jsonl"
     labelled.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    result = repwatch("eval", str(labelled), "--given-lang", "--format", "json")
-    assert result.returncode == 0, result.stderr
+    result = run_cli("eval", str(labelled), "--given-lang", "--format", "json")
+    assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["en"]["n"] == 4 and report["en"]["f1"] == 1.0
-    table = repwatch("eval", str(labelled))
-    assert table.returncode == 0 and "F1(neg)" in table.stdout
-    assert repwatch("eval", str(tmp_path / "missing.jsonl")).returncode == 1
+    table = run_cli("eval", str(labelled))
+    assert table.code == 0 and "F1(neg)" in table.stdout
+    assert run_cli("eval", str(tmp_path / "missing.jsonl")).code == 1

@@ -10,22 +10,10 @@ from pathlib import Path
 import pytest
 
 from monitor.config import parse_config
-from monitor.service.locks import EXIT_LOCKED
 from monitor.scheduler import Daemon, Schedule
 from monitor.service.jobs import DELIVER, Exited, JobSpec, job_specs
-
-T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0):
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
+from monitor.service.locks import EXIT_LOCKED
+from tests.conftest import START, ManualClock
 
 
 def config_text(sources: dict[str, str | None], schedule: str = "", digest: bool = False, data_dir: Path | None = None) -> str:
@@ -40,7 +28,7 @@ def config_text(sources: dict[str, str | None], schedule: str = "", digest: bool
     return "\n".join(lines) + "\n"
 
 
-def make_schedule(text: str, clock: FakeClock, last_runs: dict[str, datetime | None] | None = None,
+def make_schedule(text: str, clock: ManualClock, last_runs: dict[str, datetime | None] | None = None,
                   seed: int = 1) -> tuple[Schedule, list[JobSpec]]:
     config = parse_config(text, env={})
     specs = job_specs(config)
@@ -67,9 +55,8 @@ NO_JITTER = "schedule: {jitter: 0s, max_concurrent_crawls: 8}"
 # --- when jobs fire ---------------------------------------------------------------------------------------
 
 
-def test_an_interval_schedule_fires_when_due_and_not_before():
-    clock = FakeClock()
-    schedule, _ = make_schedule(config_text({"a": None}, NO_JITTER + "\n"), clock, {"crawl:a": T0 - timedelta(hours=1)})
+def test_an_interval_schedule_fires_when_due_and_not_before(clock):
+    schedule, _ = make_schedule(config_text({"a": None}, NO_JITTER + "\n"), clock, {"crawl:a": START - timedelta(hours=1)})
     assert started_ids(schedule) == []  # the default is every 6h, and a crawl ran an hour ago
     clock.advance(hours=4, minutes=59)
     assert started_ids(schedule) == []
@@ -83,7 +70,7 @@ def test_an_interval_schedule_fires_when_due_and_not_before():
 
 
 def test_a_cron_schedule_fires_at_its_times_in_its_time_zone():
-    clock = FakeClock(datetime(2026, 3, 2, 5, 0, tzinfo=UTC))
+    clock = ManualClock(datetime(2026, 3, 2, 5, 0, tzinfo=UTC))
     text = config_text({"a": None}, 'schedule: {jitter: 0s, timezone: Europe/Athens, crawl: {cron: "30 9 * * 1-5"}}\n')
     schedule, _ = make_schedule(text, clock, {"crawl:a": clock.now()})
     assert schedule.jobs["crawl:a"].due == datetime(2026, 3, 2, 7, 30, tzinfo=UTC)  # 09:30 in Athens (UTC+2)
@@ -100,11 +87,10 @@ def test_a_cron_schedule_fires_at_its_times_in_its_time_zone():
     assert schedule.jobs["crawl:a"].due == datetime(2026, 3, 9, 7, 30, tzinfo=UTC)
 
 
-def test_a_source_schedule_overrides_the_default():
-    clock = FakeClock()
+def test_a_source_schedule_overrides_the_default(clock):
     text = config_text({"daily": None, "hourly": "{every: 1h}", "cron": '{cron: "15 * * * *"}'},
                        'schedule: {jitter: 0s, max_concurrent_crawls: 8, crawl: {every: 1d}}\n')
-    schedule, specs = make_schedule(text, clock, {f"crawl:{n}": T0 for n in ("daily", "hourly", "cron")})
+    schedule, specs = make_schedule(text, clock, {f"crawl:{n}": START for n in ("daily", "hourly", "cron")})
     assert {s.id: s.schedule for s in specs if s.id != DELIVER} == {
         "crawl:daily": "every 1d (UTC)", "crawl:hourly": "every 1h (UTC)", "crawl:cron": "cron 15 * * * * (UTC)"}
     clock.advance(minutes=15)
@@ -116,12 +102,11 @@ def test_a_source_schedule_overrides_the_default():
     assert sorted(started_ids(schedule)) == ["crawl:cron", "crawl:daily", "crawl:hourly"]
 
 
-def test_jitter_delays_each_crawl_within_its_bounds():
-    clock = FakeClock()
+def test_jitter_delays_each_crawl_within_its_bounds(clock):
     names = {f"s{i}": None for i in range(40)}
     schedule, _ = make_schedule(config_text(names, "schedule: {jitter: 5m, max_concurrent_crawls: 32}\n"), clock,
-                                {f"crawl:{n}": T0 for n in names}, seed=7)
-    fire = T0 + timedelta(hours=6)
+                                {f"crawl:{n}": START for n in names}, seed=7)
+    fire = START + timedelta(hours=6)
     crawls = [state for state in schedule.jobs.values() if state.spec.kind == "crawl"]
     delays = [(state.due - fire).total_seconds() for state in crawls]
     assert all(state.fire == fire for state in crawls)
@@ -133,20 +118,18 @@ def test_jitter_delays_each_crawl_within_its_bounds():
     assert len(started_ids(schedule)) == 32  # every one is due by then (the cap holds the other 8)
 
 
-def test_the_digest_is_never_jittered():
-    clock = FakeClock()
+def test_the_digest_is_never_jittered(clock):
     schedule, _ = make_schedule(config_text({"a": None}, "schedule: {jitter: 1h}\n", digest=True), clock,
-                                {"digest": T0 - timedelta(hours=1), "crawl:a": T0})
+                                {"digest": START - timedelta(hours=1), "crawl:a": START})
     assert schedule.jobs["digest"].due == datetime(2026, 3, 9, 8, 0, tzinfo=UTC)  # next Monday 08:00 exactly
 
 
 # --- catch-up after downtime --------------------------------------------------------------------------------
 
 
-def test_a_gap_of_many_periods_is_caught_up_once_not_once_per_period():
-    clock = FakeClock()
+def test_a_gap_of_many_periods_is_caught_up_once_not_once_per_period(clock):
     schedule, _ = make_schedule(config_text({"a": "{every: 1h}"}, NO_JITTER + "\n", digest=True), clock,
-                                {"crawl:a": T0 - timedelta(days=30), "digest": T0 - timedelta(weeks=5)})
+                                {"crawl:a": START - timedelta(days=30), "digest": START - timedelta(weeks=5)})
     assert sorted(started_ids(schedule)) == ["crawl:a", "digest"]
     finish_all(schedule)
     assert started_ids(schedule) == []
@@ -158,15 +141,14 @@ def test_a_gap_of_many_periods_is_caught_up_once_not_once_per_period():
 
 
 def test_nothing_is_caught_up_when_the_last_run_came_after_the_last_scheduled_time():
-    clock = FakeClock(T0 + timedelta(minutes=30))
+    clock = ManualClock(START + timedelta(minutes=30))
     schedule, _ = make_schedule(config_text({"a": '{cron: "0 */6 * * *"}'}, NO_JITTER + "\n", digest=True), clock,
-                                {"crawl:a": T0 + timedelta(minutes=1), "digest": T0 - timedelta(hours=3)})
+                                {"crawl:a": START + timedelta(minutes=1), "digest": START - timedelta(hours=3)})
     assert started_ids(schedule) == []  # 12:00's crawl ran at 12:01 (from cron), Monday's digest went out at 09:00
-    assert schedule.jobs["crawl:a"].due == T0 + timedelta(hours=6)
+    assert schedule.jobs["crawl:a"].due == START + timedelta(hours=6)
 
 
-def test_a_source_never_crawled_runs_at_once_and_a_digest_never_sent_waits_for_its_time():
-    clock = FakeClock()
+def test_a_source_never_crawled_runs_at_once_and_a_digest_never_sent_waits_for_its_time(clock):
     schedule, _ = make_schedule(config_text({"new": None}, NO_JITTER + "\n", digest=True), clock, {})
     assert started_ids(schedule) == ["crawl:new"]
     assert schedule.jobs["digest"].due == datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
@@ -175,11 +157,10 @@ def test_a_source_never_crawled_runs_at_once_and_a_digest_never_sent_waits_for_i
 # --- concurrency --------------------------------------------------------------------------------------------
 
 
-def test_no_more_crawls_run_at_once_than_the_cap_and_the_digest_is_not_counted():
-    clock = FakeClock()
+def test_no_more_crawls_run_at_once_than_the_cap_and_the_digest_is_not_counted(clock):
     names = {n: None for n in ("a", "b", "c", "d", "e")}
     schedule, _ = make_schedule(config_text(names, "schedule: {max_concurrent_crawls: 2}\n", digest=True), clock,
-                                {"digest": T0 - timedelta(weeks=1)})
+                                {"digest": START - timedelta(weeks=1)})
     assert started_ids(schedule) == ["crawl:a", "crawl:b", "digest"]
     assert started_ids(schedule) == []
     schedule.finished("crawl:b")
@@ -192,14 +173,13 @@ def test_no_more_crawls_run_at_once_than_the_cap_and_the_digest_is_not_counted()
         assert schedule.running_crawls() == 2
 
 
-def test_a_crawl_still_running_at_its_next_time_is_skipped_once():
-    clock = FakeClock()
+def test_a_crawl_still_running_at_its_next_time_is_skipped_once(clock):
     schedule, _ = make_schedule(config_text({"slow": "{every: 1h}"}, NO_JITTER + "\n"), clock, {})
     assert started_ids(schedule) == ["crawl:slow"]
     clock.advance(hours=3, minutes=10)
     started, skipped = schedule.start_due()
     assert [s.id for s in started if s.id != DELIVER] == []
-    assert [s.spec.id for s in skipped] == ["crawl:slow"] and skipped[0].running_since == T0
+    assert [s.spec.id for s in skipped] == ["crawl:slow"] and skipped[0].running_since == START
     assert schedule.start_due() == ([], [])  # the missed hours are one skip, not three
     schedule.finished("crawl:slow")
     clock.advance(minutes=49)
@@ -233,7 +213,7 @@ class FakeLauncher:
 class Run:
     daemon: Daemon
     launcher: FakeLauncher
-    clock: FakeClock
+    clock: ManualClock
     lines: list[str]
     config: Path
 
@@ -247,10 +227,10 @@ class Run:
         return [line for line in self.lines if text in line]
 
 
-def start_daemon(tmp_path: Path, text: str, clock: FakeClock | None = None) -> Run:
+def start_daemon(tmp_path: Path, text: str, clock: ManualClock | None = None) -> Run:
     config = tmp_path / "config.yaml"
     config.write_text(text)
-    clock = clock or FakeClock()
+    clock = clock or ManualClock()
     launcher, lines = FakeLauncher(), []
     daemon = Daemon(config, clock=clock, launcher=launcher, rng=random.Random(3), log=lines.append)
     daemon.begin()
@@ -275,7 +255,7 @@ def record_crawls(tmp_path: Path, started: dict[str, datetime]) -> None:
 
 def test_the_daemon_runs_each_job_as_its_cli_verb_on_the_validated_config(tmp_path):
     run = start_daemon(tmp_path, config_text({"a": None}, NO_JITTER, digest=True, data_dir=tmp_path / "data"),
-                       FakeClock(datetime(2026, 3, 9, 8, 0, tzinfo=UTC)))
+                       ManualClock(datetime(2026, 3, 9, 8, 0, tzinfo=UTC)))
     (_, args, config_path), = run.launcher.launched
     assert args == ("crawl", "--source", "a")
     assert config_path == tmp_path / "data" / "run" / "config.yaml"
@@ -286,11 +266,11 @@ def test_the_daemon_runs_each_job_as_its_cli_verb_on_the_validated_config(tmp_pa
 
 
 def test_the_daemon_catches_up_from_the_crawl_runs_in_the_database(tmp_path):
-    record_crawls(tmp_path, {"fresh": T0 - timedelta(hours=1), "stale": T0 - timedelta(days=10)})
+    record_crawls(tmp_path, {"fresh": START - timedelta(hours=1), "stale": START - timedelta(days=10)})
     run = start_daemon(tmp_path, config_text({"fresh": None, "stale": None, "unknown": None}, NO_JITTER,
                                              data_dir=tmp_path / "data"))
     assert sorted(run.ids()) == ["crawl:stale", "crawl:unknown"]
-    assert run.daemon.schedule.jobs["crawl:fresh"].due == T0 + timedelta(hours=5)
+    assert run.daemon.schedule.jobs["crawl:fresh"].due == START + timedelta(hours=5)
     assert run.logged("crawl stale: every 6h (UTC), next now (missed a run since 2026-02-20 12:00Z)")
 
 
@@ -344,7 +324,7 @@ def test_sighup_with_a_good_config_picks_up_a_new_source_and_drops_a_removed_one
 def test_the_digest_sent_is_remembered_across_restarts(tmp_path):
     monday = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
     text = config_text({}, NO_JITTER, digest=True, data_dir=tmp_path / "data")
-    run = start_daemon(tmp_path, text, FakeClock(monday - timedelta(minutes=1)))
+    run = start_daemon(tmp_path, text, ManualClock(monday - timedelta(minutes=1)))
     run.clock.advance(minutes=1)
     run.daemon.start_due()
     assert run.ids() == ["digest"]
@@ -353,7 +333,7 @@ def test_the_digest_sent_is_remembered_across_restarts(tmp_path):
     assert state == {"digest": {"last_run": monday.isoformat(), "week": "2026-W10"}}
 
     # Down from Sunday to Wednesday of the next week but one: one digest at start, then Mondays again.
-    restart = start_daemon(tmp_path, text, FakeClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC)))
+    restart = start_daemon(tmp_path, text, ManualClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC)))
     assert restart.ids() == ["digest"]
     restart.exit("digest", 1, "repwatch: digest for Acme not sent: 451 try later (temporary: try again later)\n")
     assert restart.logged("digest: failed (exit 1): digest for Acme not sent: 451 try later")
@@ -445,13 +425,13 @@ class FakeBatchLauncher(FakeLauncher):
         return FakeChild(1000 + len(self.launched))
 
 
-def start_queued(tmp_path: Path, names: list[str], schedule: str = NO_JITTER, clock: FakeClock | None = None,
+def start_queued(tmp_path: Path, names: list[str], schedule: str = NO_JITTER, clock: ManualClock | None = None,
                  last_runs: dict[str, datetime] | None = None) -> Run:
     if last_runs:
         record_crawls(tmp_path, last_runs)
     config = tmp_path / "config.yaml"
     config.write_text(config_text({name: None for name in names}, schedule + "\n" + QUEUE, data_dir=tmp_path / "data"))
-    clock = clock or FakeClock()
+    clock = clock or ManualClock()
     launcher, lines = FakeBatchLauncher(), []
     daemon = Daemon(config, clock=clock, launcher=launcher, rng=random.Random(3), log=lines.append)
     daemon.begin()
@@ -466,7 +446,7 @@ def test_due_crawls_are_queued_in_batches_and_each_source_is_still_its_own_job(t
     assert run.daemon.schedule.running_crawls() == 7  # running counts sources, not batches
     assert run.daemon.children["crawl:a"] is run.daemon.children["crawl:c"]  # one child for the batch
     for name in "abcdefg":
-        assert run.daemon.schedule.jobs[f"crawl:{name}"].last_run == T0
+        assert run.daemon.schedule.jobs[f"crawl:{name}"].last_run == START
         assert run.logged(f"crawl {name}: started (pid ")
 
 
@@ -517,10 +497,10 @@ def test_a_source_whose_batch_still_runs_is_skipped_at_its_next_time(tmp_path):
 def test_a_batch_is_filled_with_crawls_whose_time_came_while_their_jitter_runs(tmp_path):
     names = [f"s{i}" for i in range(7)]
     run = start_queued(tmp_path, names, "schedule: {jitter: 5m, max_concurrent_crawls: 8}",
-                       last_runs={name: T0 - timedelta(hours=1) for name in names})
+                       last_runs={name: START - timedelta(hours=1) for name in names})
     assert run.launcher.batches == [] and run.ids() == []  # crawled an hour ago: due in 5-6 hours
     jobs = run.daemon.schedule.jobs
-    fire = T0 + timedelta(hours=5)
+    fire = START + timedelta(hours=5)
     assert all(jobs[f"crawl:{n}"].fire == fire for n in names)
     by_due = sorted(names, key=lambda n: jobs[f"crawl:{n}"].due)
     assert jobs[f"crawl:{by_due[0]}"].due > fire  # jittered: each its own time within the 5 minutes
@@ -540,11 +520,10 @@ def test_a_batch_is_filled_with_crawls_whose_time_came_while_their_jitter_runs(t
     assert run.launcher.batches[-1] == [f"crawl:{n}" for n in by_due[3:6]]
 
 
-def test_filling_a_batch_keeps_to_the_crawl_cap():
-    clock = FakeClock()
+def test_filling_a_batch_keeps_to_the_crawl_cap(clock):
     names = {f"s{i}": None for i in range(6)}
     schedule, _ = make_schedule(config_text(names, "schedule: {jitter: 5m, max_concurrent_crawls: 3}\n"), clock,
-                                {f"crawl:{n}": T0 - timedelta(hours=1) for n in names})
+                                {f"crawl:{n}": START - timedelta(hours=1) for n in names})
     latest = max((s for s in schedule.jobs.values() if s.spec.kind == "crawl"), key=lambda s: s.due)
     clock.current = latest.due - timedelta(microseconds=1)  # every crawl due but the last, whose time has come
     started = started_ids(schedule)
@@ -560,7 +539,7 @@ def test_one_source_per_task_queues_each_crawl_alone_as_before(tmp_path):
     config.write_text(config_text({"a": None, "b": None}, NO_JITTER + "\n" + QUEUE.replace("3}", "1}"),
                                   data_dir=tmp_path / "data"))
     launcher = FakeBatchLauncher()
-    daemon = Daemon(config, clock=FakeClock(), launcher=launcher, rng=random.Random(3), log=[].append)
+    daemon = Daemon(config, clock=ManualClock(), launcher=launcher, rng=random.Random(3), log=[].append)
     daemon.begin()
     assert launcher.batches == [] and [job_id for job_id, _, _ in launcher.launched] == ["crawl:a", "crawl:b"]
 

@@ -12,6 +12,7 @@ import pytest
 
 from monitor.config import ConfigError, load_config, parse_config, redacted
 from monitor.service.locks import DatabaseLocks, LockHeld
+from tests.cli import run_cli
 from tests.monitor.test_config import GOOD
 
 ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "REDIS_PASSWORD": "s3cret"}
@@ -51,9 +52,8 @@ def test_queue_mistakes_are_named_with_their_key_path():
 def test_a_worker_without_a_queue_section_says_what_is_missing(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(GOOD)
-    done = subprocess.run([sys.executable, "-m", "monitor", "worker", "--config", str(config)], capture_output=True,
-                          text=True, env={**os.environ, **ENV}, timeout=60)
-    assert done.returncode == 1
+    done = run_cli("worker", "--config", str(config), env=ENV)
+    assert done.code == 1
     assert f"{config} has no queue: section (url: redis://HOST:6379/0)" in done.stderr
 
 

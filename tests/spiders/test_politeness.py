@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.utils import format_datetime
 from itertools import pairwise
 from pathlib import Path
@@ -12,8 +12,7 @@ import pytest
 
 from spiders.politeness import HostGate, parse_retry_after, robots_token
 from spiders.settings import BOT_NAME, crawl_settings
-
-NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
+from tests.conftest import START
 
 
 @pytest.mark.parametrize(
@@ -22,18 +21,18 @@ NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
         ("1", 1.0),
         (b"120", 120.0),
         (" 0 ", 0.0),
-        (format_datetime(NOW + timedelta(seconds=90), usegmt=True), 90.0),
+        (format_datetime(START + timedelta(seconds=90), usegmt=True), 90.0),
         ("Mon, 02 Mar 2026 12:02:00 GMT", 120.0),
         ("Mon, 02 Mar 2026 11:00:00 GMT", 0.0),  # in the past: retry now
     ],
 )
-def test_retry_after_in_seconds_or_as_an_http_date(header, seconds):
-    assert parse_retry_after(header, now=NOW) == pytest.approx(seconds)
+def test_retry_after_in_seconds_or_as_an_http_date(header, seconds, clock):
+    assert parse_retry_after(header, now=clock.now()) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("header", [None, "", "soon", "-5", "1.5", "3e2", "Mon, 02 Mar 2026 12:02:00", "Mon, 99 Foo"])
-def test_junk_retry_after_is_unreadable(header):
-    assert parse_retry_after(header, now=NOW) is None
+def test_junk_retry_after_is_unreadable(header, clock):
+    assert parse_retry_after(header, now=clock.now()) is None
 
 
 def test_robots_rules_are_matched_against_our_product_token():
