@@ -75,7 +75,7 @@ def draft_problems(text: str) -> list[str]:
         names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
     except ValueError as exc:
         return [f"{exc} (write {{{{ and }}}} for literal braces)"]
-    fields = ", ".join("{%s}" % field for field in DRAFT_FIELDS)
+    fields = ", ".join(f"{{{field}}}" for field in DRAFT_FIELDS)
     return [f"unknown placeholder {{{name}}}; use {fields}" for name in sorted(names - set(DRAFT_FIELDS))]
 
 

@@ -22,8 +22,18 @@ from monitor.languages import (
 )
 from monitor.rules import CriticalWords, decide
 from monitor.sentiment.cues import ComplaintCues
-from monitor.sentiment.language import DEFAULT_LANGUAGES, LanguageDetector, normalize_lang
-from monitor.sentiment.multilingual import ANCHOR_HEAD, DEFAULT_BAND, MultilingualScorer, anchors, anchors_digest
+from monitor.sentiment.language import (
+    DEFAULT_LANGUAGES,
+    LanguageDetector,
+    normalize_lang,
+)
+from monitor.sentiment.multilingual import (
+    ANCHOR_HEAD,
+    DEFAULT_BAND,
+    MultilingualScorer,
+    anchors,
+    anchors_digest,
+)
 from monitor.topics import builtin_matcher
 
 CODES = codes()
