@@ -223,9 +223,10 @@ def calibrate(cache: Path) -> None:
         if np.mean(f1s) > best_macro:
             best_pos, best_macro = edge, float(np.mean(f1s))
     print(f"pos edge (best mean F1 of neu and pos on {', '.join(have_neu)}): {best_pos:+.2f} ({best_macro:.3f})")
-    print("\nBANDS = {" + ", ".join(f'"{k}": Band({v:+.2f}, {max(best_pos, v + 0.05):+.2f})' for k, v in bands.items())
-          + "}")  # fmt: skip
-    print(f"DEFAULT_BAND = Band({pooled_all:+.2f}, {max(best_pos, pooled_all + 0.05):+.2f})")
+    print("\nfor the language packs (monitor/languages/<code>.yaml):")
+    for lang, neg in bands.items():
+        print(f"  {lang}.yaml: band: {{neg: {neg:.2f}, pos: {max(best_pos, neg + 0.05):.2f}}}")
+    print(f"DEFAULT_BAND = Band(neg={pooled_all:.2f}, pos={max(best_pos, pooled_all + 0.05):.2f})")
 
 
 def truncation(cache: Path) -> None:

