@@ -90,7 +90,7 @@ def sha256(text: str) -> str:
 
 
 def content_hash(title: str | None, body: str, rating: float | None, reply: str | None) -> str:
-    """The same hash spiders.items.Review.content_hash computes."""
+    """The same hash spiders.items.ReviewItem.content_hash computes."""
     parts = [title or "", body, "" if rating is None else f"{rating:g}", reply or ""]
     return sha256("\x1f".join(parts))
 
@@ -822,7 +822,7 @@ def inserts(sessions, loaded, world: World, repeat: int, log: Callable[[str], No
     from monitor.service.followups import queue_followups
     from monitor.service.scoring import score_pending
     from monitor.sentiment import Scorer
-    from spiders.items import Review as ReviewItem
+    from spiders.items import ReviewItem
     from spiders.pipelines.store import BATCH_SIZE
 
     with sessions() as session:

@@ -16,7 +16,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from models.tables import Review, ReviewVersion
 
 
-class ReplyRecord(Protocol):
+class CrawledReply(Protocol):
     """The business's reply as a crawl read it (spiders.items.Reply)."""
 
     @property
@@ -25,8 +25,8 @@ class ReplyRecord(Protocol):
     def published_at(self) -> datetime | None: ...
 
 
-class ReviewItem(Protocol):
-    """What the store reads of a crawled review (spiders.items.Review): the crawl floor sits above this one."""
+class CrawledReview(Protocol):
+    """What the store reads of a crawled review (spiders.items.ReviewItem): the crawl floor sits above this one."""
 
     @property
     def external_id(self) -> str: ...
@@ -45,7 +45,7 @@ class ReviewItem(Protocol):
     @property
     def language(self) -> str | None: ...
     @property
-    def reply(self) -> ReplyRecord | None: ...
+    def reply(self) -> CrawledReply | None: ...
     @property
     def snippet_hash(self) -> str | None: ...
 
@@ -80,7 +80,7 @@ def _insert(dialect: str) -> ReturningInsert[int, str]:
     )
 
 
-def _content_columns(item: ReviewItem, content_hash: str) -> dict[str, Any]:
+def _content_columns(item: CrawledReview, content_hash: str) -> dict[str, Any]:
     reply = item.reply
     return {
         "url": item.url,
@@ -96,7 +96,7 @@ def _content_columns(item: ReviewItem, content_hash: str) -> dict[str, Any]:
     }
 
 
-def _version(review_id: int, item: ReviewItem, content_hash: str, now: datetime, change: str) -> dict[str, Any]:
+def _version(review_id: int, item: CrawledReview, content_hash: str, now: datetime, change: str) -> dict[str, Any]:
     return {
         "review_id": review_id,
         "seen_at": now,
@@ -113,7 +113,7 @@ def _version(review_id: int, item: ReviewItem, content_hash: str, now: datetime,
 def store_reviews(
     session: Session,
     source_id: int,
-    items: Sequence[ReviewItem],
+    items: Sequence[CrawledReview],
     *,
     baseline: bool = False,
     now: datetime | None = None,

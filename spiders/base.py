@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from scrapy.http import Response
 from w3lib.url import canonicalize_url
 
-from spiders.items import Review
+from spiders.items import ReviewItem
 
 # What reading one review may raise on a page that is not what we expect: counted, never fatal to the page.
 REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
@@ -86,7 +86,7 @@ class ReviewSpider(scrapy.Spider):
 
     # --- what a site spider implements -------------------------------------------------------------
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         """Yield the reviews on this page (not those of 'related' or 'relevant' blocks). Pure: no requests."""
         raise NotImplementedError
 
@@ -104,7 +104,7 @@ class ReviewSpider(scrapy.Spider):
         else:
             self.problems[key] += count
 
-    def read_each(self, nodes: Iterable[Any], read: Callable[[Any], Review | None]) -> Iterator[Review]:
+    def read_each(self, nodes: Iterable[Any], read: Callable[[Any], ReviewItem | None]) -> Iterator[ReviewItem]:
         """`read` every review node: one that fails is counted (`<spider>/unreadable_review`), a repeated id dropped."""
         seen: set[str] = set()
         for node in nodes:
@@ -167,13 +167,13 @@ class ReviewSpider(scrapy.Spider):
         self.stat("fetch_errors")
         self.crawler.stats.set_value("repwatch/last_error", f"{reason} at {url}")
 
-    def parse(self, response: Response, **kwargs: Any) -> Iterator[Review | scrapy.Request]:
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[ReviewItem | scrapy.Request]:
         # Not a generator function itself: for generator callbacks Scrapy 2.19 re-reads and re-parses the
         # callback's source on every response (its cache is keyed on a bound method that never lives long enough
         # to hit), ~0.6 ms a page measured here.
         return self._parse_page(response)
 
-    def _parse_page(self, response: Response) -> Iterator[Review | scrapy.Request]:
+    def _parse_page(self, response: Response) -> Iterator[ReviewItem | scrapy.Request]:
         from spiders.blocked import detect_block
         from spiders.hostile import page_hazards, visited_urls
 

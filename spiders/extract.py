@@ -9,7 +9,7 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 
 from spiders.base import ReviewSpider
 from spiders.blocked import detect_block
-from spiders.items import Review
+from spiders.items import ReviewItem
 from spiders.pipelines.normalize import normalize_review
 from spiders.registry import load_spiders
 
@@ -35,7 +35,7 @@ class Blocked(Exception):
 
 def extract_reviews(
     body: bytes, url: str, spider: str = "auto", status: int = 200, headers: Any = None
-) -> list[Review]:
+) -> list[ReviewItem]:
     """The reviews on one saved page, normalized, in page order.
 
     Raises `Blocked` for a challenge page and `ValueError` when no spider fits (`spider="auto"`) or the named one

@@ -17,7 +17,7 @@ class Reply:
 
 
 @dataclass(slots=True)
-class Review:
+class ReviewItem:
     """One review as a site shows it.
 
     `external_id` is the site's own id (stable across crawls); `rating` is on a 1-5 scale or None;

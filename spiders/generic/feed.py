@@ -13,7 +13,7 @@ from scrapy.http import Response
 
 from spiders.base import REVIEW_ERRORS, ReviewSpider
 from spiders.generic.schema_org import content_id
-from spiders.items import Review, snippet_hash
+from spiders.items import ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
 
 # The first element of an RSS 0.9x/2.0, RSS 1.0 (RDF) or Atom document, after the XML declaration, comments,
@@ -43,7 +43,7 @@ class FeedSpider(ReviewSpider):
     def sniff(cls, response: Response) -> bool:
         return _is_feed(response.body)
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         parsed = _parse(response)
         if parsed is None:
             return
@@ -76,7 +76,7 @@ class FeedSpider(ReviewSpider):
                 return None if url == response.url else url
         return None
 
-    def _review(self, response: Response, entry: Any, feed_language: str | None, rated: bool) -> Review:
+    def _review(self, response: Response, entry: Any, feed_language: str | None, rated: bool) -> ReviewItem:
         title = clean_line(entry.get("title"))
         body = clean_text(_body(entry))
         author = clean_line(entry.get("author"))
@@ -88,7 +88,7 @@ class FeedSpider(ReviewSpider):
         if not external_id:
             # Neither a guid nor a link: the entry's own content names it.
             external_id = content_id(author, published.date().isoformat() if published else "", f"{title or ''}\n{body}")
-        return Review(
+        return ReviewItem(
             external_id=external_id,
             url=url,
             body=body,

@@ -11,7 +11,7 @@ from typing import Any, TypeGuard
 from scrapy.http import Response, TextResponse
 
 from spiders.base import REVIEW_ERRORS, ReviewSpider
-from spiders.items import Review, snippet_hash
+from spiders.items import ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
 
 # schema.org Review and the subtypes that are reviews written by people.
@@ -32,7 +32,7 @@ class SchemaOrgSpider(ReviewSpider):
     def sniff(cls, response: Response) -> bool:
         return any(True for _ in _review_nodes(response))
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         reviews = []
         occurrences: Counter[tuple[str, str]] = Counter()
         for syntax, node in _review_nodes(response, on_problem=self.problem):
@@ -70,7 +70,7 @@ class SchemaOrgSpider(ReviewSpider):
         url = response.urljoin(href.strip())
         return None if url == response.url else url
 
-    def _review(self, response: Response, node: dict[str, Any]) -> tuple[Review, str]:
+    def _review(self, response: Response, node: dict[str, Any]) -> tuple[ReviewItem, str]:
         author = clean_line(_name(node.get("author")))
         body = clean_text(_first(node.get("reviewBody")) or _first(node.get("description")) or _first(node.get("text")))
         raw_date = _first(node.get("datePublished")) or _first(node.get("dateCreated"))
@@ -85,7 +85,7 @@ class SchemaOrgSpider(ReviewSpider):
         if review_id == response.url:
             review_id = None  # the page's own URL names the page, not this review
         content_key = content_id(author, published.date().isoformat() if published else "", body)
-        review = Review(
+        review = ReviewItem(
             external_id=review_id or "",
             url=response.urljoin(review_url) if isinstance(review_url, str) and review_url.strip() else response.url,
             body=body,

@@ -14,7 +14,7 @@ from scrapy.http import Response
 
 from spiders.base import ReviewSpider
 from spiders.generic.schema_org import content_id, is_markup
-from spiders.items import Reply, Review, snippet_hash
+from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import (
     clean_line,
     clean_text,
@@ -142,7 +142,7 @@ class SelectorsSpider(ReviewSpider):
     Options = SelectorOptions
     options: SelectorOptions
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         if not is_markup(response):
             return
         page_url = response.url.split("#", 1)[0]
@@ -163,7 +163,7 @@ class SelectorsSpider(ReviewSpider):
         url = response.urljoin(href.strip())
         return None if url.split("#", 1)[0] == response.url.split("#", 1)[0] else url
 
-    def _review(self, container: Selector, page_url: str) -> Review | None:
+    def _review(self, container: Selector, page_url: str) -> ReviewItem | None:
         options = self.options
         body = _text(container, options.body)
         author = _line(container, options.author)
@@ -179,7 +179,7 @@ class SelectorsSpider(ReviewSpider):
         if not review_id:
             review_id = content_id(author, published.date().isoformat() if published else "", body)
         reply_body = _text(container, options.reply) if options.reply else ""
-        return Review(
+        return ReviewItem(
             external_id=review_id,
             url=page_url,
             body=body,

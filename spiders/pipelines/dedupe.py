@@ -4,7 +4,7 @@ from __future__ import annotations
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from spiders.items import Review
+from spiders.items import ReviewItem
 
 
 class DedupePipeline:
@@ -16,7 +16,7 @@ class DedupePipeline:
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
         return cls(crawler)
 
-    def process_item(self, item: Review) -> Review:
+    def process_item(self, item: ReviewItem) -> ReviewItem:
         key = (item.source, item.external_id)
         if key in self.seen:
             self.crawler.stats.inc_value("repwatch/duplicates_dropped")

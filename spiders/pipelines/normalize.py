@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 from dateutil import parser as dateutil_parser
 
 from models.textsafe import ANSI_SEQUENCE
-from spiders.items import Reply, Review
+from spiders.items import Reply, ReviewItem
 
 # Tags that end a line or a paragraph when markup is turned into text.
 _SKIPPED_ELEMENTS = re.compile(r"<(script|style|template)\b[^>]*>.*?</\1\s*>", re.I | re.S)
@@ -160,7 +160,7 @@ class _CleanedFields(TypedDict):
     language: str | None
 
 
-def normalize_review(review: Review) -> Review:
+def normalize_review(review: ReviewItem) -> ReviewItem:
     """The review as the store wants it: clean text, UTC datetimes, rating on 1-5 or None, '' → None.
 
     A review that is already normalized (what our spiders yield) comes back as the same object, not a copy.
@@ -213,7 +213,7 @@ class NormalizePipeline:
         return cls(stats=crawler.stats)
 
     def process_item(self, item: Any) -> Any:
-        if not isinstance(item, Review):
+        if not isinstance(item, ReviewItem):
             return item
         normalized = normalize_review(item)
         if self.stats is not None:

@@ -6,7 +6,7 @@ from scrapy.crawler import Crawler
 from models.db import connect, session_factory
 from models.store import store_reviews
 from spiders.base import ReviewSpider
-from spiders.items import Review
+from spiders.items import ReviewItem
 
 BATCH_SIZE = 100
 
@@ -14,7 +14,7 @@ BATCH_SIZE = 100
 class StorePipeline:
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
-        self.batch: list[Review] = []
+        self.batch: list[ReviewItem] = []
         self.engine = connect(crawler.settings["REPWATCH_DATABASE_URL"])
         self.sessions = session_factory(self.engine)
 
@@ -22,7 +22,7 @@ class StorePipeline:
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         return cls(crawler)
 
-    def process_item(self, item: Review) -> Review:
+    def process_item(self, item: ReviewItem) -> ReviewItem:
         self.batch.append(item)
         if len(self.batch) >= BATCH_SIZE:
             self.flush()

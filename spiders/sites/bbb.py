@@ -11,7 +11,7 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from w3lib.url import add_or_replace_parameter
 
 from spiders.base import ReviewSpider
-from spiders.items import Reply, Review, snippet_hash
+from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
 
 _PAGE_PARAMETER = re.compile(r"(?<=[?&])page=\d*")
@@ -43,7 +43,7 @@ class BbbSpider(ReviewSpider):
     def sniff(cls, response: Response) -> bool:
         return any(True for _ in _item_lists(response))
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         page_url = response.url.split("#", 1)[0]
         for kind, items, _ in _item_lists(response):
             read = self._review if kind == "review" else self._complaint  # complaint ids are prefixed: no clash
@@ -59,12 +59,12 @@ class BbbSpider(ReviewSpider):
             return _with_page(response.url.split("#", 1)[0], page + 1) if page < total_pages else None
         return None
 
-    def _review(self, item: dict[str, Any], page_url: str) -> Review | None:
+    def _review(self, item: dict[str, Any], page_url: str) -> ReviewItem | None:
         review_id = _id(item)
         if not review_id:
             self.problem("bbb/missing_id")
             return None
-        return Review(
+        return ReviewItem(
             external_id=review_id,
             url=page_url,
             body=_text(item.get("text") or item.get("extendedText")),
@@ -75,14 +75,14 @@ class BbbSpider(ReviewSpider):
             snippet_hash=snippet_hash(json.dumps(item, sort_keys=True, ensure_ascii=False)),
         )
 
-    def _complaint(self, item: dict[str, Any], page_url: str) -> Review | None:
+    def _complaint(self, item: dict[str, Any], page_url: str) -> ReviewItem | None:
         complaint_id = _id(item)
         if not complaint_id:
             self.problem("bbb/missing_id")
             return None
         status = _text_line(item.get("status"))
         parts = [_text(item.get("text")), f"Status: {status}" if status else ""]
-        return Review(
+        return ReviewItem(
             # Prefixed: a complaint and a review of one business may share a number.
             external_id=f"complaint-{complaint_id}",
             url=page_url,

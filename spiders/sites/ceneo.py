@@ -10,7 +10,7 @@ from parsel import Selector
 from scrapy.http import HtmlResponse, Response
 
 from spiders.base import ReviewSpider
-from spiders.items import Review, snippet_hash
+from spiders.items import ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, html_to_text, to_utc
 
 REVIEW_CARDS = "div.user-post.user-post__card.js_product-review[data-entry-id]"
@@ -53,7 +53,7 @@ class CeneoSpider(ReviewSpider):
     def sniff(cls, response: Response) -> bool:
         return isinstance(response, HtmlResponse) and bool(response.css(f"{REVIEW_CARDS} span.user-post__score-count"))
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         if not isinstance(response, HtmlResponse):
             return
         page_url = _product_page(response.url)
@@ -68,7 +68,7 @@ class CeneoSpider(ReviewSpider):
         url = response.urljoin(href.strip())
         return None if url.split("#", 1)[0] == response.url.split("#", 1)[0] else url
 
-    def _review(self, card: Selector, page_url: str) -> Review | None:
+    def _review(self, card: Selector, page_url: str) -> ReviewItem | None:
         review_id = (card.attrib.get("data-entry-id") or "").strip()
         if not review_id:
             self.problem("ceneo/missing_id")
@@ -80,7 +80,7 @@ class CeneoSpider(ReviewSpider):
                 parts.append(f"{label}: " + ", ".join(features))
         # The first <time> is when the review was written; the second, when the product was bought.
         written = card.css("span.user-post__published > time::attr(datetime)").get()
-        return Review(
+        return ReviewItem(
             external_id=review_id,
             url=page_url,
             body="\n\n".join(filter(None, parts)),

@@ -9,7 +9,7 @@ from parsel import Selector
 from scrapy.http import HtmlResponse, Response
 
 from spiders.base import ReviewSpider
-from spiders.items import Reply, Review, snippet_hash
+from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, html_to_text
 
 REVIEW_BLOCKS = "div.rvw[itemprop=reviews], div.rvw[data-id]"
@@ -37,7 +37,7 @@ class ConsumeraffairsSpider(ReviewSpider):
             response.css("div.rvw[itemprop=reviews][data-id] div.rvw-bd")
         )
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         if not isinstance(response, HtmlResponse):
             return
         yield from self.read_each(response.css(REVIEW_BLOCKS), lambda block: self._review(response, block))
@@ -51,13 +51,13 @@ class ConsumeraffairsSpider(ReviewSpider):
         url = response.urljoin(href.strip())
         return None if url == response.url else url
 
-    def _review(self, response: Response, block: Selector) -> Review | None:
+    def _review(self, response: Response, block: Selector) -> ReviewItem | None:
         review_id = (block.attrib.get("data-id") or block.attrib.get("id", "").removeprefix("review-")).strip()
         if not review_id:
             self.problem("consumeraffairs/missing_id")
             return None
         body, published = self._body_and_date(block)
-        return Review(
+        return ReviewItem(
             external_id=review_id,
             # The anchor on the company page: the review's page number changes as new reviews arrive.
             url=f"{_company_page(response.url)}#review-{review_id}",

@@ -11,7 +11,7 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from w3lib.url import add_or_replace_parameter
 
 from spiders.base import ReviewSpider
-from spiders.items import Reply, Review, snippet_hash
+from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
 
 SITE = "https://www.skroutz.gr"
@@ -39,7 +39,7 @@ class SkroutzSpider(ReviewSpider):
         data = _answer(response)
         return data is not None and isinstance((data.get("meta") or {}).get("pagination"), dict)
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         data = _answer(response)
         if data is None:
             return
@@ -55,7 +55,7 @@ class SkroutzSpider(ReviewSpider):
             return None
         return add_or_replace_parameter(response.url, "page", str(page + 1)) if page < total_pages else None
 
-    def _review(self, item: dict[str, Any], page_url: str) -> Review | None:
+    def _review(self, item: dict[str, Any], page_url: str) -> ReviewItem | None:
         review_id = str(item.get("id") or "").strip()
         if not review_id:
             self.problem("skroutz/missing_id")
@@ -69,7 +69,7 @@ class SkroutzSpider(ReviewSpider):
             aspects = [clean_line(aspect) for aspect in sentiments.get(key) or []]
             if any(aspects):
                 parts.append(f"{label}: " + ", ".join(filter(None, aspects)))
-        return Review(
+        return ReviewItem(
             external_id=review_id,
             url=page_url,
             body="\n\n".join(filter(None, parts)),

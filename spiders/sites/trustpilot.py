@@ -12,8 +12,13 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from w3lib.url import add_or_replace_parameter, url_query_parameter
 
 from spiders.base import ReviewSpider
-from spiders.items import Reply, Review, snippet_hash
-from spiders.pipelines.normalize import clean_line, clean_text, html_to_text, parse_datetime
+from spiders.items import Reply, ReviewItem, snippet_hash
+from spiders.pipelines.normalize import (
+    clean_line,
+    clean_text,
+    html_to_text,
+    parse_datetime,
+)
 
 _REVIEW_ID_IN_URL = re.compile(r"/reviews/([0-9a-fA-F]{8,})")
 _RATED_N = re.compile(r"Rated (\d(?:\.\d)?) out of 5")
@@ -46,7 +51,7 @@ class TrustpilotSpider(ReviewSpider):
             response.css('article[data-service-review-card-paper] a[href*="/reviews/"]')
         )
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         props = _page_props(response)
         if props is not None and isinstance(props.get("reviews"), list):
             yield from self._reviews_from_json(response, props["reviews"])
@@ -74,12 +79,12 @@ class TrustpilotSpider(ReviewSpider):
 
     # --- Next.js data (the complete source: ids, languages, replies) -----------------------------------------------
 
-    def _reviews_from_json(self, response: Response, items: list[Any]) -> Iterator[Review]:
+    def _reviews_from_json(self, response: Response, items: list[Any]) -> Iterator[ReviewItem]:
         # One urljoin per page, not per review (urljoin was ~15 % of parsing a 20-review page).
         review_base = response.urljoin("/reviews/")
         yield from self.read_each(items, lambda item: self._review_from_json(response, item, review_base))
 
-    def _review_from_json(self, response: Response, item: dict[str, Any], review_base: str) -> Review | None:
+    def _review_from_json(self, response: Response, item: dict[str, Any], review_base: str) -> ReviewItem | None:
         review_id = str(item.get("id") or "").strip()
         if not review_id:
             self.problem("trustpilot/missing_id")
@@ -92,7 +97,7 @@ class TrustpilotSpider(ReviewSpider):
                 body=clean_text(item["reply"]["message"]),
                 published_at=self._date(item["reply"].get("publishedDate")),
             )
-        return Review(
+        return ReviewItem(
             external_id=review_id,
             url=review_base + review_id if _PLAIN_ID.fullmatch(review_id) else response.urljoin(f"/reviews/{review_id}"),
             body=clean_text(item.get("text")),
@@ -108,13 +113,13 @@ class TrustpilotSpider(ReviewSpider):
 
     # --- HTML cards (when a page arrives without its data script) ---------------------------------------------------
 
-    def _reviews_from_cards(self, response: Response) -> Iterator[Review]:
+    def _reviews_from_cards(self, response: Response) -> Iterator[ReviewItem]:
         cards = response.css("article[data-service-review-card-paper], div[data-service-review-card-paper]")
         # "Relevant reviews" teasers reuse the card marker but have no permalink and their own text marker.
         own = (card for card in cards if not card.css("[data-relevant-review-text-typography]"))
         yield from self.read_each(own, lambda card: self._review_from_card(response, card))
 
-    def _review_from_card(self, response: Response, card: Selector) -> Review | None:
+    def _review_from_card(self, response: Response, card: Selector) -> ReviewItem | None:
         review_id = _review_id(card.css('a[href*="/reviews/"]::attr(href)').get())
         if not review_id:
             self.problem("trustpilot/missing_id")
@@ -133,7 +138,7 @@ class TrustpilotSpider(ReviewSpider):
                 ),
             )
         body = card.css("[data-service-review-text-typography]").get()
-        return Review(
+        return ReviewItem(
             external_id=review_id,
             url=response.urljoin(f"/reviews/{review_id}"),
             body=html_to_text(body) if body else "",
@@ -146,7 +151,7 @@ class TrustpilotSpider(ReviewSpider):
             snippet_hash=snippet_hash(card.get()),
         )
 
-    def _reviews_from_2016_cards(self, response: Response) -> Iterator[Review]:
+    def _reviews_from_2016_cards(self, response: Response) -> Iterator[ReviewItem]:
         """The pre-2019 layout (`div.review[data-reviewmid]`), still seen in old saved pages."""
         for card in response.css("div.review[data-reviewmid]"):
             review_id = (card.attrib.get("data-reviewmid") or "").strip()
@@ -155,7 +160,7 @@ class TrustpilotSpider(ReviewSpider):
                 continue
             stars = _STAR_COUNT_CLASS.search(card.css(".star-rating::attr(class)").get() or "")
             body = card.css(".review-body").get()
-            yield Review(
+            yield ReviewItem(
                 external_id=review_id,
                 url=response.urljoin(f"/reviews/{review_id}"),
                 body=html_to_text(body) if body else "",

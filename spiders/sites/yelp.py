@@ -12,8 +12,13 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from w3lib.url import add_or_replace_parameter
 
 from spiders.base import ReviewSpider
-from spiders.items import Reply, Review, snippet_hash
-from spiders.pipelines.normalize import clean_line, clean_text, html_to_text, parse_datetime
+from spiders.items import Reply, ReviewItem, snippet_hash
+from spiders.pipelines.normalize import (
+    clean_line,
+    clean_text,
+    html_to_text,
+    parse_datetime,
+)
 
 YELP = "https://www.yelp.com"
 _STARS = re.compile(r"(\d(?:\.\d+)?) star")
@@ -45,7 +50,7 @@ class YelpSpider(ReviewSpider):
             return True
         return isinstance(response, HtmlResponse) and bool(response.css("div.review[data-review-id] div.i-stars"))
 
-    def parse_reviews(self, response: Response) -> Iterator[Review]:
+    def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         nodes = _feed_nodes(response)
         if nodes is not None:
             yield from self.read_each(nodes, lambda node: self._review_from_node(response, node))
@@ -63,7 +68,7 @@ class YelpSpider(ReviewSpider):
 
     # --- GraphQL feed -----------------------------------------------------------------------------------------------
 
-    def _review_from_node(self, response: Response, node: dict[str, Any]) -> Review | None:
+    def _review_from_node(self, response: Response, node: dict[str, Any]) -> ReviewItem | None:
         review_id = str(node.get("encid") or node.get("id") or "").strip()
         if not review_id:
             self.problem("yelp/missing_id")
@@ -73,7 +78,7 @@ class YelpSpider(ReviewSpider):
         if isinstance(created, dict):
             created = created.get("utcDateTime")
         alias = (node.get("business") or {}).get("alias")
-        return Review(
+        return ReviewItem(
             external_id=review_id,
             url=_review_url(f"{YELP}/biz/{alias}" if alias else response.url, review_id),
             body=clean_text(text.get("full") if isinstance(text, dict) else text),
@@ -86,7 +91,7 @@ class YelpSpider(ReviewSpider):
 
     # --- server-rendered review blocks ------------------------------------------------------------------------------
 
-    def _review_from_block(self, response: Response, block: Selector, page_author: str | None) -> Review | None:
+    def _review_from_block(self, response: Response, block: Selector, page_author: str | None) -> ReviewItem | None:
         review_id = (block.attrib.get("data-review-id") or "").strip()
         if not review_id:
             self.problem("yelp/missing_id")
@@ -96,7 +101,7 @@ class YelpSpider(ReviewSpider):
         qualifier = block.xpath(f".//span[contains(@class, 'rating-qualifier')]{_NOT_PREVIOUS}").get()
         text = block.css("div.review-content > p")
         business_link = block.css("a.biz-name::attr(href)").get()
-        return Review(
+        return ReviewItem(
             external_id=review_id,
             url=_review_url(response.urljoin(business_link) if business_link else response.url, review_id),
             body=html_to_text(text.get("")),

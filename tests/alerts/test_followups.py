@@ -16,7 +16,7 @@ from monitor.service.followups import handle_review, queue_followups
 from monitor.service.scoring import score_pending, warm_scores
 from monitor.sentiment import Scorer
 from spiders.items import Reply
-from spiders.items import Review as ReviewItem
+from spiders.items import ReviewItem
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 

@@ -20,11 +20,11 @@ from models.db import connect, migrate, session_factory
 from models.store import known_external_ids, mark_removed, store_reviews
 from models.tables import Business, Delivery, Source
 from monitor.config import parse_config
+from monitor.sentiment.stars import verdict_from_stars
 from monitor.service.followups import queue_followups
 from monitor.service.scoring import score_pending
-from monitor.sentiment.stars import verdict_from_stars
 from monitor.topics import builtin_matcher
-from spiders.items import Review as ReviewItem
+from spiders.items import ReviewItem
 from tests.cli import run_cli
 
 NOW = datetime.now(UTC).replace(microsecond=0)  # `repwatch reviews --since` counts from the real clock

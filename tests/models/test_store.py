@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from models.store import known_external_ids, store_reviews
 from models.tables import Business, Review, ReviewVersion, Source
 from spiders.items import Reply
-from spiders.items import Review as ReviewItem
+from spiders.items import ReviewItem
 from tests.conftest import START
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from scrapy.utils.test import get_crawler
 
-from spiders.items import Reply, Review
+from spiders.items import Reply, ReviewItem
 from spiders.pipelines.normalize import (
     NormalizePipeline,
     clamp_rating,
@@ -17,8 +17,8 @@ from spiders.pipelines.normalize import (
 )
 
 
-def review(**fields) -> Review:
-    return Review(**{"external_id": "r1", "url": "https://reviews.example/r1", "body": "ok", **fields})
+def review(**fields) -> ReviewItem:
+    return ReviewItem(**{"external_id": "r1", "url": "https://reviews.example/r1", "body": "ok", **fields})
 
 
 def test_body_whitespace_collapsed_paragraphs_kept():
@@ -117,7 +117,7 @@ def test_pipeline_is_scrapy_2_19_style():
     pipeline = NormalizePipeline.from_crawler(crawler)
 
     out = pipeline.process_item(review(body="<p>Hi</p>", rating="n/a"))
-    assert isinstance(out, Review) and out.body == "Hi" and out.rating is None
+    assert isinstance(out, ReviewItem) and out.body == "Hi" and out.rating is None
     assert pipeline.process_item({"not": "a review"}) == {"not": "a review"}
     assert crawler.stats.get_value("repwatch/problem/unreadable_rating") == 1
 
