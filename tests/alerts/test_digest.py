@@ -6,7 +6,6 @@ import os
 import re
 import smtplib
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -36,6 +35,7 @@ from models.tables import Business, Review, Source
 from monitor.config import parse_config
 from monitor.topics import TopicMatcher, builtin_matcher
 from tests.alerts.servers import PASSWORD, LocalSMTP, Mailbox, authenticator
+from tests.cli import Result, run_cli
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday in 2026-W48
 WEEK = IsoWeek.parse("2026-W47")  # Mon 16 Nov - Sun 22 Nov 2026
@@ -564,16 +564,14 @@ businesses:
     return path
 
 
-def repwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[2], env={**os.environ, "COLUMNS": "200"}, check=False)
-
+def repwatch(*args: str) -> Result:
+    return run_cli(*args, cwd=Path(__file__).resolve().parents[2])
 
 def test_digest_preview_writes_html_with_the_chart_inline(tmp_path):
     config = config_file(tmp_path)
     target = tmp_path / "preview.html"
     result = repwatch("digest", "-c", str(config), "--week", "2026-W47", "--preview", str(target))
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert result.stdout.strip() == str(target)
     html = target.read_text(encoding="utf-8")
     assert '<img src="data:image/png;base64,' in html and 'id="new-reviews">6<' in html
@@ -583,7 +581,7 @@ def test_digest_send_says_to_whom(tmp_path, smtp_server):
     mailbox = Mailbox()
     config = config_file(tmp_path, smtp_server(mailbox).port)
     result = repwatch("digest", "-c", str(config), "--week", "2026-W47", "--send")
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert result.stdout.strip() == "Acme Bakery: sent the 2026-W47 digest to owner@acme.example, manager@acme.example"
     [(_, raw)] = mailbox.received
     assert b"Subject: Reviews of Acme Bakery, week 2026-W47" in raw
@@ -592,7 +590,7 @@ def test_digest_send_says_to_whom(tmp_path, smtp_server):
 def test_digest_send_failure_is_one_line_and_exit_1(tmp_path, smtp_server):
     config = config_file(tmp_path, smtp_server(Mailbox(data_reply="554 5.7.1 spam")).port)
     result = repwatch("digest", "-c", str(config), "--week", "2026-W47", "--send")
-    assert result.returncode == 1
+    assert result.code == 1
     assert result.stderr.strip().splitlines() == [
         f"repwatch: digest for Acme Bakery not sent: SMTP 127.0.0.1:{config.read_text().split('port: ')[1].split(',')[0]}: 554 5.7.1 spam"]
 
@@ -604,7 +602,7 @@ def test_digest_send_failure_is_one_line_and_exit_1(tmp_path, smtp_server):
 ])
 def test_digest_usage_errors_are_one_line(tmp_path, args, message):
     result = repwatch("digest", "-c", str(config_file(tmp_path)), *args)
-    assert result.returncode == 1
+    assert result.code == 1
     [line] = result.stderr.strip().splitlines()
     assert message in line
 

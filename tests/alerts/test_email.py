@@ -3,10 +3,7 @@ outbox, SMTP failures; and `repwatch alerts test email` through the digest's SMT
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -24,6 +21,7 @@ from models.tables import Business, Delivery, Review, Source
 from monitor.config import ConfigError, parse_config, redacted
 from tests.alerts.samples import HOSTILE_BODY, KINDS, all_notices
 from tests.alerts.servers import LocalSMTP, Mailbox, authenticator
+from tests.cli import Result, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -261,10 +259,8 @@ def test_config_errors_name_the_key(entry, message):
 # repwatch alerts test email, with no email notifier: a short email through the digest's SMTP settings
 
 
-def repwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True, timeout=120, cwd=REPO,
-                          env={**os.environ, "COLUMNS": "200"}, check=False)
-
+def repwatch(*args: str) -> Result:
+    return run_cli(*args, cwd=REPO)
 
 def email_config(tmp_path: Path, port: int | None) -> Path:
     path = tmp_path / "config.yaml"
@@ -277,7 +273,7 @@ def email_config(tmp_path: Path, port: int | None) -> Path:
 def test_alerts_test_email_sends_through_the_digest_smtp_settings(tmp_path, smtp_server):
     mailbox = Mailbox()
     result = repwatch("alerts", "test", "email", "--config", str(email_config(tmp_path, smtp_server(mailbox).port)))
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     port = result.stdout.strip().rsplit(":", 1)[1]
     assert result.stdout.strip() == f"email: sent a test email to owner@acme.example, manager@acme.example via SMTP 127.0.0.1:{port}"
     [(recipients, raw)] = mailbox.received
@@ -290,14 +286,14 @@ def test_alerts_test_email_sends_through_the_digest_smtp_settings(tmp_path, smtp
 def test_alerts_test_email_failure_is_one_line_and_exit_1(tmp_path, smtp_server):
     result = repwatch("alerts", "test", "email", "--config",
                       str(email_config(tmp_path, smtp_server(Mailbox(data_reply="554 5.7.1 spam")).port)))
-    assert result.returncode == 1
+    assert result.code == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("repwatch: test email not sent: SMTP 127.0.0.1:") and line.endswith(": 554 5.7.1 spam")
 
 
 def test_alerts_test_email_without_a_digest_section_says_so(tmp_path):
     result = repwatch("alerts", "test", "email", "--config", str(email_config(tmp_path, None)))
-    assert result.returncode == 1
+    assert result.code == 1
     [line] = result.stderr.strip().splitlines()
     assert "has no digest: section" in line
 

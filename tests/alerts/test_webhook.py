@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from tests.alerts.samples import (
     check_teams,
 )
 from tests.alerts.servers import TOKEN, Receiver
+from tests.cli import Result, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -268,10 +266,8 @@ def test_an_old_format_entry_gets_one_deprecation_line_and_json_none():
 # The command: repwatch alerts test webhook, with an old format: discord entry
 
 
-def repwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True, timeout=120, cwd=REPO,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})}, check=False)
-
+def repwatch(*args: str, env: dict[str, str] | None = None) -> Result:
+    return run_cli(*args, env=env, cwd=REPO)
 
 def webhook_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
@@ -283,7 +279,7 @@ def webhook_config(tmp_path: Path) -> Path:
 def test_alerts_test_webhook_sends_one_sample(tmp_path, receiver):
     result = repwatch("alerts", "test", "webhook", "--config", str(webhook_config(tmp_path)),
                       env={"TEST_WEBHOOK_URL": receiver.url, "TEST_WEBHOOK_AUTH": HEADER_SECRET})
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert result.stdout.strip() == "hook: sent"
     [request] = receiver.requests
     assert request["headers"]["Authorization"] == HEADER_SECRET
@@ -295,7 +291,7 @@ def test_alerts_test_webhook_failure_is_one_secret_free_line(tmp_path, receiver)
     receiver.answer(404, {"message": "Unknown Webhook", "code": 10015})
     result = repwatch("alerts", "test", "webhook", "--config", str(webhook_config(tmp_path)),
                       env={"TEST_WEBHOOK_URL": receiver.url, "TEST_WEBHOOK_AUTH": HEADER_SECRET})
-    assert result.returncode == 1
+    assert result.code == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("hook: FAILED: Discord webhook (127.0.0.1): HTTP 404")
     assert TOKEN not in result.stderr + result.stdout and "hdr-secret" not in result.stderr + result.stdout

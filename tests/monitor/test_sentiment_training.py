@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +9,7 @@ from sqlalchemy import select
 
 from models.db import connect, migrate, session_factory
 from models.tables import Business, Review, Source
+from tests.cli import Result, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,10 +34,8 @@ REVIEWS = [
 ]
 
 
-def repwatch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO)}, timeout=300)  # fmt: skip
-
+def repwatch(*args: str, cwd: Path) -> Result:
+    return run_cli(*args, cwd=cwd)
 
 @pytest.fixture
 def shop(tmp_path) -> Path:
@@ -74,7 +70,7 @@ def stored(shop: Path) -> dict[int, Review]:
 
 def test_labels_from_the_command_line_and_a_csv_replace_the_verdict_and_train_a_head(shop: Path) -> None:
     one = repwatch("label", "1", "neg", cwd=shop)
-    assert one.returncode == 0, one.stderr
+    assert one.code == 0, one.stderr
     assert "labelled 1 review" in one.stdout
     first = stored(shop)[1]
     assert (first.owner_label, first.sentiment_label, first.sentiment_why) == ("neg", "neg", "labelled by the owner")
@@ -83,12 +79,12 @@ def test_labels_from_the_command_line_and_a_csv_replace_the_verdict_and_train_a_
     rows = "\n".join(f"{number},{label}" for number, (label, _) in enumerate(REVIEWS, start=1) if number > 1)
     (shop / "labels.csv").write_text("id,label\n" + rows + "\n", encoding="utf-8")
     many = repwatch("label", "--csv", "labels.csv", cwd=shop)
-    assert many.returncode == 0, many.stderr
+    assert many.code == 0, many.stderr
     assert f"labelled {len(REVIEWS) - 1} reviews" in many.stdout
     assert [r.owner_label for r in stored(shop).values()] == [label for label, _ in REVIEWS]
 
     trained = repwatch("train", "--force", cwd=shop)
-    assert trained.returncode == 0, trained.stderr
+    assert trained.code == 0, trained.stderr
     assert f"{len(REVIEWS)} labelled reviews (6 neg, 4 neu, 6 pos)" in trained.stdout
     assert "before F1(neg)" in trained.stdout and "after  F1(neg)" in trained.stdout
     head = shop / "data" / "sentiment" / "head.npz"
@@ -96,9 +92,8 @@ def test_labels_from_the_command_line_and_a_csv_replace_the_verdict_and_train_a_
 
     # From now on the configured scorer uses the owner's head.
     lines = json.dumps({"text": "Still no parcel after three weeks and no answer to my emails."}) + "\n"
-    scored = subprocess.run([sys.executable, "-m", "monitor", "score", "--config", "config.yaml"], input=lines,
-                            capture_output=True, text=True, cwd=shop, timeout=300)  # fmt: skip
-    assert scored.returncode == 0, scored.stderr
+    scored = run_cli("score", "--config", "config.yaml", input=lines, cwd=shop)
+    assert scored.code == 0, scored.stderr
     assert json.loads(scored.stdout)["sentiment"]["label"] == "neg"
     from monitor.config import load_config
     from monitor.sentiment import Scorer
@@ -109,12 +104,12 @@ def test_labels_from_the_command_line_and_a_csv_replace_the_verdict_and_train_a_
 
 def test_bad_labels_are_refused_with_the_reason_and_nothing_is_recorded(shop: Path) -> None:
     wrong = repwatch("label", "1", "negative", cwd=shop)
-    assert wrong.returncode == 1 and "label must be one of neg, neu, pos" in wrong.stderr
+    assert wrong.code == 1 and "label must be one of neg, neu, pos" in wrong.stderr
     missing = repwatch("label", "999", "neg", cwd=shop)
-    assert missing.returncode == 1 and "no review with id 999" in missing.stderr
+    assert missing.code == 1 and "no review with id 999" in missing.stderr
     (shop / "bad.csv").write_text("id,label\n1,neg\nx,pos\n3,great\n", encoding="utf-8")
     csv_bad = repwatch("label", "--csv", "bad.csv", cwd=shop)
-    assert csv_bad.returncode == 1
+    assert csv_bad.code == 1
     assert "bad.csv:3:" in csv_bad.stderr and "bad.csv:4: label must be one of" in csv_bad.stderr
     (shop / "headless.csv").write_text("1,neg\n", encoding="utf-8")
     assert "columns id,label" in repwatch("label", "--csv", "headless.csv", cwd=shop).stderr
@@ -122,8 +117,8 @@ def test_bad_labels_are_refused_with_the_reason_and_nothing_is_recorded(shop: Pa
 
 
 def test_training_needs_enough_labels(shop: Path) -> None:
-    assert repwatch("label", "1", "neg", cwd=shop).returncode == 0
+    assert repwatch("label", "1", "neg", cwd=shop).code == 0
     result = repwatch("train", cwd=shop)
-    assert result.returncode == 1
+    assert result.code == 1
     assert "need at least 12 labelled reviews" in result.stderr and "repwatch label" in result.stderr
     assert not (shop / "data" / "sentiment" / "head.npz").exists()
