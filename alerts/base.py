@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from models.vocab import plugin_key
+
 # Who a message pings, in Slack's syntax (other notifiers ignore it): one or more of these.
 MENTIONS = re.compile(r"(?:<(?:!here|!channel|!everyone|@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+)>\s*)+")
 
@@ -159,18 +161,10 @@ class Notifier:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("abstract", False):
-            return
-        cls.abstract = False
-        kind = cls.__dict__.get("kind")
-        if not kind:
-            raise TypeError(f"{cls.__qualname__} must set a `kind` or `abstract = True`")
-        if kind in NOTIFIERS:
-            raise TypeError(f"notifier kind {kind!r} is registered twice: {NOTIFIERS[kind].__qualname__} and {cls.__qualname__}")
-        if not (cls.__doc__ or "").strip():
-            raise TypeError(f"{cls.__qualname__} needs a docstring: it is the user-facing help for kind {kind!r}")
-        _check_config_model(cls, kind)
-        NOTIFIERS[kind] = cls
+        kind = plugin_key(NOTIFIERS, cls, "kind", "notifier")
+        if kind is not None:
+            _check_config_model(cls, kind)
+            NOTIFIERS[kind] = cls
 
     def __init__(self, name: str, config: BaseModel):
         if not isinstance(config, self.Config):

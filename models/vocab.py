@@ -44,6 +44,29 @@ def parse_duration(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+# --- plugin registries ------------------------------------------------------------------------------------
+
+Plugin = TypeVar("Plugin", bound=type)
+
+
+def plugin_key(registry: dict[str, Plugin], cls: Plugin, attribute: str, family: str) -> str | None:
+    """The key a plugin class registers under (its `attribute`: a spider's name, a notifier's kind), or None for an
+    `abstract = True` base. Checked at import: a missing key, a duplicate or a missing docstring (the user-facing
+    help) is a TypeError, never a plugin skipped silently. The caller adds the class once its own checks pass."""
+    if cls.__dict__.get("abstract", False):
+        return None
+    setattr(cls, "abstract", False)  # noqa: B010 - a subclass of an abstract base registers unless it opts out
+    key = cls.__dict__.get(attribute)
+    if not key:
+        raise TypeError(f"{cls.__qualname__} must set `{attribute}` or `abstract = True`")
+    if key in registry:
+        raise TypeError(f"{family} {attribute} {key!r} is registered twice: {registry[key].__qualname__} and "
+                        f"{cls.__qualname__}")
+    if not (cls.__doc__ or "").strip():
+        raise TypeError(f"{cls.__qualname__} needs a docstring: it is the user-facing help for {family} {key!r}")
+    return str(key)
+
+
 # --- secrets ------------------------------------------------------------------------------------------------
 
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][\w+.-]*://[^:/@\s]*:)[^@\s]+@")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from scrapy.http import Response
 from w3lib.url import canonicalize_url
 
+from models.vocab import plugin_key
 from spiders.items import ReviewItem
 
 # What reading one review may raise on a page that is not what we expect: counted, never fatal to the page.
@@ -54,15 +55,9 @@ class ReviewSpider(scrapy.Spider):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("abstract", False):
-            return
-        cls.abstract = False
-        name = cls.__dict__.get("name")
-        if not name:
-            raise TypeError(f"{cls.__qualname__} must set a `name` (the module name) or `abstract = True`")
-        if name in SPIDERS:
-            raise TypeError(f"spider name {name!r} is registered twice: {SPIDERS[name].__qualname__} and {cls.__qualname__}")
-        SPIDERS[name] = cls
+        name = plugin_key(SPIDERS, cls, "name", "spider")
+        if name is not None:
+            SPIDERS[name] = cls
 
     def __init__(
         self,

@@ -39,7 +39,7 @@ def test_duplicate_name_fails_at_class_creation():
 
 
 def test_missing_name_fails_unless_abstract():
-    with pytest.raises(TypeError, match="must set a `name`"):
+    with pytest.raises(TypeError, match="must set `name`"):
         type("Nameless", (ReviewSpider,), {"__module__": "tests.fake"})
     platform = type("PlatformBase", (ReviewSpider,), {"abstract": True, "__module__": "tests.fake"})
     assert platform not in SPIDERS.values()
