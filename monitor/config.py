@@ -34,7 +34,6 @@ from monitor.schedules import cron_trigger
 from monitor.sentiment.language import DEFAULT_LANGUAGES, LanguageDetector
 from spiders.registry import load_spiders
 
-DEFAULT_CONFIG_NAME = "config.yaml"
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # ${file:/run/secrets/slack_token}: a secret from a file (Docker and Kubernetes secrets), relative to config.yaml
 FILE_REFERENCE = re.compile(r"\$\{file:([^}]+)\}")
