@@ -5,7 +5,8 @@ import re
 import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -16,6 +17,7 @@ MENTIONS = re.compile(r"(?:<(?:!here|!channel|!everyone|@[UW][A-Z0-9]+|!subteam\
 
 # kind -> notifier class; filled by Notifier.__init_subclass__
 NOTIFIERS: dict[str, type[Notifier]] = {}
+Message = TypeVar("Message")  # what a destination sends: a JSON body, a Block Kit message, an email
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,34 @@ class SourceHealth:
 
 
 Notice = Alert | AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth
+
+
+@dataclass(frozen=True)
+class Builders(Generic[Message]):
+    """How one destination writes each thing it sends: one builder per kind of notice."""
+
+    alert: Callable[[Alert], Message]
+    update: Callable[[AlertUpdate], Message]
+    reminder: Callable[[Reminder], Message]
+    spike: Callable[[Spike], Message]
+    summary: Callable[[FloodSummary], Message]
+    health: Callable[[SourceHealth], Message]
+
+    def build(self, notice: Notice) -> Message:
+        """The message for one alert or notice."""
+        if isinstance(notice, Alert):
+            return self.alert(notice)
+        if isinstance(notice, AlertUpdate):
+            return self.update(notice)
+        if isinstance(notice, Reminder):
+            return self.reminder(notice)
+        if isinstance(notice, Spike):
+            return self.spike(notice)
+        if isinstance(notice, FloodSummary):
+            return self.summary(notice)
+        if isinstance(notice, SourceHealth):
+            return self.health(notice)
+        raise TypeError(f"no message for a {type(notice).__name__}")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from alerts.base import (
+    Builders,
     Alert,
     AlertUpdate,
     FloodSummary,
@@ -314,21 +315,13 @@ def build_health(health: SourceHealth) -> dict[str, Any]:
     return _message(fit_discord(title, 300), embed)
 
 
+BUILDERS = Builders(alert=build_discord, update=build_update, reminder=build_reminder, spike=build_spike,
+                    summary=build_summary, health=build_health)
+
+
 def render(notice: Notice) -> bytes:
     """The request body for one alert or notice."""
-    if isinstance(notice, Alert):
-        return json_body(build_discord(notice))
-    if isinstance(notice, AlertUpdate):
-        return json_body(build_update(notice))
-    if isinstance(notice, Reminder):
-        return json_body(build_reminder(notice))
-    if isinstance(notice, Spike):
-        return json_body(build_spike(notice))
-    if isinstance(notice, FloodSummary):
-        return json_body(build_summary(notice))
-    if isinstance(notice, SourceHealth):
-        return json_body(build_health(notice))
-    raise TypeError(f"no Discord message for a {type(notice).__name__}")
+    return json_body(BUILDERS.build(notice))
 
 
 class DiscordNotifier(Notifier):

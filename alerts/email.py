@@ -25,11 +25,11 @@ from pydantic import (
 )
 
 from alerts.base import (
+    Builders,
     Alert,
     AlertUpdate,
     DeliveryError,
     FloodSummary,
-    Notice,
     Notifier,
     Reminder,
     SendResult,
@@ -89,15 +89,14 @@ class SmtpSettings(Strict):
         return self.port or DEFAULT_PORTS[self.security]
 
 
-class DigestSettings(Strict):
-    """The weekly digest email: who gets it and the SMTP server that sends it."""
+class MailSettings(Strict):
+    """Who gets the mail (`from`, `to`) and the SMTP server that sends it: the digest and the email notifier."""
 
     # `config show` prints the key as written (`from`), not the Python name.
     model_config = ConfigDict(**Strict.model_config, serialize_by_alias=True)
 
     sender: str = Field(alias="from", description='e.g. "repwatch <repwatch@example.com>"')
     to: list[str] = Field(min_length=1)
-    subject: str = Field("Reviews of {business}, week {week}", description="placeholders: {business}, {week}")
     smtp: SmtpSettings
 
     @field_validator("sender")
@@ -112,6 +111,12 @@ class DigestSettings(Strict):
         for value in values:
             _check_address(value)
         return values
+
+
+class DigestSettings(MailSettings):
+    """The weekly digest email: who gets it and the SMTP server that sends it."""
+
+    subject: str = Field("Reviews of {business}, week {week}", description="placeholders: {business}, {week}")
 
     @field_validator("subject")
     @classmethod
@@ -329,29 +334,10 @@ SUBJECT_MAX = 200
 LIST_MAX = 200
 
 
-class EmailConfig(Strict):
+class EmailConfig(MailSettings):
     """`from`, `to` (one or more addresses) and `smtp` (host, port, security, username, password, timeout)."""
 
-    # `config show` prints the key as written (`from`), not the Python name.
-    model_config = ConfigDict(**Strict.model_config, serialize_by_alias=True)
-
     kind: Literal["email"]
-    sender: str = Field(alias="from", description='e.g. "repwatch <alerts@example.com>"')
-    to: list[str] = Field(min_length=1)
-    smtp: SmtpSettings
-
-    @field_validator("sender")
-    @classmethod
-    def _one_address(cls, value: str) -> str:
-        _check_address(value)
-        return value
-
-    @field_validator("to")
-    @classmethod
-    def _addresses(cls, values: list[str]) -> list[str]:
-        for value in values:
-            _check_address(value)
-        return values
 
 
 @dataclass(frozen=True)
@@ -477,20 +463,8 @@ def health_letter(health: SourceHealth) -> Letter:
                   link_label="Open the page", footer="repwatch · source health")
 
 
-def letter_for(notice: Notice) -> Letter:
-    if isinstance(notice, Alert):
-        return alert_letter(notice)
-    if isinstance(notice, AlertUpdate):
-        return update_letter(notice)
-    if isinstance(notice, Reminder):
-        return reminder_letter(notice)
-    if isinstance(notice, Spike):
-        return spike_letter(notice)
-    if isinstance(notice, FloodSummary):
-        return summary_letter(notice)
-    if isinstance(notice, SourceHealth):
-        return health_letter(notice)
-    raise TypeError(f"no email for a {type(notice).__name__}")
+LETTERS = Builders(alert=alert_letter, update=update_letter, reminder=reminder_letter, spike=spike_letter,
+                   summary=summary_letter, health=health_letter)
 
 
 def letter_text(letter: Letter) -> str:
@@ -592,7 +566,7 @@ class EmailNotifier(Notifier):
     def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth,
                     target: Target = Target()) -> SendResult:
         # Updates and reminders are new emails; a summary lists its alerts.
-        return self._mail(letter_for(notice))
+        return self._mail(LETTERS.build(notice))
 
     def _mail(self, letter: Letter) -> SendResult:
         message = alert_email(letter, self.config, datetime.now(UTC))

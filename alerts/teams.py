@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel
 
 from alerts.base import (
+    Builders,
     Alert,
     AlertUpdate,
     FloodSummary,
@@ -253,22 +254,13 @@ def build_health(health: SourceHealth) -> dict[str, Any]:
     return _message(title_line, body, safe_review_url(health.url))
 
 
+BUILDERS = Builders(alert=build_teams, update=build_update, reminder=build_reminder, spike=build_spike,
+                    summary=build_summary, health=build_health)
+
+
 def render(notice: Notice) -> bytes:
     """The request body for one alert or notice, within Teams' size limit."""
-    if isinstance(notice, Alert):
-        message = build_teams(notice)
-    elif isinstance(notice, AlertUpdate):
-        message = build_update(notice)
-    elif isinstance(notice, Reminder):
-        message = build_reminder(notice)
-    elif isinstance(notice, Spike):
-        message = build_spike(notice)
-    elif isinstance(notice, FloodSummary):
-        message = build_summary(notice)
-    elif isinstance(notice, SourceHealth):
-        message = build_health(notice)
-    else:
-        raise TypeError(f"no Teams message for a {type(notice).__name__}")
+    message = BUILDERS.build(notice)
     body = json_body(message)
     assert len(body) <= PAYLOAD_MAX
     return body

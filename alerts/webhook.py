@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel
 
 from alerts.base import (
+    Builders,
     Alert,
     AlertUpdate,
     FloodSummary,
@@ -148,21 +149,13 @@ def json_health(health: SourceHealth) -> dict[str, Any]:
     }
 
 
+BUILDERS = Builders(alert=build_json, update=json_update, reminder=json_reminder, spike=json_spike,
+                    summary=json_summary, health=json_health)
+
+
 def render(notice: Notice) -> bytes:
     """The request body for one alert or notice."""
-    if isinstance(notice, Alert):
-        return json_body(build_json(notice))
-    if isinstance(notice, AlertUpdate):
-        return json_body(json_update(notice))
-    if isinstance(notice, Reminder):
-        return json_body(json_reminder(notice))
-    if isinstance(notice, Spike):
-        return json_body(json_spike(notice))
-    if isinstance(notice, FloodSummary):
-        return json_body(json_summary(notice))
-    if isinstance(notice, SourceHealth):
-        return json_body(json_health(notice))
-    raise TypeError(f"no webhook message for a {type(notice).__name__}")
+    return json_body(BUILDERS.build(notice))
 
 
 # --------------------------------------------------------------------------------------------------------------
