@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,10 +55,7 @@ def migrate(engine: Engine) -> None:
     """
     if schema_revision(engine) == HEAD_REVISION:
         return
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
+    config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         _one_migration_at_a_time(connection)

@@ -5,6 +5,8 @@ import re
 import threading
 from dataclasses import dataclass
 
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
 from .verdict import NEG, NEU, POS, Verdict, quote
 
 # Calibration (bench/bench_score.py --calibrate, on ../shared/fixtures/sentiment/en.jsonl with stars hidden:
@@ -133,8 +135,6 @@ class EnglishScorer:
         if self._analyzer is None:
             with self._lock:
                 if self._analyzer is None:
-                    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
                     analyzer = SentimentIntensityAnalyzer()
                     analyzer.lexicon.update(REVIEW_LEXICON)  # this instance's own dict: no global change
                     self._analyzer = analyzer

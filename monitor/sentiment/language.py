@@ -6,6 +6,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from lingua import IsoCode639_1, IsoCode639_3, Language, LanguageDetectorBuilder
+
 from monitor.languages import packs
 
 from .verdict import UNDETERMINED
@@ -45,8 +47,6 @@ def normalize_lang(code: str | None) -> str | None:
 
 
 def _iso639_3_to_1(code: str) -> str | None:
-    from lingua import IsoCode639_3, Language
-
     try:
         return Language.from_iso_code_639_3(IsoCode639_3.from_str(code)).iso_code_639_1.name.lower()
     except (ValueError, AttributeError):
@@ -66,8 +66,6 @@ class LanguageDetector:
         self._lock = threading.Lock()
 
     def _lingua_languages(self) -> list:
-        from lingua import IsoCode639_1, Language
-
         lingua_languages = []
         for code in self.languages:
             try:
@@ -82,8 +80,6 @@ class LanguageDetector:
         self._lingua_languages()
 
     def _build(self):
-        from lingua import LanguageDetectorBuilder
-
         return (
             LanguageDetectorBuilder.from_languages(*self._lingua_languages())
             .with_low_accuracy_mode()

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from .cues import ComplaintCues
 from .english import EnglishScorer
+from .head import Head
 from .language import MIN_CONFIDENCE_LONG, LanguageDetector, normalize_lang
 from .model import MAX_CHARS, EmbeddingCache, ModelUnavailable, TextModel
 from .multilingual import MIXED_AT_OR_BELOW as MIXED_TEXT_AT_OR_BELOW
@@ -94,8 +95,6 @@ class Scorer:
             text = MultilingualScorer(self.model)
             head_path = self.owner_head_path
             if head_path is not None and head_path.is_file():
-                from .head import Head
-
                 try:
                     text = MultilingualScorer(self.model, Head.load(head_path), owner=True)
                 except (OSError, ValueError, KeyError) as exc:
