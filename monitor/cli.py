@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import inspect
+import io
 import json
 import os
 import sys
@@ -283,6 +284,8 @@ def score(
     """
     from monitor.sentiment import score_jsonl
 
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")  # a byte that is not UTF-8 fails its line, not the command
     score_jsonl(sys.stdin, sys.stdout, lang=lang, scorer=scorer_for(config))
 
 
@@ -313,7 +316,7 @@ def evaluate_command(
     config: OptionalConfig = None,
 ) -> None:
     """Measure the scorer on labelled reviews ({"text", "label": neg|neu|pos, "stars"?}): P/R/F1 for negatives, AUC, confusion, reviews/s."""
-    from monitor.sentiment.evaluate import evaluate, format_report
+    from monitor.sentiment.evaluate import LabelledFileError, evaluate, format_report
 
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -322,7 +325,12 @@ def evaluate_command(
     if no_model:
         overrides["model"] = False
     scorer = scorer_for(config, **overrides)
-    result = evaluate(files, scorer=scorer, use_stars=use_stars, given_lang=given_lang)
+    try:
+        result = evaluate(files, scorer=scorer, use_stars=use_stars, given_lang=given_lang)
+    except LabelledFileError as exc:
+        for problem in exc.problems:
+            err.print(Text(f"repwatch: {terminal_safe(problem)}"))
+        raise typer.Exit(EXIT_FAILURE) from None
     if scorer.fallback_reason and not no_model:
         err.print(Text(f"repwatch: measured without the model: {scorer.fallback_reason}"))
     if output == "json":
