@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import yaml
 from apscheduler.triggers.interval import IntervalTrigger
 
+from models.files import private_dir, private_opener
 from models.vocab import batched
 from monitor.config import Config, ConfigError, load_config_and_text
 from monitor.schedules import fire_after, format_duration
@@ -459,9 +460,9 @@ class Daemon:
         raw = yaml.safe_load(text) or {}
         raw["data_dir"] = str(config.data_dir)
         path = config.data_dir / "run" / "config.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         temporary = path.with_suffix(".tmp")
-        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+        with open(temporary, "w", encoding="utf-8", opener=private_opener) as out:
             out.write(f"# written by `repwatch run` from {self.config_path}; edit that file, then send SIGHUP\n")
             yaml.safe_dump(raw, out, sort_keys=False, allow_unicode=True)
         os.replace(temporary, path)
@@ -485,7 +486,7 @@ class Daemon:
     def record_digest(self, started: datetime) -> None:
         year, week, _ = (started.astimezone(UTC) - timedelta(weeks=1)).isocalendar()  # what `digest --send` sent
         temporary = self.state_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({DIGEST: {"last_run": started.isoformat(), "week": f"{year}-W{week:02d}"}}),
-                             encoding="utf-8")
+        with open(temporary, "w", encoding="utf-8", opener=private_opener) as file:
+            file.write(json.dumps({DIGEST: {"last_run": started.isoformat(), "week": f"{year}-W{week:02d}"}}))
         os.replace(temporary, self.state_path)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from celery import Celery, signals
 
+from models.files import private_dir
 from monitor.config import Config, ConfigError, load_config
 from monitor.service.jobs import (
     DELIVER,
@@ -104,7 +105,7 @@ class Jobs:
             done.set()
 
         jobs_log = self.config.data_dir / "logs" / "jobs.log"
-        jobs_log.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(jobs_log.parent)
         # die_with_parent: a worker killed mid-job takes its child with it, and the job goes to another worker
         # whole, instead of this crawl going on unwatched while its redelivered twin waits for the lock.
         child = ProcessChild(spec, self.config_path, report, jobs_log, die_with_parent=True)
