@@ -486,8 +486,10 @@ def status(
         sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
         return
 
-    def when(moment: datetime | None) -> str:
-        return f"{moment:%m-%d %H:%M}" if moment else "—"
+    def when(moment: datetime | None) -> str:  # the year only when it is not this one
+        if moment is None:
+            return "—"
+        return f"{moment:%m-%d %H:%M}" if moment.year == report.now.year else f"{moment:%Y-%m-%d %H:%M}"
 
     daemon = report.daemon
     out.print(Text(f"daemon: {daemon.note}", style="green" if daemon.running else "yellow"))

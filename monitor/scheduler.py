@@ -58,6 +58,7 @@ class JobState:
     due: datetime | None = None  # when it may start: fire + jitter, or now for a catch-up
     running_since: datetime | None = None
     retired: bool = False  # removed from config while running: forgotten when it ends
+    future_run: datetime | None = None  # a last run dated in the future (a clock that was ahead), counted as now
 
 
 @dataclass
@@ -108,6 +109,11 @@ class Schedule:
                 continue
             last_run = (old.last_run if old is not None else None) or stored_last_runs.get(job_id)
             state = JobState(spec, last_run)
+            if last_run is not None and last_run > now:
+                # Never trust a run dated in the future: counted from it, the next run would wait as long as the
+                # clock was ahead (a year). It ran at the latest now.
+                state.future_run, state.last_run = last_run, now
+                last_run = now
             if old is not None:
                 state.running_since = old.running_since
             (changes.changed if old is not None and not old.retired else changes.added).append(job_id)
@@ -147,8 +153,20 @@ class Schedule:
     def running_crawls(self) -> int:
         return sum(1 for s in self.jobs.values() if s.running_since is not None and s.spec.kind == "crawl")
 
+    def distrust_future_runs(self) -> list[JobState]:
+        """The clock went back past a run this daemon started (it was ahead, and was corrected): that run happened
+        at the latest now, and the job's next time is counted from now, not from the run's false date. The jobs
+        rescheduled so."""
+        now = self.clock.now()
+        moved = [s for s in self.jobs.values() if s.last_run is not None and s.last_run > now and not s.retired]
+        for state in moved:
+            state.future_run, state.last_run = state.last_run, now
+            self._set_next(state, fire_after(state.spec.trigger, now))
+        return moved
+
     def start_due(self) -> tuple[list[JobSpec], list[Skip]]:
         """The jobs to start now (marked running), and the fires skipped because that job was still running."""
+        self.distrust_future_runs()
         now = self.clock.now()
         started: list[JobSpec] = []
         skipped: list[Skip] = []
@@ -280,9 +298,11 @@ class Daemon:
     def _when(self, state: JobState) -> str:
         if state.due is None:
             return "never"
+        future = (f" (its last run is dated {state.future_run:%Y-%m-%d %H:%M}Z, in the future: a clock that was "
+                  "ahead; counted from now)") if state.future_run else ""
         if state.due <= self.clock.now():
             return "now (" + ("never run" if state.last_run is None else f"missed a run since {state.last_run:%Y-%m-%d %H:%M}Z") + ")"
-        return f"{state.due:%Y-%m-%d %H:%M:%S}Z"
+        return f"{state.due:%Y-%m-%d %H:%M:%S}Z{future}"
 
     @property
     def sources_per_task(self) -> int:
@@ -294,6 +314,8 @@ class Daemon:
     def start_due(self) -> None:
         if self.stopping:
             return
+        for state in self.schedule.distrust_future_runs():
+            self.log(f"{state.spec.label}: the clock went back; next {self._when(state)}")
         started, skipped = self.schedule.start_due()
         for skip in skipped:
             self.log(f"{skip.spec.label}: skipped, still running since {skip.running_since:%Y-%m-%d %H:%M:%S}Z")

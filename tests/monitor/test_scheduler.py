@@ -551,3 +551,48 @@ def test_stopping_after_the_grace_period_stops_a_batch_once_and_names_its_source
     run.daemon.stop()
     assert child.stopped
     assert run.logged("crawl a, crawl b, crawl c: still running after the grace period, stopping it")
+
+
+# --- a clock that was ahead ------------------------------------------------------------------------------------
+
+
+def test_a_crawl_dated_a_year_ahead_does_not_put_off_the_next_crawl_for_a_year(tmp_path):
+    record_crawls(tmp_path, {"ahead": START + timedelta(days=365)})
+    run = start_daemon(tmp_path, config_text({"ahead": None}, NO_JITTER, data_dir=tmp_path / "data"))
+    assert run.daemon.schedule.jobs["crawl:ahead"].due == START + timedelta(hours=6)  # counted from now
+    assert run.logged("crawl ahead: every 6h (UTC), next 2026-03-02 18:00:00Z (its last run is dated "
+                      "2027-03-02 12:00Z, in the future: a clock that was ahead; counted from now)")
+
+
+def test_the_newest_crawl_counts_not_the_one_with_the_latest_date(tmp_path):
+    # a: crawled while the clock was a year ahead
+    record_crawls(tmp_path, {"a": START + timedelta(days=365), "b": START - timedelta(hours=7)})
+    from models.db import connect, session_factory
+    from models.tables import CrawlRun, Source
+
+    engine = connect(f"sqlite:///{tmp_path / 'data' / 'repwatch.db'}")
+    with session_factory(engine).begin() as session:  # crawled again once the clock was right
+        source = session.query(Source).filter_by(name="a").one()
+        session.add(CrawlRun(source=source, started_at=START - timedelta(hours=1), outcome="ok"))
+    engine.dispose()
+    run = start_daemon(tmp_path, config_text({"a": None, "b": None}, NO_JITTER, data_dir=tmp_path / "data"))
+    assert run.ids() == ["crawl:b"]
+    assert run.daemon.schedule.jobs["crawl:a"].due == START + timedelta(hours=5)
+
+
+def test_a_clock_corrected_while_the_daemon_runs_brings_the_next_crawl_back(tmp_path):
+    run = start_daemon(tmp_path, config_text({"a": None}, NO_JITTER, data_dir=tmp_path / "data"))
+    run.exit("crawl:a")
+    run.clock.advance(days=365)  # NTP steps the clock a year ahead…
+    run.daemon.start_due()
+    assert run.ids() == ["crawl:a", "crawl:a"]
+    run.exit("crawl:a")
+    run.clock.current = START + timedelta(hours=1)  # …and back
+    run.daemon.start_due()
+    assert run.daemon.schedule.jobs["crawl:a"].due == START + timedelta(hours=7)
+    assert run.logged("crawl a: the clock went back; next 2026-03-02 19:00:00Z (its last run is dated "
+                      "2027-03-02 12:00Z, in the future: a clock that was ahead; counted from now)")
+    run.clock.advance(hours=6)
+    run.daemon.start_due()
+    assert run.ids() == ["crawl:a"] * 3
+
