@@ -597,14 +597,18 @@ def digest(
     week: Annotated[str | None, typer.Option("--week", help="ISO week, e.g. 2026-W47; default: the last complete week (UTC)")] = None,
     business: Annotated[str | None, typer.Option("--business", "-b", help="only this business")] = None,
     preview: Annotated[Path | None, typer.Option("--preview", help="write the HTML to this file (chart inline) to open in a browser")] = None,
-    send: Annotated[bool, typer.Option("--send", help="email it to digest.to through digest.smtp")] = False,
+    send: Annotated[bool, typer.Option("--send", help="email it to digest.to through digest.smtp, once per business and week")] = False,
+    force: Annotated[bool, typer.Option("--force", help="with --send: send it again even if that week's digest went out")] = False,
 ) -> None:
     """The weekly digest per business: new reviews, ratings, sentiment, negative and unanswered reviews, a chart.
 
-    Without --send or --preview it prints the plain-text version.
+    Without --send or --preview it prints the plain-text version. --send sends each business's digest of a week
+    once: a second run says it went out already (--force sends it again).
     """
     if send and preview:
         fail("use --send or --preview, not both")
+    if force and not send:
+        fail("--force goes with --send")
     try:
         chosen = week_of(week)
     except ValueError as exc:
@@ -630,13 +634,19 @@ def digest(
             out.print(Text(f"{path.resolve()}" + (f"  ({item.business})" if len(digests) > 1 else "")))
         elif send:
             try:
-                report = send_digest(loaded, item)
+                sent = send_digest(loaded, item, force=force)
             except DeliveryError as exc:
                 failed = True
                 later = " (temporary: try again later)" if exc.retryable else ""
                 err.print(Text(f"repwatch: digest for {item.business} not sent: {exc}{later}"))
                 continue
-            out.print(Text(f"{item.business}: sent the {item.week.label} digest to {', '.join(report.accepted)}"))
+            report = sent.report
+            if report is None:
+                out.print(Text(f"{item.business}: the {item.week.label} digest went out on {format_when(sent.earlier_at)} "
+                               f"to {sent.earlier_to}; not sent again (--force sends it again)"))
+                continue
+            again = f" again (first sent {format_when(sent.earlier_at)})" if sent.earlier_at else ""
+            out.print(Text(f"{item.business}: sent the {item.week.label} digest to {', '.join(report.accepted)}{again}"))
             if report.refused:
                 failed = True
                 refused = "; ".join(f"{rcpt}: {reply}" for rcpt, reply in report.refused.items())

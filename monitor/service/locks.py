@@ -27,6 +27,7 @@ EXIT_LOCKED = 75  # EX_TEMPFAIL: every requested source was being crawled by som
 # Names of locks that are not sources; source names start with a letter or digit, so these never collide.
 OUTBOX_LOCK = "_outbox"
 DAEMON_LOCK = "_run"
+DIGEST_LOCK = "_digest"
 
 
 @dataclass(frozen=True)

@@ -596,3 +596,59 @@ def test_a_clock_corrected_while_the_daemon_runs_brings_the_next_crawl_back(tmp_
     run.daemon.start_due()
     assert run.ids() == ["crawl:a"] * 3
 
+
+# --- a digest that did not go out is tried again within the day -------------------------------------------------
+
+
+MONDAY_8 = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
+
+
+def digest_daemon(tmp_path: Path) -> Run:
+    run = start_daemon(tmp_path, config_text({}, NO_JITTER, digest=True, data_dir=tmp_path / "data"),
+                       ManualClock(MONDAY_8 - timedelta(minutes=1)))
+    run.clock.advance(minutes=1)
+    run.daemon.start_due()
+    return run
+
+
+def digests(run: Run) -> list[tuple[str, ...]]:
+    return [args for job_id, args, _ in run.launcher.launched if job_id == "digest"]
+
+
+def test_a_failed_digest_is_tried_again_with_backoff_for_the_same_week(tmp_path):
+    run = digest_daemon(tmp_path)
+    failure = "repwatch: digest for Acme not sent: 451 4.3.0 try later (temporary: try again later)\n"
+    tried_at = []
+    for _ in range(6):
+        tried_at.append(run.clock.now())
+        run.exit("digest", 1, failure)
+        run.clock.current = run.daemon.schedule.jobs["digest"].retry_at
+        run.daemon.start_due()
+    run.exit("digest")
+    assert [at - MONDAY_8 for at in tried_at] == [timedelta(minutes=m) for m in (0, 5, 15, 35, 75, 135)]
+    assert digests(run) == [("digest", "--send", "--week", "2026-W10")] * 7  # the week of the first try
+    assert run.logged("digest: failed (exit 1): digest for Acme not sent: 451 4.3.0 try later (temporary: try again "
+                      "later); trying again at 08:05:00Z (try 2)")
+    state = json.loads((tmp_path / "data" / "scheduler-state.json").read_text())
+    assert state == {"digest": {"last_run": MONDAY_8.isoformat(), "week": "2026-W10"}}
+    run.clock.advance(days=1)
+    run.daemon.start_due()
+    assert len(digests(run)) == 7  # sent: nothing more until next Monday
+    assert run.daemon.schedule.jobs["digest"].due == MONDAY_8 + timedelta(weeks=1)
+
+
+def test_retries_stop_a_day_after_the_digest_s_time_and_say_when_the_next_one_is(tmp_path):
+    run = digest_daemon(tmp_path)
+    while True:
+        run.exit("digest", 1, "repwatch: digest for Acme not sent: 421 down\n")
+        retry_at = run.daemon.schedule.jobs["digest"].retry_at
+        if retry_at is None:
+            break
+        run.clock.current = retry_at
+        run.daemon.start_due()
+    assert run.clock.now() <= MONDAY_8 + timedelta(days=1) and len(digests(run)) == 27
+    assert run.lines[-1].endswith("digest: failed (exit 1): digest for Acme not sent: 421 down; no more tries before "
+                                  "its next time, 2026-03-16 08:00:00Z")
+    run.clock.current = MONDAY_8 + timedelta(weeks=1)
+    run.daemon.start_due()
+    assert digests(run)[-1] == ("digest", "--send", "--week", "2026-W11")  # next week's, on time
