@@ -1,26 +1,36 @@
 """Engines, sessions and schema upgrades: the only place that knows how to open the database."""
 from __future__ import annotations
 
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.files import PRIVATE_FILE, private_dir
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (a test keeps it equal to Alembic's head).
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
+
+
+class DatabaseRefused(Exception):
+    """A database repwatch will not open: its message is the one line the operator reads."""
 
 
 def connect(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys, PostgreSQL a pre-pinged pool."""
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys, PostgreSQL a pre-pinged pool.
+
+    A SQLite file that does not exist is created 0600 in a 0700 folder; one that exists but is empty (0 bytes: a
+    truncated file, a failed restore) raises DatabaseRefused, where SQLite would start a new database in it.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            _sqlite_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -34,6 +44,31 @@ def connect(url: str, *, pool_size: int = 5) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+
+
+def _sqlite_file(path: Path) -> None:
+    """Create the database file if it is missing, never leaving it empty for a moment (a process starting at
+    the same time would take it for a truncated one); refuse a file that is empty."""
+    try:
+        if path.stat().st_size == 0:
+            raise DatabaseRefused(f"{path} is empty (0 bytes), not a repwatch database: restore it from a backup, or "
+                                  "delete it to start a new one (whose first crawls alert only on recent reviews)")
+        return
+    except FileNotFoundError:
+        pass
+    private_dir(path.parent)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.new")
+    os.close(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE))  # its -wal and -shm take its mode
+    try:
+        database = sqlite3.connect(draft)
+        database.execute("PRAGMA journal_mode=WAL")  # writes the header: no longer an empty file
+        database.close()
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process created it first: theirs is as good
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -53,14 +88,30 @@ def migrate(engine: Engine) -> None:
 
     The common case, a database already at head, is one query: loading Alembic costs ~0.4 s per command.
     """
-    if schema_revision(engine) == HEAD_REVISION:
+    revision = schema_revision(engine)
+    if revision == HEAD_REVISION:
         return
+    _refuse_newer(engine, revision)
+    from alembic import command  # only when there is a migration to run (see above)
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         _one_migration_at_a_time(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def _refuse_newer(engine: Engine, revision: str | None) -> None:
+    """A schema this repwatch has no migration for was written by a newer one: say so, not Alembic's
+    "Can't locate revision"."""
+    known = {path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py")}
+    if revision is None or revision in known:
+        return
+    where = engine.url.database if engine.dialect.name == "sqlite" else f"{engine.url.host}/{engine.url.database}"
+    raise DatabaseRefused(f"this database ({where}) was written by a newer repwatch (schema {revision}; this one "
+                          f"knows up to {HEAD_REVISION}): install that version or a later one")
 
 
 def _one_migration_at_a_time(connection: Connection) -> None:

@@ -1,4 +1,4 @@
-"""The tables: businesses, sources, reviews and their versions, the alert outbox, crawl runs."""
+"""The tables: businesses, sources, reviews and their versions, the alert outbox, crawl runs, digests sent."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -238,3 +238,17 @@ class CrawlRun(Base):
     stats: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     source: Mapped[Source] = relationship()
+
+
+class DigestSent(Base):
+    """A weekly digest that went out: one row per business and ISO week, so that it goes out once (a retry, a
+    second `repwatch digest --send`, a restart) unless sent again on purpose (`--force`)."""
+
+    __tablename__ = "digest_sent"
+    __table_args__ = (UniqueConstraint("business", "week", name="uq_digest_sent_business_week"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business: Mapped[str] = mapped_column(String(200))  # the name in config.yaml (it may never have been crawled)
+    week: Mapped[str] = mapped_column(String(10))  # ISO week, 2026-W47
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recipients: Mapped[str] = mapped_column(Text)  # the addresses the server accepted, comma-separated

@@ -1,6 +1,7 @@
 """Shared vocabulary of every floor: strict settings models, durations, review statuses, secret masking, dates."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -28,17 +29,25 @@ class Strict(BaseModel):
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer than any schedule, window or timeout means anything; far below what a datetime can add without overflowing.
+MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(value: Any) -> Any:
-    """'90s', '15m', '72h', '7d', '2w' or a number of seconds."""
+    """'90s', '15m', '72h', '7d', '2w' or a number of seconds; never negative, at most MAX_DURATION (10 years)."""
     if isinstance(value, timedelta) or value is None:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
-    raise ValueError(f"expected a duration like 30m, 72h or 7d, got {value!r}")
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match[1]) * _DURATION_UNITS[match[2]]
+    else:
+        raise ValueError(f"expected a duration like 30m, 72h or 7d, got {value!r}")
+    if seconds < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"at most 3650d (10 years), got {value!r}")
+    return timedelta(seconds=seconds)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -69,12 +78,22 @@ def plugin_key(registry: dict[str, Plugin], cls: Plugin, attribute: str, family:
 
 # --- secrets ------------------------------------------------------------------------------------------------
 
-_URL_PASSWORD = re.compile(r"(\b[A-Za-z][\w+.-]*://[^:/@\s]*:)[^@\s]+@")
+# A URL's userinfo: `scheme://user:password@` (the password runs to the URL's last @, so that a raw @ or / in it
+# leaves no piece showing) or `scheme://token@` (userinfo without a password: often a token, never shown either).
+_URL_USERINFO = re.compile(r"(\b[A-Za-z][\w+.-]*://)([^\s/?#@:]*)(:\S*)?@")
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    scheme, user, password = match[1], match[2], match[3]
+    if password is not None:
+        return f"{scheme}{user}:***@"
+    return f"{scheme}***@" if user else match[0]
 
 
 def mask_secrets(text: str, *secrets: str | None) -> str:
-    """`text` with the password of every URL in it, and each given secret, replaced by ***."""
-    text = _URL_PASSWORD.sub(r"\1***@", text)
+    """`text` with the userinfo secret of every URL in it (its password, or a user name alone), and each given
+    secret, replaced by ***."""
+    text = _URL_USERINFO.sub(_mask_userinfo, text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import inspect
+import io
 import json
 import os
 import sys
@@ -270,6 +271,8 @@ def score(
     """
     from monitor.sentiment import score_jsonl
 
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")  # a byte that is not UTF-8 fails its line, not the command
     score_jsonl(sys.stdin, sys.stdout, lang=lang, scorer=scorer_for(config))
 
 
@@ -300,7 +303,7 @@ def evaluate_command(
     config: OptionalConfig = None,
 ) -> None:
     """Measure the scorer on labelled reviews ({"text", "label": neg|neu|pos, "stars"?}): P/R/F1 for negatives, AUC, confusion, reviews/s."""
-    from monitor.sentiment.evaluate import evaluate, format_report
+    from monitor.sentiment.evaluate import LabelledFileError, evaluate, format_report
 
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -309,7 +312,12 @@ def evaluate_command(
     if no_model:
         overrides["model"] = False
     scorer = scorer_for(config, **overrides)
-    result = evaluate(files, scorer=scorer, use_stars=use_stars, given_lang=given_lang)
+    try:
+        result = evaluate(files, scorer=scorer, use_stars=use_stars, given_lang=given_lang)
+    except LabelledFileError as exc:
+        for problem in exc.problems:
+            err.print(Text(f"repwatch: {terminal_safe(problem)}"))
+        raise typer.Exit(EXIT_FAILURE) from None
     if scorer.fallback_reason and not no_model:
         err.print(Text(f"repwatch: measured without the model: {scorer.fallback_reason}"))
     if output == "json":
@@ -474,8 +482,10 @@ def status(
         sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
         return
 
-    def when(moment: datetime | None) -> str:
-        return f"{moment:%m-%d %H:%M}" if moment else "—"
+    def when(moment: datetime | None) -> str:  # the year only when it is not this one
+        if moment is None:
+            return "—"
+        return f"{moment:%m-%d %H:%M}" if moment.year == report.now.year else f"{moment:%Y-%m-%d %H:%M}"
 
     daemon = report.daemon
     out.print(Text(f"daemon: {daemon.note}", style="green" if daemon.running else "yellow"))
@@ -588,11 +598,13 @@ def digest(
     week: Annotated[str | None, typer.Option("--week", help="ISO week, e.g. 2026-W47; default: the last complete week (UTC)")] = None,
     business: Annotated[str | None, typer.Option("--business", "-b", help="only this business")] = None,
     preview: Annotated[Path | None, typer.Option("--preview", help="write the HTML to this file (chart inline) to open in a browser")] = None,
-    send: Annotated[bool, typer.Option("--send", help="email it to digest.to through digest.smtp")] = False,
+    send: Annotated[bool, typer.Option("--send", help="email it to digest.to through digest.smtp, once per business and week")] = False,
+    force: Annotated[bool, typer.Option("--force", help="with --send: send it again even if that week's digest went out")] = False,
 ) -> None:
     """The weekly digest per business: new reviews, ratings, sentiment, negative and unanswered reviews, a chart.
 
-    Without --send or --preview it prints the plain-text version.
+    Without --send or --preview it prints the plain-text version. --send sends each business's digest of a week
+    once: a second run says it went out already (--force sends it again).
     """
     from alerts.base import DeliveryError
     from alerts.digest import render_text
@@ -607,6 +619,8 @@ def digest(
 
     if send and preview:
         fail("use --send or --preview, not both")
+    if force and not send:
+        fail("--force goes with --send")
     try:
         chosen = week_of(week)
     except ValueError as exc:
@@ -632,13 +646,19 @@ def digest(
             out.print(Text(f"{path.resolve()}" + (f"  ({item.business})" if len(digests) > 1 else "")))
         elif send:
             try:
-                report = send_digest(loaded, item)
+                sent = send_digest(loaded, item, force=force)
             except DeliveryError as exc:
                 failed = True
                 later = " (temporary: try again later)" if exc.retryable else ""
                 err.print(Text(f"repwatch: digest for {item.business} not sent: {exc}{later}"))
                 continue
-            out.print(Text(f"{item.business}: sent the {item.week.label} digest to {', '.join(report.accepted)}"))
+            report = sent.report
+            if report is None:
+                out.print(Text(f"{item.business}: the {item.week.label} digest went out on {format_when(sent.earlier_at)} "
+                               f"to {sent.earlier_to}; not sent again (--force sends it again)"))
+                continue
+            again = f" again (first sent {format_when(sent.earlier_at)})" if sent.earlier_at else ""
+            out.print(Text(f"{item.business}: sent the {item.week.label} digest to {', '.join(report.accepted)}{again}"))
             if report.refused:
                 failed = True
                 refused = "; ".join(f"{rcpt}: {reply}" for rcpt, reply in report.refused.items())

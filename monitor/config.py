@@ -6,9 +6,10 @@ import os
 import re
 import types
 import typing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Union
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -19,24 +20,27 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
-    field_serializer,
     field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from alerts import NotifierConfig
 from alerts.base import MENTIONS, NOTIFIERS, deprecations
 from alerts.email import DigestSettings
 from models.vocab import Duration, Strict, mask_secrets
 from monitor.languages import draft_problems
-from monitor.schedules import cron_trigger
+from monitor.schedules import cron_trigger, fire_after, format_duration
 from monitor.sentiment.language import DEFAULT_LANGUAGES, LanguageDetector
 from spiders.registry import load_spiders
 
-ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# ${file:/run/secrets/slack_token}: a secret from a file (Docker and Kubernetes secrets), relative to config.yaml
-FILE_REFERENCE = re.compile(r"\$\{file:([^}]+)\}")
+# ${VAR}, ${VAR:-default}, and ${file:/run/secrets/slack_token}: a secret from a file (Docker and Kubernetes
+# secrets), relative to config.yaml
+REFERENCE = re.compile(r"\$\{(?:file:(?P<file>[^}]+)|(?P<var>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?)\}")
+# The userinfo of a URL value (`scheme://USER:PASSWORD@host/…`): up to the authority's last @
+URL_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#\s]*)@")
 SECRET_FILE_MAX = 64 * 1024
 
 
@@ -48,13 +52,25 @@ class ConfigError(Exception):
         super().__init__("\n".join(problems))
 
 
+def _at_least(minimum: timedelta, hint: str) -> AfterValidator:
+    """A duration of at least `minimum` (a zero minimum: more than nothing); the error says why, with `hint`."""
+    def check(value: timedelta | None) -> timedelta | None:
+        if value is not None and (value < minimum or not value):
+            shortest = f"at least {format_duration(minimum)}" if minimum else "more than 0"
+            raise ValueError(f"must be {shortest}: {hint}")
+        return value
+
+    return AfterValidator(check)
+
+
 class CrawlSettings(Strict):
     user_agent: str = Field(
         "repwatch/0.1 (+https://github.com/repwatch/repwatch)",
         description="an honest User-Agent with a contact URL",
     )
     max_pages: int = Field(10, ge=1, description="default per-source page cap")
-    timeout: Duration = Field(timedelta(minutes=15), description="a crawl child running longer is stopped")
+    timeout: Annotated[Duration, _at_least(timedelta(0), "a crawl running longer is stopped, like 15m")] = Field(
+        timedelta(minutes=15), description="a crawl child running longer is stopped")
     obey_robots: bool = True
     polite: bool = Field(True, description="AutoThrottle and a per-domain delay; false only for local benchmarks")
     download_delay: float = Field(1.0, ge=0)
@@ -113,7 +129,7 @@ class SourceHealthSettings(Strict):
     """The operator hears once when a source goes bad, once when it recovers, and when it goes quiet."""
 
     after_failures: int = Field(3, ge=1, description="failed crawls in a row before the operator is told")
-    silence: Duration | None = Field(
+    silence: Annotated[Duration, _at_least(timedelta(0), "null turns the check off")] | None = Field(
         timedelta(days=14), description="no new review for this long on a source that usually has them; null: off"
     )
     notify: list[str] | None = Field(None, description="notifier names; default: each business's notify list")
@@ -148,7 +164,8 @@ class AlertingSettings(Strict):
 
 
 def _crontab(expr: str) -> str:
-    cron_trigger(expr)
+    if fire_after(cron_trigger(expr), datetime.now(UTC)) is None:
+        raise ValueError(f"{expr!r} never fires: no date has that day in that month (like 31 February)")
     return expr
 
 
@@ -179,7 +196,7 @@ class ScheduleSettings(Strict):
     jitter: Duration = Field(timedelta(minutes=5), description="each crawl starts up to this much after its time")
     max_concurrent_crawls: int = Field(2, ge=1, le=32)
     digest: Annotated[str, AfterValidator(_crontab)] = Field("0 8 * * mon", description="crontab for digest --send")
-    deliver: Duration = Field(
+    deliver: Annotated[Duration, _at_least(timedelta(minutes=1), "how often `repwatch deliver` runs, like 5m")] = Field(
         timedelta(minutes=5), description="how often `repwatch deliver` runs: retries, reminders, source health"
     )
     timezone: str = Field("UTC", description="IANA time zone of the cron expressions")
@@ -220,10 +237,6 @@ class QueueSettings(Strict):
         if not re.match(r"^rediss?://", url):
             raise ValueError(f"must be a redis:// or rediss:// URL, got {mask_secrets(url)!r}")
         return url
-
-    @field_serializer("url", when_used="json")
-    def _hide_password(self, url: str) -> str:
-        return mask_secrets(url)  # `config show`
 
 
 class SourceConfig(Strict):
@@ -326,6 +339,23 @@ class Config(Strict):
         "a topic given here replaces that topic's built-in words for the languages it lists",
     )
 
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, url: str | None) -> str | None:
+        """A URL SQLAlchemy reads the way it was meant, checked here, before an error message shows a piece of its
+        password as a host name. Never echoes the password."""
+        if url is None:
+            return None
+        try:
+            host = make_url(url).host or ""
+        except ArgumentError:
+            raise ValueError(f"expected a database URL like postgresql+psycopg://USER:PASSWORD@HOST/DB or "
+                             f"sqlite:///PATH, got {mask_secrets(url)!r}") from None
+        if "@" in host:
+            raise ValueError(f"the password has an @ in it that is not written %40 ({mask_secrets(url)!r}): give the "
+                             "password as ${VAR} or ${file:PATH}, which repwatch encodes, or write @ as %40")
+        return url
+
     @model_validator(mode="after")
     def _references(self) -> Config:
         problems = []
@@ -417,45 +447,57 @@ def _draft_problems(drafts: dict[str, dict[str, str]]) -> list[str]:
 
 def _interpolate(node: Any, path: str, env: typing.Mapping[str, str], problems: list[str],
                  base_dir: Path | None = None) -> Any:
-    """Replace ${VAR}, ${VAR:-default} and ${file:PATH} in every string; a missing one is a problem, not a blank."""
+    """Replace ${VAR}, ${VAR:-default} and ${file:PATH} in every string; a missing one is a problem, not a blank.
+
+    A value that lands in a URL's userinfo (`postgresql://app:${DB_PASSWORD}@db/repwatch`) is percent-encoded:
+    a password with @, / or : in it would otherwise end the userinfo early, and the rest of it would be taken for
+    the host, shown in every error that names the host.
+    """
     if isinstance(node, dict):
         return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env, problems, base_dir) for k, v in node.items()}
     if isinstance(node, list):
         return [_interpolate(v, f"{path}.{i}", env, problems, base_dir) for i, v in enumerate(node)]
-    if isinstance(node, str):
+    if not isinstance(node, str):
+        return node
+    # Where the userinfo is, found with every reference blanked out (a file path has slashes of its own).
+    skeleton = URL_USERINFO.match(REFERENCE.sub(lambda match: "x" * len(match[0]), node))
+    userinfo = skeleton.span(1) if skeleton else (0, 0)
 
-        def read_secret(match: re.Match[str]) -> str:
-            secret_path = Path(match[1].strip()).expanduser()
-            if not secret_path.is_absolute() and base_dir is not None:
-                secret_path = base_dir / secret_path
-            try:
-                with open(secret_path, "rb") as file:
-                    data = file.read(SECRET_FILE_MAX + 1)
-            except OSError as exc:
-                problems.append(f"{path}: cannot read secret file {secret_path}: {exc.strerror}")
-                return ""
-            if len(data) > SECRET_FILE_MAX:
-                problems.append(f"{path}: secret file {secret_path} is over {SECRET_FILE_MAX // 1024} KB: not a secret")
-                return ""
-            try:
-                return data.decode("utf-8").strip()  # files written by `echo` end in a newline
-            except UnicodeDecodeError:
-                problems.append(f"{path}: secret file {secret_path} is not UTF-8 text")
-                return ""
+    def substitute(match: re.Match[str]) -> str:
+        if match["file"] is not None:
+            value = _read_secret(match["file"], path, problems, base_dir)
+        elif match["var"] in env:
+            value = env[match["var"]]
+        elif match["default"] is not None:
+            value = match["default"]
+        else:
+            problems.append(f"{path}: environment variable {match['var']} is not set")
+            value = ""
+        in_userinfo = userinfo[0] <= match.start() and match.end() <= userinfo[1]
+        return quote(value, safe="") if in_userinfo else value
 
-        node = FILE_REFERENCE.sub(read_secret, node)
+    return REFERENCE.sub(substitute, node)
 
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match[1], match[2]
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(f"{path}: environment variable {name} is not set")
-            return ""
 
-        return ENV_REFERENCE.sub(substitute, node)
-    return node
+def _read_secret(name: str, path: str, problems: list[str], base_dir: Path | None) -> str:
+    """${file:PATH}: the file's text without its trailing newline; a problem (and '') when it cannot be a secret."""
+    secret_path = Path(name.strip()).expanduser()
+    if not secret_path.is_absolute() and base_dir is not None:
+        secret_path = base_dir / secret_path
+    try:
+        with open(secret_path, "rb") as file:
+            data = file.read(SECRET_FILE_MAX + 1)
+    except OSError as exc:
+        problems.append(f"{path}: cannot read secret file {secret_path}: {exc.strerror}")
+        return ""
+    if len(data) > SECRET_FILE_MAX:
+        problems.append(f"{path}: secret file {secret_path} is over {SECRET_FILE_MAX // 1024} KB: not a secret")
+        return ""
+    try:
+        return data.decode("utf-8").strip()  # files written by `echo` end in a newline
+    except UnicodeDecodeError:
+        problems.append(f"{path}: secret file {secret_path} is not UTF-8 text")
+        return ""
 
 
 def _model_at(model: Any, loc: tuple[Any, ...]) -> Any:
@@ -585,8 +627,19 @@ def load_config_and_text(path: Path | str) -> tuple[Config, str]:
 
 
 def redacted(config: Config) -> dict[str, Any]:
-    """The config as a plain dict for display, with every secret replaced by '***'."""
-    return config.model_dump(mode="json")  # SecretStr dumps as '**********'
+    """The config as a plain dict for display: secrets (SecretStr) as '**********', and the password (or the user
+    name alone) of every URL in any value, the database's and the queue's included, as '***'."""
+    def masked(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask_secrets(value)
+        if isinstance(value, dict):
+            return {key: masked(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [masked(item) for item in value]
+        return value
+
+    shown: dict[str, Any] = masked(config.model_dump(mode="json"))
+    return shown
 
 
 def config_notes(config: Config) -> list[str]:

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import yaml
 from apscheduler.triggers.interval import IntervalTrigger
 
+from alerts.digest import IsoWeek
+from models.files import private_dir, private_opener
 from models.vocab import batched
 from monitor.config import Config, ConfigError, load_config_and_text
 from monitor.schedules import fire_after, format_duration
@@ -35,6 +37,10 @@ from monitor.service.status import last_crawls
 
 MAX_SLEEP = 60.0  # wake at least this often, so a wall-clock jump (suspend, NTP) is noticed within a minute
 STATE_FILE = "scheduler-state.json"
+# A failed digest is tried again after 5 minutes, then 10, 20, 40, then hourly, for up to a day after its time.
+RETRY_FIRST = timedelta(minutes=5)
+RETRY_MAX = timedelta(hours=1)
+RETRY_WINDOW = timedelta(days=1)
 
 
 # --- the core: what starts when (no I/O; time comes from a Clock) ------------------------------------
@@ -57,6 +63,11 @@ class JobState:
     due: datetime | None = None  # when it may start: fire + jitter, or now for a catch-up
     running_since: datetime | None = None
     retired: bool = False  # removed from config while running: forgotten when it ends
+    future_run: datetime | None = None  # a last run dated in the future (a clock that was ahead), counted as now
+    attempt: int = 0  # of the run going on or last ended: 1 its scheduled run, 2 and up its retries
+    first_started: datetime | None = None  # when the scheduled run began: retries end RETRY_WINDOW after it
+    retry_at: datetime | None = None  # a failed run's next try, before the job's next scheduled time
+    args: tuple[str, ...] | None = None  # what its attempts run, when the daemon pinned them (the digest's week)
 
 
 @dataclass
@@ -107,6 +118,11 @@ class Schedule:
                 continue
             last_run = (old.last_run if old is not None else None) or stored_last_runs.get(job_id)
             state = JobState(spec, last_run)
+            if last_run is not None and last_run > now:
+                # Never trust a run dated in the future: counted from it, the next run would wait as long as the
+                # clock was ahead (a year). It ran at the latest now.
+                state.future_run, state.last_run = last_run, now
+                last_run = now
             if old is not None:
                 state.running_since = old.running_since
             (changes.changed if old is not None and not old.retired else changes.added).append(job_id)
@@ -146,8 +162,22 @@ class Schedule:
     def running_crawls(self) -> int:
         return sum(1 for s in self.jobs.values() if s.running_since is not None and s.spec.kind == "crawl")
 
+    def distrust_future_runs(self) -> list[JobState]:
+        """The clock went back past a run this daemon started (it was ahead, and was corrected): that run happened
+        at the latest now, and the job's next time is counted from now, not from the run's false date. The jobs
+        rescheduled so."""
+        now = self.clock.now()
+        moved = [s for s in self.jobs.values() if s.last_run is not None and s.last_run > now and not s.retired]
+        for state in moved:
+            state.future_run, state.last_run = state.last_run, now
+            state.first_started, state.retry_at = now, None
+            self._set_next(state, fire_after(state.spec.trigger, now))
+        return moved
+
     def start_due(self) -> tuple[list[JobSpec], list[Skip]]:
-        """The jobs to start now (marked running), and the fires skipped because that job was still running."""
+        """The jobs to start now (marked running), and the fires skipped because that job was still running; then
+        the retries that are due."""
+        self.distrust_future_runs()
         now = self.clock.now()
         started: list[JobSpec] = []
         skipped: list[Skip] = []
@@ -160,10 +190,29 @@ class Schedule:
                 continue
             if state.spec.kind == "crawl" and self.running_crawls() >= self.max_concurrent:
                 continue  # stays due; a slot frees when a crawl ends
-            state.running_since = state.last_run = now
+            state.running_since = state.last_run = state.first_started = now
+            state.attempt, state.retry_at, state.args = 1, None, None
             self._advance(state, now)
             started.append(state.spec)
+        for state in sorted(self.jobs.values(), key=lambda s: s.spec.id):
+            if (state.retry_at is not None and state.retry_at <= now and state.running_since is None
+                    and not state.retired):
+                state.running_since = state.last_run = now
+                state.attempt, state.retry_at = state.attempt + 1, None
+                started.append(state.spec)
         return started, skipped
+
+    def retry(self, job_id: str) -> datetime | None:
+        """After a failed run of this job: when to try again (RETRY_FIRST, doubling up to RETRY_MAX), or None when
+        that would be more than RETRY_WINDOW after its scheduled run began, or not before its next scheduled time."""
+        state = self.jobs.get(job_id)
+        if state is None or state.retired or state.first_started is None:
+            return None
+        at = self.clock.now() + min(RETRY_FIRST * 2 ** min(state.attempt - 1, 16), RETRY_MAX)
+        if at > state.first_started + RETRY_WINDOW or (state.due is not None and at >= state.due):
+            return None
+        state.retry_at = at
+        return at
 
     def start_early(self, limit: int) -> list[JobSpec]:
         """Crawls whose time has come but whose jitter has not yet passed, started now to fill a batch (at most
@@ -195,6 +244,7 @@ class Schedule:
         """The next time something may start on its own (jobs waiting for a crawl slot wait for an exit instead)."""
         now = self.clock.now()
         times = [s.due for s in self.jobs.values() if not s.retired and s.due is not None and s.due > now]
+        times += [s.retry_at for s in self.jobs.values() if not s.retired and s.retry_at is not None and s.retry_at > now]
         return min(times, default=None)
 
     def running(self) -> list[JobSpec]:
@@ -279,9 +329,11 @@ class Daemon:
     def _when(self, state: JobState) -> str:
         if state.due is None:
             return "never"
+        future = (f" (its last run is dated {state.future_run:%Y-%m-%d %H:%M}Z, in the future: a clock that was "
+                  "ahead; counted from now)") if state.future_run else ""
         if state.due <= self.clock.now():
             return "now (" + ("never run" if state.last_run is None else f"missed a run since {state.last_run:%Y-%m-%d %H:%M}Z") + ")"
-        return f"{state.due:%Y-%m-%d %H:%M:%S}Z"
+        return f"{state.due:%Y-%m-%d %H:%M:%S}Z{future}"
 
     @property
     def sources_per_task(self) -> int:
@@ -293,6 +345,8 @@ class Daemon:
     def start_due(self) -> None:
         if self.stopping:
             return
+        for state in self.schedule.distrust_future_runs():
+            self.log(f"{state.spec.label}: the clock went back; next {self._when(state)}")
         started, skipped = self.schedule.start_due()
         for skip in skipped:
             self.log(f"{skip.spec.label}: skipped, still running since {skip.running_since:%Y-%m-%d %H:%M:%S}Z")
@@ -315,7 +369,7 @@ class Daemon:
         report = lambda exited: self.inbox.put(("exited", exited))  # noqa: E731
         try:
             if len(group) == 1:
-                child = self.launcher.launch(group[0], self.snapshot_path, report)
+                child = self.launcher.launch(self._pinned(group[0]), self.snapshot_path, report)
             else:
                 child = self.launcher.launch_batch(group, self.snapshot_path, report)  # type: ignore[attr-defined]
         except OSError as exc:
@@ -328,6 +382,16 @@ class Daemon:
             if not spec.quiet:
                 self.log(f"{spec.label}: {getattr(child, 'note', None) or f'started (pid {child.pid})'}")
 
+    def _pinned(self, spec: JobSpec) -> JobSpec:
+        """The digest sends the week that was last complete when its scheduled run began, its retries too (a retry
+        after midnight on Sunday would otherwise send the week that just ended instead)."""
+        state = self.schedule.jobs.get(spec.id)
+        if spec.kind != "digest" or state is None:
+            return spec
+        if state.args is None:
+            state.args = (*spec.args, "--week", IsoWeek.last_complete(state.first_started or self.clock.now()).label)
+        return replace(spec, args=state.args)
+
     def child_exited(self, exited: Exited) -> None:
         self.children.pop(exited.job_id, None)
         state = self.schedule.jobs.get(exited.job_id)
@@ -335,7 +399,7 @@ class Daemon:
         problems = [line.removeprefix("repwatch: ") for line in exited.stderr.splitlines() if line.startswith("repwatch: ")]
         detail = f": {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "") if problems else ""
         if exited.timed_out:
-            self.log(f"{label}: timed out after {state.spec.timeout if state else 0:.0f} s, stopped")
+            self.log(f"{label}: timed out after {state.spec.timeout if state else 0:.0f} s, stopped{self._retry(state)}")
         elif exited.stopped:
             self.log(f"{label}: stopped (exit {exited.code})")
         elif exited.code == 0:
@@ -343,15 +407,26 @@ class Daemon:
                 self.log(f"{label}: finished ok")
             if exited.job_id == DIGEST and state is not None and state.running_since is not None:
                 try:
-                    self.record_digest(state.running_since)
+                    self.record_digest(state.first_started or state.running_since, state.args)
                 except OSError as exc:
-                    self.log(f"digest: cannot record it in {self.state_path}: {exc.strerror}; a restart may send it again")
+                    self.log(f"digest: cannot record it in {self.state_path}: {exc.strerror}; after a restart it is "
+                             "tried again (nobody who got it gets it twice)")
         elif exited.code == EXIT_LOCKED:
             self.log(f"{label}: skipped, another crawl holds its lock")
         else:
-            self.log(f"{label}: failed (exit {exited.code}){detail}")
+            self.log(f"{label}: failed (exit {exited.code}){detail}{self._retry(state)}")
         self.schedule.finished(exited.job_id)
         self.start_due()
+
+    def _retry(self, state: JobState | None) -> str:
+        """A digest that did not go out is tried again within the day (each business's goes out once: `repwatch
+        digest --send` skips the ones sent); what the log line adds about it. Other jobs wait for their time."""
+        if state is None or state.spec.id != DIGEST:
+            return ""
+        at = self.schedule.retry(state.spec.id)
+        if at is not None:
+            return f"; trying again at {at:%H:%M:%S}Z (try {state.attempt + 1})"
+        return f"; no more tries before its next time, {self._when(state)}"
 
     def reload(self) -> bool:
         """SIGHUP: a valid config replaces the old one and reschedules; a bad one is reported and ignored."""
@@ -459,9 +534,9 @@ class Daemon:
         raw = yaml.safe_load(text) or {}
         raw["data_dir"] = str(config.data_dir)
         path = config.data_dir / "run" / "config.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         temporary = path.with_suffix(".tmp")
-        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+        with open(temporary, "w", encoding="utf-8", opener=private_opener) as out:
             out.write(f"# written by `repwatch run` from {self.config_path}; edit that file, then send SIGHUP\n")
             yaml.safe_dump(raw, out, sort_keys=False, allow_unicode=True)
         os.replace(temporary, path)
@@ -482,10 +557,12 @@ class Daemon:
         except (OSError, ValueError, KeyError, TypeError):
             return {}
 
-    def record_digest(self, started: datetime) -> None:
-        year, week, _ = (started.astimezone(UTC) - timedelta(weeks=1)).isocalendar()  # what `digest --send` sent
+    def record_digest(self, started: datetime, args: tuple[str, ...] | None = None) -> None:
+        """The digest's run that went out: when it began, and the week it sent (pinned in `args`, or the week
+        before `started`, as `digest --send` chooses)."""
+        week = args[args.index("--week") + 1] if args and "--week" in args else IsoWeek.last_complete(started).label
         temporary = self.state_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({DIGEST: {"last_run": started.isoformat(), "week": f"{year}-W{week:02d}"}}),
-                             encoding="utf-8")
+        with open(temporary, "w", encoding="utf-8", opener=private_opener) as file:
+            file.write(json.dumps({DIGEST: {"last_run": started.isoformat(), "week": week}}))
         os.replace(temporary, self.state_path)
 

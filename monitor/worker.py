@@ -5,11 +5,14 @@ import logging
 import os
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from celery import Celery, signals
 
+from alerts.digest import IsoWeek
+from models.files import private_dir
 from monitor.config import Config, ConfigError, load_config
 from monitor.service.jobs import (
     DELIVER,
@@ -68,11 +71,18 @@ class Jobs:
         log.error(message.strip())
         return {"code": 1, "stderr": message, "timed_out": False, "worker": self.hostname}
 
-    def run(self, job_id: str) -> dict[str, Any]:
-        """Run one job as its `repwatch` verb in a child process, exactly as `repwatch run` does on one machine."""
+    def run(self, job_id: str, *, week: str | None = None) -> dict[str, Any]:
+        """Run one job as its `repwatch` verb in a child process, exactly as `repwatch run` does on one machine
+        (the digest for the `week` the daemon chose, `2026-W47`, when it names one)."""
         spec = self.spec(job_id)
         if spec is None:
             return self.refuse(job_id)
+        if week is not None:
+            try:
+                spec = replace(spec, args=(*spec.args, "--week", IsoWeek.parse(str(week)).label))
+            except ValueError as exc:
+                return {"code": 1, "stderr": f"repwatch: {self.hostname}: {job_id}: {exc}\n", "timed_out": False,
+                        "worker": self.hostname}
         exited = self._child(spec)
         return {"code": exited.code, "stderr": exited.stderr[-STDERR_KEPT:], "timed_out": exited.timed_out,
                 "worker": self.hostname}
@@ -104,7 +114,7 @@ class Jobs:
             done.set()
 
         jobs_log = self.config.data_dir / "logs" / "jobs.log"
-        jobs_log.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(jobs_log.parent)
         # die_with_parent: a worker killed mid-job takes its child with it, and the job goes to another worker
         # whole, instead of this crawl going on unwatched while its redelivered twin waits for the lock.
         child = ProcessChild(spec, self.config_path, report, jobs_log, die_with_parent=True)
@@ -135,8 +145,8 @@ def register_tasks(app: Celery, jobs: Jobs) -> None:
         return jobs.run(DELIVER)
 
     @app.task(name=DIGEST_TASK, **options)
-    def digest() -> dict[str, Any]:
-        return jobs.run(DIGEST)
+    def digest(week: str | None = None) -> dict[str, Any]:
+        return jobs.run(DIGEST, week=week)
 
 
 def serve(config_path: Path, config: Config, *, concurrency: int | None = None) -> int:

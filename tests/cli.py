@@ -34,7 +34,7 @@ class Result:
 
 
 def run_cli(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None,
-            input: str | None = None) -> Result:
+            input: str | bytes | None = None) -> Result:
     """`repwatch ARGS` in this process, through `monitor.cli.main` (its one-line error handling included).
 
     `env` is laid over os.environ and `cwd` entered for the call only, both restored however it ends. Verbs that

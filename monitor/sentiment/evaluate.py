@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .scorer import Scorer
+from .scorer import NOT_UNICODE, Scorer, is_unicode
 from .verdict import LABELS, NEG, NEU, POS, TextInput
 
 GOLD_LABELS = (NEG, NEU, POS)
@@ -19,16 +19,24 @@ def evaluate(
 
     Stars are hidden unless `use_stars`; the language is detected unless `given_lang` (then the file name's).
     Returns {lang: {n, precision, recall, f1, auc, confusion, unscored, lang_agreement, reviews_per_s}}.
-    Unscored reviews count as "not neg"; the AUC ranks the scored ones by -score.
+    Unscored reviews count as "not neg"; the AUC ranks the scored ones by -score. Raises LabelledFileError naming
+    the file and line of every line that is not a labelled review.
     """
+    labelled: dict[Path, list[dict]] = {}
+    problems: list[str] = []
+    for path in map(Path, paths):  # every file read before the model loads: a bad line fails at once
+        try:
+            labelled[path] = read_labelled(path)
+        except LabelledFileError as exc:
+            problems += exc.problems
+    if problems:
+        raise LabelledFileError(problems)
     scorer = scorer or Scorer()
     if hasattr(scorer, "warm_up"):
         scorer.warm_up()  # reviews/s should measure scoring, not loading
     results: dict[str, dict] = {}
-    for path in paths:
-        path = Path(path)
+    for path, records in labelled.items():
         lang = path.stem
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         inputs = [
             TextInput(
                 text=record.get("text") or "",
@@ -45,6 +53,58 @@ def evaluate(
             "reviews_per_s": round(len(records) / elapsed, 1) if elapsed > 0 else None
         }
     return results
+
+
+class LabelledFileError(ValueError):
+    """Lines of a labelled file that cannot be measured, one `FILE:LINE: problem` each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+MAX_PROBLEMS = 20  # per file: enough to see the pattern of a broken file
+
+
+def read_labelled(path: Path) -> list[dict]:
+    """The records of a labelled JSON Lines file; LabelledFileError naming the file and line of each bad one."""
+    problems: list[str] = []
+    records: list[dict] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        where = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise LabelledFileError([f"{path}:{where}: not UTF-8 text"]) from None
+    for number, line in enumerate(text.split("\n"), start=1):  # lines as an editor counts them (not U+2028)
+        if not line.strip():
+            continue
+        problem = _labelled_problem(line)
+        if isinstance(problem, str):
+            problems.append(f"{path}:{number}: {problem}")
+        else:
+            records.append(problem)
+    if problems:
+        more = [f"{path}: … and {len(problems) - MAX_PROBLEMS} more"] if len(problems) > MAX_PROBLEMS else []
+        raise LabelledFileError(problems[:MAX_PROBLEMS] + more)
+    return records
+
+
+def _labelled_problem(line: str) -> dict | str:
+    """The line's record, or what is wrong with it."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON: {exc.msg} (column {exc.colno})"
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    if not is_unicode(record):
+        return NOT_UNICODE
+    if record.get("label") not in GOLD_LABELS:
+        got = f"got {record['label']!r}" if "label" in record else "it has none"
+        return f'"label" must be neg, neu or pos; {got}'
+    if not isinstance(record.get("text", ""), str | None):
+        return '"text" must be a string'
+    return record
 
 
 def _metrics(gold: list[str], verdicts: list, lang: str) -> dict:

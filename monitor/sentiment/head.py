@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.files import private_dir, private_opener
+
 from .verdict import NEG, NEU, POS
 
 CLASSES = (NEG, NEU, POS)
@@ -29,9 +31,9 @@ class Head:
 
     def save(self, path: Path, **arrays: np.ndarray) -> None:
         """Write the head (and any extra named arrays) to an .npz file, atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as file:
+        with open(tmp, "wb", opener=private_opener) as file:
             named: dict[str, np.ndarray] = {"weights": self.weights, "bias": self.bias,
                                              "info": np.array(json.dumps(self.info)), **arrays}
             np.savez(file, **named)  # type: ignore[arg-type]  # numpy's stub reads ** as its allow_pickle flag

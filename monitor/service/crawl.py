@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import sqlite_write_lock_first
+from models.files import PRIVATE_UMASK, private_dir, private_opener
 from models.store import mark_removed
 from models.tables import Business, CrawlRun, Source
 from monitor.config import Config, SourceConfig
@@ -107,12 +108,13 @@ def _plan(config: Config, runs: list[tuple[SourceConfig, Source, CrawlRun]], ful
 
 def _run_child(plan_path: Path, timeout: float, log_path: Path) -> str | None:
     """Run the crawl child; returns an error line if it did not exit cleanly."""
-    with open(log_path, "ab") as log:
+    with open(log_path, "ab", opener=private_opener) as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "spiders.runner", str(plan_path)],
             stdout=log,
             stderr=log,
             start_new_session=True,  # so a timeout can stop the whole group
+            umask=PRIVATE_UMASK,  # its HTTP cache and anything else it writes under data_dir: 0600
         )
         try:
             code = child.wait(timeout=timeout)
@@ -157,8 +159,7 @@ def run_crawl(
     if not run_ids:
         return CrawlResult()
 
-    logs = config.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = private_dir(config.data_dir / "logs")
     with tempfile.TemporaryDirectory(prefix="repwatch-plan-") as tmp:
         plan_path = Path(tmp) / "plan.json"
         plan_path.write_text(json.dumps(plan), encoding="utf-8")

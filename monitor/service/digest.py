@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.digest import (
@@ -16,11 +18,14 @@ from alerts.digest import (
     render_html,
 )
 from alerts.email import EmailReport, send_email
+from models.tables import DigestSent
 from monitor.config import Config, ConfigError
+from monitor.service.locks import DIGEST_LOCK, acquire, database_lock
 from monitor.service.pipeline import open_sessions
 from monitor.topics import TopicMatcher
 
-__all__ = ["IsoWeek", "business_names", "digests_for_week", "preview_html", "send_digest", "week_of"]
+__all__ = ["DigestOutcome", "IsoWeek", "business_names", "digests_for_week", "preview_html", "send_digest",
+           "week_of"]
 
 
 def week_of(label: str | None, *, now: datetime | None = None) -> IsoWeek:
@@ -52,8 +57,40 @@ def preview_html(digest: Digest) -> str:
     return render_html(digest, chart_data_uri(render_chart(digest)))
 
 
-def send_digest(config: Config, digest: Digest) -> EmailReport:
-    """Email one digest to digest.to; raises DeliveryError (retryable or not) when the server would not take it."""
+@dataclass(frozen=True)
+class DigestOutcome:
+    """What `send_digest` did for one business and week: sent now (`report`), or not, as it went out before."""
+
+    report: EmailReport | None  # None: not sent now
+    earlier_at: datetime | None = None  # when it went out before (sent again with `force`)
+    earlier_to: str = ""  # who accepted it then
+
+
+def send_digest(config: Config, digest: Digest, *, force: bool = False,
+                sessions: sessionmaker[Session] | None = None) -> DigestOutcome:
+    """Email one digest to digest.to, once per business and week: a digest sent before is not sent again unless
+    `force`. Raises DeliveryError (retryable or not) when the server would not take it.
+
+    One sender at a time (the daemon's retry and an operator's `--send`, on any machine sharing the database), so
+    that both cannot find it unsent and send it twice.
+    """
     if config.digest is None:
         raise ConfigError(["no digest: section (SMTP server and recipients); see `repwatch init`"])
-    return send_email(build_digest_email(digest, config.digest), config.digest.smtp)
+    sessions = sessions or open_sessions(config)
+    week = digest.week.label
+    with acquire(config.data_dir, DIGEST_LOCK, wait=True), database_lock(config.database_url(), DIGEST_LOCK):
+        with sessions() as session:
+            earlier = session.scalar(select(DigestSent).where(DigestSent.business == digest.business,
+                                                              DigestSent.week == week))
+        if earlier is not None and not force:
+            return DigestOutcome(None, earlier.sent_at, earlier.recipients)
+        report = send_email(build_digest_email(digest, config.digest), config.digest.smtp)
+        if report.accepted:  # refused by every recipient: not sent, a retry may do better
+            with sessions.begin() as session:
+                row = session.scalar(select(DigestSent).where(DigestSent.business == digest.business,
+                                                              DigestSent.week == week))
+                if row is None:
+                    row = DigestSent(business=digest.business, week=week)
+                    session.add(row)
+                row.sent_at, row.recipients = datetime.now(UTC), ", ".join(report.accepted)
+    return DigestOutcome(report, earlier.sent_at if earlier else None, earlier.recipients if earlier else "")

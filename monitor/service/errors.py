@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from models.db import DatabaseRefused
 from models.vocab import mask_secrets
 
 
 def describe_error(exc: BaseException) -> str:
     """One line for an unexpected error, without secrets (database URLs lose their passwords)."""
+    if isinstance(exc, DatabaseRefused):
+        return mask_secrets(str(exc))
     if isinstance(exc, SQLAlchemyError):
         original = getattr(exc, "orig", None)
         detail = str(original or exc).splitlines()[0]

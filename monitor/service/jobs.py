@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from models.files import private_dir, private_opener
 from monitor.config import Config
 from monitor.schedules import cron_trigger, describe_rule, format_duration, rule_trigger
 
@@ -123,7 +124,7 @@ class ProcessChild:
             with _jobs_log_lock:
                 if self._jobs_log.exists() and self._jobs_log.stat().st_size > JOBS_LOG_LIMIT:
                     os.replace(self._jobs_log, self._jobs_log.with_name(self._jobs_log.name + ".1"))
-                with open(self._jobs_log, "a", encoding="utf-8") as log:
+                with open(self._jobs_log, "a", encoding="utf-8", opener=private_opener) as log:
                     log.write(f"=== {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z {self.spec.label} (pid {self.pid}) "
                               f"exit {self.proc.returncode}\n{out}{err}")
         except OSError:
@@ -168,7 +169,7 @@ class ProcessLauncher:
         self.jobs_log = jobs_log
 
     def launch(self, spec: JobSpec, config_path: Path, report: Callable[[Exited], None]) -> Child:
-        self.jobs_log.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.jobs_log.parent)
         return ProcessChild(spec, config_path, report, self.jobs_log)
 
 

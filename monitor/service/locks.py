@@ -20,11 +20,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from models.files import PRIVATE_FILE, private_dir
+
 EXIT_LOCKED = 75  # EX_TEMPFAIL: every requested source was being crawled by someone else; try again later
 
 # Names of locks that are not sources; source names start with a letter or digit, so these never collide.
 OUTBOX_LOCK = "_outbox"
 DAEMON_LOCK = "_run"
+DIGEST_LOCK = "_digest"
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,9 @@ def lock_path(data_dir: Path, name: str) -> Path:
 def acquire(data_dir: Path, name: str, *, wait: bool = False) -> Lock:
     """Take the lock `name` under data_dir; raises LockHeld at once when another process has it (unless `wait`)."""
     path = lock_path(data_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     # Never O_TRUNC and never unlink: the file is only the flock's handle; its content is a note for the message.
-    file = FileIO(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644), "r+")
+    file = FileIO(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE), "r+")
     try:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:

@@ -91,8 +91,8 @@ def task_for(spec: JobSpec) -> tuple[str, list[str]]:
         return CRAWL_TASK, [spec.id.split(":", 1)[1]]
     if spec.id == DELIVER:
         return DELIVER_TASK, []
-    if spec.id == DIGEST:
-        return DIGEST_TASK, []
+    if spec.id == DIGEST:  # the week it is for, when the daemon pinned it (a retry sends the same week)
+        return DIGEST_TASK, [spec.args[spec.args.index("--week") + 1]] if "--week" in spec.args else []
     raise ValueError(f"no task for job {spec.id!r}")
 
 

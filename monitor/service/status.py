@@ -124,7 +124,9 @@ def gather_status(config: Config, sessions: sessionmaker[Session], *, now: datet
             spec = specs.get(f"crawl:{source_config.name}")
             next_crawl = None
             if spec is not None:
-                next_crawl = fire_after(spec.trigger, run.started_at) if run is not None else now
+                # a crawl dated in the future (a clock that was ahead) ran at the latest now: counted from then,
+                # its next crawl would seem as far away as the clock was ahead
+                next_crawl = fire_after(spec.trigger, min(run.started_at, now)) if run is not None else now
                 next_crawl = max(next_crawl, now) if next_crawl is not None else None
             status.sources.append(SourceStatus(
                 name=source_config.name,
@@ -189,14 +191,16 @@ def source_health(config: Config, sessions: sessionmaker[Session]) -> list[Sourc
 
 
 def last_crawls(config: Config) -> dict[str, datetime]:
-    """When each source's latest crawl started, whoever ran it (cron, an operator, this daemon)."""
+    """When each source's latest crawl started, whoever ran it (cron, an operator, this daemon). The latest is the
+    newest row, not the latest date: a crawl dated a year ahead by a wrong clock is not the last one for a year."""
     engine = connect(config.database_url())
     try:
         migrate(engine)
         with session_factory(engine)() as session:
+            newest = select(func.max(CrawlRun.id)).group_by(CrawlRun.source_id)
             rows = session.execute(
-                select(Source.name, func.max(CrawlRun.started_at)).join(CrawlRun, CrawlRun.source_id == Source.id)
-                .group_by(Source.name)
+                select(Source.name, CrawlRun.started_at).join(CrawlRun, CrawlRun.source_id == Source.id)
+                .where(CrawlRun.id.in_(newest))
             ).all()
     finally:
         engine.dispose()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import create_engine, update
+
+from models.tables import CrawlRun
 from tests.e2e.conftest import NOW, site_review
 
 
@@ -70,3 +74,23 @@ def test_deliver_sends_what_waited_without_crawling(e2e):
     assert result.stdout.strip() == "1 sent"
     assert len(e2e.slack.messages) == 1 and len(e2e.page_requests()) == pages_before  # no crawl
     assert e2e.repwatch("deliver").stdout.strip() == "nothing to do"
+
+
+def test_status_never_counts_from_a_crawl_dated_in_the_future_and_shows_its_year(e2e):
+    e2e.publish([site_review(1, 5, hours_ago=2)])
+    assert e2e.crawl().code == 0
+    ahead = NOW + timedelta(days=365)  # the crawl ran while the machine's clock was a year ahead
+    engine = create_engine(f"sqlite:///{e2e.tmp / 'data' / 'repwatch.db'}")
+    with engine.begin() as db:
+        db.execute(update(CrawlRun).values(started_at=ahead, finished_at=ahead))
+    engine.dispose()
+
+    (source,) = json.loads(e2e.repwatch("status", "--format", "json").stdout)["sources"]
+    assert datetime.fromisoformat(source["next_crawl"]) <= datetime.now(UTC) + timedelta(hours=6)
+    table = e2e.repwatch("status")
+    assert table.code == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if "acme-trustpilot" in line)
+    assert f"{ahead:%Y-%m-%d %H:%M}" in row  # not this year's: shown with its year
+    next_crawl = datetime.fromisoformat(source["next_crawl"])
+    this_year = next_crawl.year == datetime.now(UTC).year  # (the last hours of December cross into the next)
+    assert f"{next_crawl:%m-%d %H:%M}" in row and (f"{next_crawl:%Y-%m-%d}" in row) != this_year

@@ -1,6 +1,7 @@
 """Outages through the CLI: Slack down, rate-limited and hanging, SMTP 451, a locked database, a full disk."""
 from __future__ import annotations
 
+import json
 import re
 import resource
 import signal
@@ -10,13 +11,15 @@ import sys
 import textwrap
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, func, select
 
 from models.tables import CrawlRun, Delivery, Review
-from tests.cli import Result, run_process
+from tests.cli import Result, run_cli, run_process
+from tests.conftest import ManualClock
 from tests.e2e.conftest import TOKEN, Setup, site_review
 
 FOOTER = re.compile(r"review #(\d+)")
@@ -214,6 +217,94 @@ def test_smtp_451_fails_the_digest_with_one_line_and_it_goes_once_when_the_serve
         assert len(mailbox.received) == 1
     finally:
         smtp.stop()
+
+
+@pytest.fixture
+def mailbox():
+    """A local SMTP server that takes every message (`down`: answers 451 to each)."""
+    box = FlakyMailbox()
+    box.down = False
+    smtp = LocalSMTP(box, hostname="127.0.0.1", port=0, ready_timeout=10)
+    smtp.start()
+    box.port = smtp.port
+    yield box
+    smtp.stop()
+
+
+def digest_config(tmp_path, port: int, database_url: str | None = None) -> Path:
+    config = tmp_path / "config.yaml"
+    config.write_text(textwrap.dedent(f"""
+        data_dir: {tmp_path / 'data'}
+        businesses: [{{name: Acme Coffee}}, {{name: Beta Bakery}}]
+        digest:
+          from: "repwatch <digest@acme.example>"
+          to: [owner@acme.example]
+          smtp: {{host: 127.0.0.1, port: {port}, security: none, timeout: 5}}
+    """) + (f"database: {json.dumps(database_url)}\n" if database_url else ""))
+    return config
+
+
+def test_a_digest_goes_out_once_per_business_and_week_and_force_sends_it_again(tmp_path, database_url, mailbox):
+    config = digest_config(tmp_path, mailbox.port, database_url)
+    send = lambda *more: run_cli("digest", "--send", "--week", "2026-W10", "--config", str(config), *more)  # noqa: E731
+    first = send()
+    assert first.code == 0, first.stderr
+    assert first.stdout.splitlines() == ["Acme Coffee: sent the 2026-W10 digest to owner@acme.example",
+                                         "Beta Bakery: sent the 2026-W10 digest to owner@acme.example"]
+    again = send()
+    assert (again.code, again.stderr) == (0, "")
+    lines = again.stdout.splitlines()
+    assert len(lines) == 2 and all(re.fullmatch(
+        r"(Acme Coffee|Beta Bakery): the 2026-W10 digest went out on \d{4}-\d\d-\d\d \d\d:\d\d UTC to "
+        r"owner@acme.example; not sent again \(--force sends it again\)", line) for line in lines), lines
+    assert len(mailbox.received) == 2
+    forced = send("--force", "--business", "Beta Bakery")
+    assert forced.code == 0, forced.stderr
+    assert forced.stdout.startswith("Beta Bakery: sent the 2026-W10 digest to owner@acme.example again (first sent ")
+    assert len(mailbox.received) == 3
+    other_week = run_cli("digest", "--send", "--week", "2026-W11", "--config", str(config))
+    assert other_week.code == 0 and "went out" not in other_week.stdout and len(mailbox.received) == 5
+    assert run_cli("digest", "--force", "--config", str(config)).stderr == "repwatch: --force goes with --send\n"
+
+
+def test_the_daemon_tries_a_digest_the_server_refused_with_451_again_and_it_goes_out_once(tmp_path, mailbox):
+    from monitor.scheduler import Daemon
+
+    mailbox.down = True
+    config = digest_config(tmp_path, mailbox.port)
+    clock = ManualClock(datetime(2026, 3, 9, 7, 59, tzinfo=UTC))
+    lines: list[str] = []
+    daemon = Daemon(config, clock=clock, log=lines.append)
+
+    def digest_ends() -> str:
+        """What the daemon's loop does with its children's ends, until the digest's; its log line."""
+        while True:
+            kind, exited = daemon.inbox.get(timeout=120)
+            assert kind == "exited"
+            daemon.child_exited(exited)
+            if exited.job_id == "digest":
+                return next(line for line in reversed(lines) if "digest:" in line)
+
+    daemon.begin()
+    clock.advance(minutes=1)  # Monday 08:00, the digest's time
+    daemon.start_due()
+    assert digest_ends() == (
+        f"2026-03-09 08:00:00Z repwatch run: digest: failed (exit 1): digest for Acme Coffee not sent: SMTP "
+        f"127.0.0.1:{mailbox.port}: 451 4.3.0 Mailbox temporarily unavailable (temporary: try again later) (+1 more); "
+        "trying again at 08:05:00Z (try 2)")
+    mailbox.down = False
+    clock.advance(minutes=5)
+    daemon.start_due()
+    assert digest_ends() == "2026-03-09 08:05:00Z repwatch run: digest: finished ok"
+    assert len(mailbox.received) == 2  # one per business, for the week before the first try
+    assert all(b"Subject: Reviews of " in m and b", week 2026-W10\r\n" in m for m in mailbox.received), mailbox.received
+    clock.advance(minutes=30)
+    daemon.start_due()
+    assert "digest" not in daemon.children  # sent: nothing more today
+    for child in daemon.children.values():
+        child.stop()  # a `repwatch deliver` of the daemon's, started on its own schedule
+    rerun = run_cli("digest", "--send", "--week", "2026-W10", "--config", str(config))
+    assert rerun.code == 0 and rerun.stdout.count("not sent again") == 2 and len(mailbox.received) == 2
 
 
 # --- a locked database -------------------------------------------------------------------------------------------

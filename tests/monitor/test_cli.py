@@ -91,3 +91,40 @@ def test_eval_reports_negative_f1_per_language(tmp_path):
     table = run_cli("eval", str(labelled))
     assert table.code == 0 and "F1(neg)" in table.stdout
     assert run_cli("eval", str(tmp_path / "missing.jsonl")).code == 1
+
+
+def test_score_reports_a_line_with_a_lone_surrogate_and_prints_every_valid_line():
+    good = [json.dumps({"text": f"Cold food and rude staff, visit {n}."}) for n in range(300)]  # more than a batch
+    lines = [*good[:150], '{"text": "bad \\ud800 text", "id": 7}', *good[150:], '{"text": "\\udfff"}']
+    result = run_cli("score", "--lang", "en", input="\n".join(lines) + "\n")
+    assert result.code == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 302
+    assert [o["text"] for o in out if "sentiment" in o] == [json.loads(line)["text"] for line in good]
+    bad = [o for o in out if "error" in o]
+    assert [(o["line"], o.get("id")) for o in bad] == [(151, 7), (302, None)]
+    assert bad[0]["error"].startswith("not valid Unicode text") and bad[0]["text"] == "bad \ud800 text"
+
+
+def test_score_reports_a_line_that_is_not_utf8_and_goes_on():
+    done = run_cli("score", "--lang", "en", input=b'{"text": "awful \xff\xfe service"}\n{"text": "Cold food, rude staff."}\n')
+    assert done.code == 0, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert first["line"] == 1 and first["error"].startswith("not valid Unicode text")
+    assert second["sentiment"]["label"] == "neg"
+
+
+def test_eval_names_the_file_and_line_of_each_bad_line_before_scoring(tmp_path):
+    en = tmp_path / "en.jsonl"
+    en.write_text('{"text": "Lovely.", "label": "pos"}\n\n{"text": "x", "label": "bad"}\n{nope\n{"text": "y"}\n')
+    pl = tmp_path / "pl.jsonl"
+    pl.write_bytes(b'{"text": "ok", "label": "neu"}\n{"text": "\xff", "label": "neg"}\n')
+    result = run_cli("eval", str(en), str(pl), "--no-model")
+    assert result.code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"repwatch: {en}:3: \"label\" must be neg, neu or pos; got 'bad'",
+        f"repwatch: {en}:4: not valid JSON: Expecting property name enclosed in double quotes (column 2)",
+        f"repwatch: {en}:5: \"label\" must be neg, neu or pos; it has none",
+        f"repwatch: {pl}:2: not UTF-8 text",
+    ]
+    assert result.stdout == ""

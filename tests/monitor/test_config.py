@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config, parse_config
+from tests.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = """
@@ -176,3 +177,89 @@ def test_a_secret_can_come_from_a_file_and_a_missing_one_is_named_not_shown(tmp_
         assert exc.problems == [f"notifiers.slack.token: cannot read secret file {tmp_path}/secrets/nope: No such file or directory"]
     else:
         raise AssertionError("accepted")
+
+
+# --- values that would break things, and secrets in URLs, as `repwatch config check` and `config show` say them ---
+
+
+def config_check(tmp_path: Path, text: str, env: dict[str, str] | None = None):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return run_cli("config", "check", "--config", str(path), env={"SLACK_BOT_TOKEN": "xoxb-secret-1", **(env or {})})
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    ('schedule: {digest: "0 0 31 2 *"}',
+     "schedule.digest: '0 0 31 2 *' never fires: no date has that day in that month (like 31 February)"),
+    ('schedule: {crawl: {cron: "0 6 30 2 *"}}',
+     "schedule.crawl.cron: '0 6 30 2 *' never fires: no date has that day in that month (like 31 February)"),
+    ("crawl: {timeout: 0}", "crawl.timeout: must be more than 0: a crawl running longer is stopped, like 15m"),
+    ("crawl: {timeout: -5}", "crawl.timeout: must not be negative, got -5"),
+    ("schedule: {deliver: 0}", "schedule.deliver: must be at least 1m: how often `repwatch deliver` runs, like 5m"),
+    ("schedule: {deliver: 2s}", "schedule.deliver: must be at least 1m: how often `repwatch deliver` runs, like 5m"),
+    ("crawl: {keep_runs: 99999999999d}", "crawl.keep_runs: at most 3650d (10 years), got '99999999999d'"),
+    ("schedule: {jitter: 1.0e+300}", "schedule.jitter: at most 3650d (10 years), got 1e+300"),
+    ("alerting: {baseline_window: .inf}", "alerting.baseline_window: at most 3650d (10 years), got inf"),
+    ("alerting: {source_health: {silence: 0}}",
+     "alerting.source_health.silence: must be more than 0: null turns the check off"),
+])
+def test_config_check_refuses_a_value_that_would_break_things_naming_its_key(tmp_path, extra, problem):
+    checked = config_check(tmp_path, GOOD + extra + "\n")
+    assert (checked.code, checked.stderr.strip()) == (1, f"{tmp_path / 'config.yaml'}: {problem}")
+
+
+def test_a_cron_of_a_source_that_never_fires_is_named_by_its_path(tmp_path):
+    text = GOOD.replace("url: https://www.trustpilot.com/review/acme.example",
+                        "url: https://www.trustpilot.com/review/acme.example\n        schedule: {cron: '0 0 31 4 *'}")
+    checked = config_check(tmp_path, text)
+    assert checked.code == 1
+    assert "businesses.0.sources.0.schedule.cron: '0 0 31 4 *' never fires" in checked.stderr
+
+
+def test_a_rare_cron_and_short_durations_that_work_still_pass(tmp_path):
+    text = GOOD + 'schedule: {digest: "0 8 29 2 *", deliver: 1m, jitter: 0}\ncrawl: {timeout: 1s}\n'
+    checked = config_check(tmp_path, text)
+    assert checked.code == 0, checked.stderr
+
+
+DB_PASSWORD = "hunter@2secret/pw:x"  # an @, a slash and a colon: each would end the userinfo if written raw
+
+
+def test_config_show_hides_the_password_of_every_url_the_database_s_first(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(GOOD + "database: postgresql+psycopg://app:${DB_PASSWORD}@db.internal:5432/repwatch\n"
+                    "queue: {url: 'redis://:${DB_PASSWORD}@redis.internal:6379/0'}\n"
+                    "notifiers:\n  team: {kind: slack, token: '${SLACK_BOT_TOKEN}', channel: '#reviews',\n"
+                    "         api_url: 'https://bot:s3cret-api-key@slack.internal/api/'}\n")
+    shown = run_cli("config", "show", "--config", str(path),
+                    env={"SLACK_BOT_TOKEN": "xoxb-secret-1", "DB_PASSWORD": DB_PASSWORD})
+    assert shown.code == 0, shown.stderr
+    for piece in ("hunter", "2secret", "pw:x", "s3cret-api-key", "xoxb-secret-1"):
+        assert piece not in shown.stdout, piece
+    assert "database: postgresql+psycopg://app:***@db.internal:5432/repwatch" in shown.stdout
+    assert "url: redis://:***@redis.internal:6379/0" in shown.stdout
+    assert "api_url: https://bot:***@slack.internal/api/" in shown.stdout
+
+
+def test_a_secret_landing_in_a_url_s_userinfo_is_percent_encoded(tmp_path):
+    (tmp_path / "db_password").write_text(DB_PASSWORD + "\n")
+    text = ("database: postgresql+psycopg://${DB_USER}:${file:db_password}@db.internal/repwatch\n"
+            "queue: {url: 'redis://:${DB_PASSWORD}@redis.internal:6379/0'}\n")
+    config = parse_config(text, env={"DB_USER": "app:1", "DB_PASSWORD": DB_PASSWORD}, base_dir=tmp_path)
+    assert config.database == "postgresql+psycopg://app%3A1:hunter%402secret%2Fpw%3Ax@db.internal/repwatch"
+    from sqlalchemy.engine import make_url
+
+    url = make_url(config.database_url())
+    assert (url.username, url.password, url.host) == ("app:1", DB_PASSWORD, "db.internal")
+    assert config.queue is not None and config.queue.url == "redis://:hunter%402secret%2Fpw%3Ax@redis.internal:6379/0"
+    # only the userinfo: the same variable in a path, a query or a plain value is taken as written
+    plain = parse_config("data_dir: ${DIR}\n", env={"DIR": str(tmp_path / "a@b")})
+    assert plain.data_dir == tmp_path / "a@b"
+
+
+def test_a_raw_at_sign_in_a_written_database_password_is_refused_without_showing_it(tmp_path):
+    checked = config_check(tmp_path, GOOD + "database: postgresql+psycopg://app:hunter@2secret@db.internal/repwatch\n")
+    assert checked.code == 1
+    (line,) = checked.stderr.strip().splitlines()
+    assert line.startswith(f"{tmp_path / 'config.yaml'}: database: the password has an @ in it that is not written %40")
+    assert "hunter" not in line and "2secret" not in line

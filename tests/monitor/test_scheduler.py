@@ -551,3 +551,104 @@ def test_stopping_after_the_grace_period_stops_a_batch_once_and_names_its_source
     run.daemon.stop()
     assert child.stopped
     assert run.logged("crawl a, crawl b, crawl c: still running after the grace period, stopping it")
+
+
+# --- a clock that was ahead ------------------------------------------------------------------------------------
+
+
+def test_a_crawl_dated_a_year_ahead_does_not_put_off_the_next_crawl_for_a_year(tmp_path):
+    record_crawls(tmp_path, {"ahead": START + timedelta(days=365)})
+    run = start_daemon(tmp_path, config_text({"ahead": None}, NO_JITTER, data_dir=tmp_path / "data"))
+    assert run.daemon.schedule.jobs["crawl:ahead"].due == START + timedelta(hours=6)  # counted from now
+    assert run.logged("crawl ahead: every 6h (UTC), next 2026-03-02 18:00:00Z (its last run is dated "
+                      "2027-03-02 12:00Z, in the future: a clock that was ahead; counted from now)")
+
+
+def test_the_newest_crawl_counts_not_the_one_with_the_latest_date(tmp_path):
+    # a: crawled while the clock was a year ahead
+    record_crawls(tmp_path, {"a": START + timedelta(days=365), "b": START - timedelta(hours=7)})
+    from models.db import connect, session_factory
+    from models.tables import CrawlRun, Source
+
+    engine = connect(f"sqlite:///{tmp_path / 'data' / 'repwatch.db'}")
+    with session_factory(engine).begin() as session:  # crawled again once the clock was right
+        source = session.query(Source).filter_by(name="a").one()
+        session.add(CrawlRun(source=source, started_at=START - timedelta(hours=1), outcome="ok"))
+    engine.dispose()
+    run = start_daemon(tmp_path, config_text({"a": None, "b": None}, NO_JITTER, data_dir=tmp_path / "data"))
+    assert run.ids() == ["crawl:b"]
+    assert run.daemon.schedule.jobs["crawl:a"].due == START + timedelta(hours=5)
+
+
+def test_a_clock_corrected_while_the_daemon_runs_brings_the_next_crawl_back(tmp_path):
+    run = start_daemon(tmp_path, config_text({"a": None}, NO_JITTER, data_dir=tmp_path / "data"))
+    run.exit("crawl:a")
+    run.clock.advance(days=365)  # NTP steps the clock a year ahead…
+    run.daemon.start_due()
+    assert run.ids() == ["crawl:a", "crawl:a"]
+    run.exit("crawl:a")
+    run.clock.current = START + timedelta(hours=1)  # …and back
+    run.daemon.start_due()
+    assert run.daemon.schedule.jobs["crawl:a"].due == START + timedelta(hours=7)
+    assert run.logged("crawl a: the clock went back; next 2026-03-02 19:00:00Z (its last run is dated "
+                      "2027-03-02 12:00Z, in the future: a clock that was ahead; counted from now)")
+    run.clock.advance(hours=6)
+    run.daemon.start_due()
+    assert run.ids() == ["crawl:a"] * 3
+
+
+# --- a digest that did not go out is tried again within the day -------------------------------------------------
+
+
+MONDAY_8 = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
+
+
+def digest_daemon(tmp_path: Path) -> Run:
+    run = start_daemon(tmp_path, config_text({}, NO_JITTER, digest=True, data_dir=tmp_path / "data"),
+                       ManualClock(MONDAY_8 - timedelta(minutes=1)))
+    run.clock.advance(minutes=1)
+    run.daemon.start_due()
+    return run
+
+
+def digests(run: Run) -> list[tuple[str, ...]]:
+    return [args for job_id, args, _ in run.launcher.launched if job_id == "digest"]
+
+
+def test_a_failed_digest_is_tried_again_with_backoff_for_the_same_week(tmp_path):
+    run = digest_daemon(tmp_path)
+    failure = "repwatch: digest for Acme not sent: 451 4.3.0 try later (temporary: try again later)\n"
+    tried_at = []
+    for _ in range(6):
+        tried_at.append(run.clock.now())
+        run.exit("digest", 1, failure)
+        run.clock.current = run.daemon.schedule.jobs["digest"].retry_at
+        run.daemon.start_due()
+    run.exit("digest")
+    assert [at - MONDAY_8 for at in tried_at] == [timedelta(minutes=m) for m in (0, 5, 15, 35, 75, 135)]
+    assert digests(run) == [("digest", "--send", "--week", "2026-W10")] * 7  # the week of the first try
+    assert run.logged("digest: failed (exit 1): digest for Acme not sent: 451 4.3.0 try later (temporary: try again "
+                      "later); trying again at 08:05:00Z (try 2)")
+    state = json.loads((tmp_path / "data" / "scheduler-state.json").read_text())
+    assert state == {"digest": {"last_run": MONDAY_8.isoformat(), "week": "2026-W10"}}
+    run.clock.advance(days=1)
+    run.daemon.start_due()
+    assert len(digests(run)) == 7  # sent: nothing more until next Monday
+    assert run.daemon.schedule.jobs["digest"].due == MONDAY_8 + timedelta(weeks=1)
+
+
+def test_retries_stop_a_day_after_the_digest_s_time_and_say_when_the_next_one_is(tmp_path):
+    run = digest_daemon(tmp_path)
+    while True:
+        run.exit("digest", 1, "repwatch: digest for Acme not sent: 421 down\n")
+        retry_at = run.daemon.schedule.jobs["digest"].retry_at
+        if retry_at is None:
+            break
+        run.clock.current = retry_at
+        run.daemon.start_due()
+    assert run.clock.now() <= MONDAY_8 + timedelta(days=1) and len(digests(run)) == 27
+    assert run.lines[-1].endswith("digest: failed (exit 1): digest for Acme not sent: 421 down; no more tries before "
+                                  "its next time, 2026-03-16 08:00:00Z")
+    run.clock.current = MONDAY_8 + timedelta(weeks=1)
+    run.daemon.start_due()
+    assert digests(run)[-1] == ("digest", "--send", "--week", "2026-W11")  # next week's, on time

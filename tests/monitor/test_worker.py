@@ -365,3 +365,24 @@ def test_the_daemon_hears_each_sources_exit_from_a_queued_batchs_result(redis_qu
                                       "SUCCESS")
     got = sorted((e.job_id, e.code, e.stderr) for e in (exits.get(timeout=30), exits.get(timeout=30)))
     assert got == [("crawl:a", 0, ""), ("crawl:b", 1, "repwatch: source b failed: boom\n")]
+
+
+def test_a_queued_digest_carries_the_week_the_daemon_chose_and_a_worker_refuses_a_bad_one(tmp_path, monkeypatch):
+    pytest.importorskip("celery", reason="Celery is the queue extra: pip install -e '.[dev]'")
+    from dataclasses import replace
+
+    from monitor.service.jobs import DIGEST, job_specs
+    from monitor.service.queue import DIGEST_TASK, task_for
+    from monitor.worker import Jobs
+
+    digest = "digest: {from: r@example.com, to: [o@example.com], smtp: {host: 127.0.0.1, security: none}}\n"
+    config = tmp_path / "config.yaml"
+    config.write_text(GOOD + QUEUE + digest + f"data_dir: {tmp_path / 'data'}\n")
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    (spec,) = [spec for spec in job_specs(load_config(config)) if spec.id == DIGEST]
+    assert task_for(spec) == (DIGEST_TASK, [])
+    assert task_for(replace(spec, args=(*spec.args, "--week", "2026-W10"))) == (DIGEST_TASK, ["2026-W10"])
+    refused = Jobs(config, load_config(config)).run(DIGEST, week="2026-W99; rm -rf /")
+    assert refused["code"] == 1
+    assert refused["stderr"].endswith(": digest: expected an ISO week like 2026-W47, got '2026-W99; rm -rf /'\n")
