@@ -18,7 +18,9 @@ from spiders.items import ReviewItem
 # What reading one review may raise on a page that is not what we expect: counted, never fatal to the page.
 REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
-_HOST_NAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+# A DNS host name, as `allowed_hosts` lists them: labels of letters, digits and inner hyphens, joined by dots.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
 
 # name -> spider class; filled by ReviewSpider.__init_subclass__
 SPIDERS: dict[str, type[ReviewSpider]] = {}
