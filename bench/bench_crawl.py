@@ -104,16 +104,17 @@ def _tree_hwm_kib(pid: int, peaks: dict[int, int]) -> None:
         _tree_hwm_kib(int(child), peaks)
 
 
-def run_child(argv: list[str], timeout: float) -> ChildRun:
+def run_child(argv: list[str], timeout: float, tree: Path = REPO) -> ChildRun:
     """Run a child to completion; wall time, and the peak RSS of the largest process in its tree.
 
     Not wait4's ru_maxrss: Linux carries the RSS a child had at fork (this process, holding the whole site) over
     exec, so at 2,000 pages both runs reported this benchmark's own ~220 MB. VmHWM is reset by exec; it is
-    sampled every 20 ms (crawl child included), so a process living less than that may be missed.
+    sampled every 20 ms (crawl child included), so a process living less than that may be missed. `tree` is the
+    source tree the child runs (its working directory and PYTHONPATH).
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=out, stderr=err, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+        child = subprocess.Popen(argv, stdout=out, stderr=err, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
         killer = threading.Timer(timeout, child.kill)
         killer.start()
         peaks: dict[int, int] = {}

@@ -231,30 +231,15 @@ def extract(
     url: Annotated[str | None, typer.Option("--url", help="the page's original URL, for a saved file")] = None,
 ) -> None:
     """Parse one page offline and print its reviews as JSON Lines. Exit 3 on a bot-challenge page."""
-    from spiders.extract import Blocked, extract_reviews
+    from spiders.extract import Blocked, PageError, extract_reviews, load_page
 
-    status, headers = 200, None
-    if target.startswith(("http://", "https://")):
-        import httpx
-
-        try:
-            response = httpx.get(target, follow_redirects=True, timeout=30, headers={"User-Agent": "repwatch-extract/0.1"})
-        except httpx.HTTPError as exc:
-            fail(f"cannot fetch {target}: {exc}")
-        body, page_url, status, headers = response.content, str(response.url), response.status_code, dict(response.headers)
-    else:
-        path = Path(target)
-        try:
-            body = path.read_bytes()
-        except OSError as exc:
-            fail(f"cannot read {target}: {exc.strerror}")
-        page_url = url or path.resolve().as_uri()
     try:
-        reviews = extract_reviews(body, page_url, spider, status=status, headers=headers)
+        page = load_page(target, url)
+        reviews = extract_reviews(page.body, page.url, spider, status=page.status, headers=page.headers)
     except Blocked as exc:
         err.print(Text(f"blocked: {exc.vendor}"))
         raise typer.Exit(EXIT_BLOCKED) from None
-    except ValueError as exc:
+    except (PageError, ValueError) as exc:
         fail(str(exc))
     for review in reviews:
         sys.stdout.write(review.to_json() + "\n")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 import scrapy
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scrapy.http import Response
 from w3lib.url import canonicalize_url
 
@@ -18,14 +19,30 @@ from spiders.items import ReviewItem
 # What reading one review may raise on a page that is not what we expect: counted, never fatal to the page.
 REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
+# A DNS host name, as `allowed_hosts` lists them: labels of letters, digits and inner hyphens, joined by dots.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
+
 # name -> spider class; filled by ReviewSpider.__init_subclass__
 SPIDERS: dict[str, type[ReviewSpider]] = {}
 
 
-class NoOptions(BaseModel):
-    """A spider that takes no per-source options still rejects unknown ones."""
+class SourceOptions(BaseModel):
+    """The options every kind takes (a kind with options of its own extends this); unknown ones are rejected."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed_hosts: tuple[str, ...] = Field(
+        (), description="other hosts this source's pages may lead to (each with its subdomains); public addresses only"
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _bare_hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        for host in hosts:
+            if not _HOST_NAME.fullmatch(host):
+                raise ValueError(f"{host!r} is not a host name (no scheme, port or path: reviews.example.com)")
+        return tuple(host.lower() for host in hosts)
 
 
 class ReviewSpider(scrapy.Spider):
@@ -43,7 +60,7 @@ class ReviewSpider(scrapy.Spider):
     # Hosts this spider is made for; `--spider auto` tries them before sniffing content.
     hosts: ClassVar[tuple[str, ...]] = ()
     # Per-source options (config.yaml `options:`), validated when the config loads.
-    Options: ClassVar[type[BaseModel]] = NoOptions
+    Options: ClassVar[type[SourceOptions]] = SourceOptions
 
     # Set from the crawl plan when the runner crawls (scrapy.Spider keeps unknown keyword arguments as attributes);
     # an offline extract has neither, and stores nothing.

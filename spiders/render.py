@@ -8,6 +8,8 @@ import importlib.util
 import os
 from typing import Any
 
+from spiders.settings import DOWNLOAD_HANDLERS
+
 # The flags the machine probe used (docs of this machine kind): without the background-networking ones Chromium
 # keeps calling Google's hosts, which a closed network refuses. Playwright adds --headless and a fresh profile dir.
 CHROMIUM_ARGS = (
@@ -36,7 +38,8 @@ def render_settings(browser_path: str) -> dict[str, Any]:
     """Per-crawler settings: pages go through Chromium (robots.txt still through Scrapy's own HTTP client)."""
     handler = _handler_class()
     return {
-        "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
+        # Replaces the whole setting: the other schemes stay off (spiders/settings.py).
+        "DOWNLOAD_HANDLERS": {**DOWNLOAD_HANDLERS, "http": handler, "https": handler},
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": browser_path, "headless": True, "args": list(CHROMIUM_ARGS)},
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": NAVIGATION_TIMEOUT_MS,

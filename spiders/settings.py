@@ -30,6 +30,10 @@ REDIRECT_MAX_TIMES = 5
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 
+# Only http(s) is ever fetched: Scrapy's file, data, ftp and s3 handlers are off (a "next" link to file:///dev/zero
+# read the local file, with no size limit). spiders/fence.py refuses such a request before it gets here.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "spiders.cache.RevalidatePolicy"
 HTTPCACHE_STORAGE = "spiders.cache.SqliteCacheStorage"
@@ -39,6 +43,8 @@ HTTPCACHE_GZIP = False
 # spiders/politeness.py closes Scrapy's gaps measured in DESIGN §7: the robots.txt race, Crawl-delay, Retry-After.
 DOWNLOADER = "spiders.politeness.PoliteDownloader"
 DOWNLOADER_MIDDLEWARES = {
+    # spiders/fence.py: http(s) only, the source's own site, no private address but the source's own (first of all).
+    "spiders.fence.FenceMiddleware": 40,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "spiders.politeness.RobotsFirstMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,

@@ -257,7 +257,12 @@ RUN_NOTES = {
     "repwatch/pagination_cycle": "paging went in a circle",
     "repwatch/page_cap_reached": "stopped at max_pages",
     "repwatch/large_pages": "{n} very large page(s)",
-    "repwatch/store_errors": "{n} review(s) could not be stored",
+    "repwatch/refused_scheme": "{n} link(s) to a non-http(s) URL refused",
+    "repwatch/refused_offsite": "{n} request(s) off the source's site refused",
+    "repwatch/refused_private": "{n} request(s) to a private address refused",
+    "repwatch/microdata_skipped": "{n} page(s) with microdata too deeply nested or too large to read",
+    "repwatch/store_errors": "{n} batch(es) of reviews could not be stored",
+    "repwatch/unstorable_reviews": "{n} review(s) the database refused, the others stored",
 }
 
 

@@ -17,10 +17,11 @@ from spiders.items import ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
 
 # The first element of an RSS 0.9x/2.0, RSS 1.0 (RDF) or Atom document, after the XML declaration, comments,
-# a doctype and processing instructions (a stylesheet link). One whitespace character per step, not `\s+`: a `+`
-# inside the `*` backtracks exponentially on a long run of spaces that is not a feed (it hung on such a page).
+# a doctype and processing instructions (a stylesheet link). The prolog's parts are matched atomically and never
+# given back: a lazy comment could otherwise also end at a later "-->", and a page opening with many empty comments
+# that is not a feed backtracked through every way to group them (exponential: "<!---->" * 30 never finished).
 _FEED_ROOT = re.compile(
-    rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>]*>)*<(?:[\w.-]+:)?(rss|feed|RDF)[\s>/]", re.DOTALL
+    rb"\A(?:\xef\xbb\xbf)?(?>\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>]*>)*+<(?:[\w.-]+:)?(rss|feed|RDF)[\s>/]", re.DOTALL
 )
 
 

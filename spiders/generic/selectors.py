@@ -9,10 +9,10 @@ from cssselect import SelectorError
 from lxml import etree
 from parsel import Selector, SelectorList
 from parsel.csstranslator import css2xpath
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from scrapy.http import Response
 
-from spiders.base import ReviewSpider
+from spiders.base import ReviewSpider, SourceOptions
 from spiders.generic.schema_org import content_id, is_markup
 from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import (
@@ -52,7 +52,7 @@ def compile_selector(selector: str) -> str:
     return xpath
 
 
-class SelectorOptions(BaseModel):
+class SelectorOptions(SourceOptions):
     """Where each review field is on the page: `review` selects each review; the others are read inside it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

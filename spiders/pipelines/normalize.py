@@ -9,16 +9,21 @@ from datetime import date, datetime, timezone
 from typing import Any, TypedDict
 
 from dateutil import parser as dateutil_parser
+from lxml import etree
 
 from models.textsafe import ANSI_SEQUENCE
 from spiders.items import Reply, ReviewItem
 
-# Tags that end a line or a paragraph when markup is turned into text.
-_SKIPPED_ELEMENTS = re.compile(r"<(script|style|template)\b[^>]*>.*?</\1\s*>", re.I | re.S)
-_COMMENTS = re.compile(r"<!--.*?(?:-->|$)", re.S)
-_LINE_BREAK_TAGS = re.compile(r"<br\b[^>]*>|</?(?:li|tr|h[1-6]|dt|dd)\b[^>]*>", re.I)
-_PARAGRAPH_TAGS = re.compile(r"</?(?:p|div|ul|ol|table|blockquote|section|article|pre)\b[^>]*>", re.I)
-_ANY_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+# Elements that end a line or a paragraph when markup is turned into text (their start and their end tag each),
+# and those whose content is not text at all.
+_LINE_BREAK_TAGS = frozenset({"br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd"})
+_PARAGRAPH_TAGS = frozenset({"p", "div", "ul", "ol", "table", "blockquote", "section", "article", "pre"})
+_SKIPPED_ELEMENTS = frozenset({"script", "style", "template"})
+# Markup past this many characters is not read: a review is a few KB, and a page that plants megabytes in one
+# field gets its first 256 Ki characters read in milliseconds rather than the whole parsed.
+MAX_MARKUP_CHARS = 256 * 1024
+_NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")  # libxml2 turns NUL into U+FFFD and cannot take surrogates
+_WHITESPACE = re.compile(r"\s+")
 # Only real HTML tags count as markup: "x<y and z>w" in a review is text, not a tag.
 _LOOKS_LIKE_MARKUP = re.compile(
     r"</?(?:p|br|div|span|a|b|i|u|em|strong|small|sup|sub|font|ul|ol|li|h[1-6]|img|blockquote|table|tr|td"
@@ -34,15 +39,55 @@ _CONTROL_OR_SURROGATE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\ufeff\u00ad\u2028\u2029"), None)
 
 
+class _TextOfMarkup:
+    """An lxml parser target that keeps the text of an HTML fragment, with a line break for each start and end tag of
+    a line element (one for <br>) and a blank line for each of a paragraph element; script, style and template
+    content become one space, comments nothing."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.skipping = 0  # depth inside skipped elements
+
+    def start(self, tag: str, attrib: object) -> None:
+        if tag in _SKIPPED_ELEMENTS:
+            if not self.skipping:
+                self.parts.append(" ")
+            self.skipping += 1
+        elif not self.skipping:
+            self._mark(tag)
+
+    def end(self, tag: str) -> None:
+        if tag in _SKIPPED_ELEMENTS:
+            self.skipping -= 1
+        elif not self.skipping and tag != "br":  # <br> breaks once; libxml2 reports an end for it too
+            self._mark(tag)
+
+    def data(self, text: str) -> None:
+        if not self.skipping:
+            self.parts.append(_WHITESPACE.sub(" ", text))  # in HTML, newlines in the source are just spaces
+
+    def close(self) -> str:
+        return "".join(self.parts)
+
+    def _mark(self, tag: str) -> None:
+        if tag in _LINE_BREAK_TAGS:
+            self.parts.append("\n")
+        elif tag in _PARAGRAPH_TAGS:
+            self.parts.append("\n\n")
+
+
 def html_to_text(markup: str) -> str:
-    """Markup fragment → plain text: source whitespace collapsed, <br> a line break, </p> a paragraph break."""
-    markup = _SKIPPED_ELEMENTS.sub(" ", markup)
-    markup = _COMMENTS.sub("", markup)
-    markup = re.sub(r"\s+", " ", markup)  # in HTML, newlines in the source are just spaces
-    markup = _LINE_BREAK_TAGS.sub("\n", markup)
-    markup = _PARAGRAPH_TAGS.sub("\n\n", markup)
-    markup = _ANY_TAG.sub("", markup)
-    return tidy_text(html.unescape(markup))
+    """Markup fragment → plain text: source whitespace collapsed, <br> a line break, </p> a paragraph break.
+
+    Parsed by libxml2 (linear however the tags are left open), up to MAX_MARKUP_CHARS characters.
+    """
+    markup = _NUL_OR_SURROGATE.sub("", markup[:MAX_MARKUP_CHARS])
+    if not markup.strip():
+        return ""
+    parser = etree.HTMLParser(target=_TextOfMarkup())
+    parser.feed(markup)
+    text: str = parser.close()
+    return tidy_text(text)
 
 
 def tidy_text(text: str) -> str:
@@ -91,6 +136,20 @@ def clean_line(value: Any) -> str | None:
         return value or None
     text = " ".join(clean_text(value).split())
     return text or None
+
+
+def clean_id(value: Any) -> str:
+    """A review id as the databases take it: whitespace runs one space; a control character or lone surrogate (SQLite
+    refuses surrogates, PostgreSQL NUL) written as its escape (\\ud800), so that ids stay distinct and stable."""
+    text = " ".join(str(value).split())
+    if _CONTROL_OR_SURROGATE.search(text):
+        text = _CONTROL_OR_SURROGATE.sub(lambda char: f"\\u{ord(char.group()):04x}", text)
+    return text
+
+
+def clean_url(value: Any) -> str:
+    """A review's link: trimmed, without control characters or lone surrogates (no URL has them)."""
+    return _CONTROL_OR_SURROGATE.sub("", str(value).strip())
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -180,8 +239,8 @@ def normalize_review(review: ReviewItem) -> ReviewItem:
         language = language if lowered == language else lowered
     published_at = to_utc(review.published_at) if review.published_at else None
     fields: _CleanedFields = {
-        "external_id": " ".join(str(review.external_id).split()),
-        "url": str(review.url).strip(),
+        "external_id": clean_id(review.external_id),
+        "url": clean_url(review.url),
         "body": clean_text(review.body),
         "rating": clamp_rating(review.rating),
         "author": clean_line(review.author),

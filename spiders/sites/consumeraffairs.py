@@ -14,7 +14,11 @@ from spiders.pipelines.normalize import clean_line, html_to_text
 
 REVIEW_BLOCKS = "div.rvw[itemprop=reviews], div.rvw[data-id]"
 # "Original review: Sept. 28, 2018" / "Resolution response: June 26, 2018": abbreviations carry a dot, "Sept" is 4 letters.
-_LABELLED_DATE = re.compile(r"^\s*(?P<label>[A-Za-z ]+?)\s*:\s*(?P<date>[A-Za-z]{3,9}\.? \d{1,2}, \d{4})\s*$")
+# Each space inside the label must be followed by a letter, so that no run of spaces can be both the label's and the
+# `\s*` after it (`[A-Za-z ]+?\s*` was quadratic on a long run of spaces).
+_LABELLED_DATE = re.compile(
+    r"^\s*(?P<label>[A-Za-z]+(?:\s+[A-Za-z]+)*)\s*:\s*(?P<date>[A-Za-z]{3,9}\.? \d{1,2}, \d{4})\s*$"
+)
 _MONTH_DATE = re.compile(r"(?P<month>[A-Za-z]{3,9})\.? (?P<day>\d{1,2}), (?P<year>\d{4})")
 _MONTHS = {m: n for n, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 

@@ -2,9 +2,13 @@
 
 One local site serves every hostile input, each to its own source, and two real crawls (a baseline for the sources that
 need stored reviews, then all sources) feed every test: a crawl is seconds of process start-up, the checks are not.
+A second local site, on another port of 127.0.0.1, stands for an internal service that links and redirects point
+at; it must never be asked anything. The crawl has a 90-second timeout: far above what it takes (seconds), far below
+what a page that is quadratic to read would take.
 """
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -61,8 +65,25 @@ def hostile_answer(path: str) -> Answer | None:
     return None
 
 
-def hostile_pages() -> dict[str, Answer | str | bytes]:
-    """Path → answer of the second crawl, one hostile input per source (the source is named as the path)."""
+def json_ld_page(reviews: list[dict[str, Any]], *, body_extra: str = "") -> str:
+    """A page whose reviews are schema.org JSON-LD (raw review text inside JSON, as Trustpilot and others ship it)."""
+    data = json.dumps({"@context": "https://schema.org", "@type": "LocalBusiness", "name": "Hostile Cafe",
+                       "review": [{"@type": "Review", "reviewRating": {"ratingValue": 1}, **r} for r in reviews]})
+    return (f'<!doctype html><html><head><meta charset="utf-8"><script type="application/ld+json">{data}</script>'
+            f"</head><body>{body_extra}</body></html>")
+
+
+def nested_microdata(depth: int) -> str:
+    """Microdata items nested `depth` deep, each a property of the one around it."""
+    opening = '<div itemprop="about" itemscope itemtype="https://schema.org/Thing"><span itemprop="name">n</span>'
+    return opening * depth + "</div>" * depth
+
+
+def hostile_pages(internal: str, local_file: Path) -> dict[str, Answer | str | bytes]:
+    """Path → answer of the second crawl, one hostile input per source (the source is named as the path).
+
+    `internal` is the other local site's URL; `local_file` a file on this machine holding a page of reviews.
+    """
     bomb_length, bomb = gzip_of_zeros(1024 * MiB)  # 1 GiB of zeros gzip-compressed once: ~1 MB on the wire
     invalid_utf8 = review_page(["r1", "r2"], text="caf\udce9 au lait \udcff\udcfe ok").encode("utf-8", "surrogateescape")
     assert b"caf\xe9 au lait \xff\xfe ok" in invalid_utf8  # Latin-1 and stray bytes in a page that says it is UTF-8
@@ -85,17 +106,41 @@ def hostile_pages() -> dict[str, Answer | str | bytes]:
         "/cycle": review_page(["a1", "a2"], "/cycle?page=2"),
         "/cycle?page=2": review_page(["b1", "b2"], "/cycle?page=3"),
         "/cycle?page=3": review_page(["c1", "c2"], "/cycle"),  # back to the first page
+        # Review text planted raw in JSON-LD: ~1 MB of unclosed tags in one review (quadratic for regexes).
+        "/script_flood": json_ld_page([
+            {"@id": "sf1", "reviewBody": "<p>Cold coffee.</p>" + "<script>" * (MiB // 8)},
+            {"@id": "sf2", "reviewBody": "<p>Rude staff.</p>" + "<br" * (MiB // 3)},
+            {"@id": "sf3", "reviewBody": "Fine."},
+        ]),
+        # JSON-LD reviews beside microdata nested 1,000 deep (extruct: cubic, then RecursionError).
+        "/deep_microdata": json_ld_page([{"@id": "j1", "reviewBody": "Burnt toast."}], body_extra=nested_microdata(1000)),
+        # A page that opens like a feed's prolog, many empty comments, and is not one (exponential for a regex).
+        "/comment_flood": "<!---->" * 2000 + review_page(["r1"]),
+        # Links, redirects and refreshes to where a crawl must not go.
+        "/file_next": review_page(["r1", "r2"], local_file.as_uri()),
+        "/redirect_internal": Answer.redirect(f"{internal}/internal"),
+        "/next_internal": review_page(["r1", "r2"], f"{internal}/internal"),
+        "/refresh_internal": review_page(
+            ["r1"], before=f'<meta http-equiv="refresh" content="0; url={internal}/internal">'
+        ),
+        "/next_offsite": review_page(["r1", "r2"], f"http://localhost:{internal.rsplit(':', 1)[1]}/internal"),
+        # Its source allows localhost, but localhost is 127.0.0.1 on another port than the source's own.
+        "/allowed_internal": review_page(["r1", "r2"], f"http://localhost:{internal.rsplit(':', 1)[1]}/internal"),
     }
 
 
 SOURCES = ["large", "oversize", "streamed", "bomb", "deep", "deepfirst", "utf8", "ansi", "loop", "chain", "hangup", "cycle",
-           "endless"]
+           "endless", "script_flood", "deep_microdata", "comment_flood", "file_next", "redirect_internal", "next_internal",
+           "refresh_internal", "next_offsite", "allowed_internal"]
+SPIDER_KINDS = {"script_flood": "schema_org", "deep_microdata": "schema_org", "comment_flood": "feed"}  # else selectors
+EXTRA_OPTIONS = {"allowed_internal": "allowed_hosts: [localhost]"}
 BASELINE = ["oversize", "deepfirst"]  # crawled once with ordinary pages first: what they store must survive
 
 
 @dataclass
 class Crawled:
     site: HostileSite
+    internal: HostileSite
     tmp: Path
     config: Path
     baseline: Result | None = None
@@ -124,6 +169,22 @@ class Crawled:
         assert len(lines) == 1, self.result.stderr
         return lines[0]
 
+    def health_notes(self, source: str) -> str:
+        """The "last run's notes" cell of `source`'s row in `repwatch sources health`, its wrapped lines joined."""
+        health = self.repwatch("sources", "health")
+        assert health.code == 0, health.stderr
+        cells: list[str] = []
+        row = None
+        for line in health.stdout.splitlines():
+            parts = [part.strip() for part in line.split("│")[1:-1]]
+            if not parts:
+                continue
+            if parts[0]:
+                row = parts[0]
+            if row == source:
+                cells.append(parts[-1])
+        return " ".join(cell for cell in cells if cell)
+
     def run(self, source: str) -> Any:
         """The source's last CrawlRun: outcome, error, items, stats."""
         query = (
@@ -148,9 +209,14 @@ class Crawled:
             engine.dispose()
 
 
-def write_config(tmp: Path, url: str) -> Path:
-    sources = "".join(
-        f"""
+def source_entry(name: str, url: str) -> str:
+    if name in SPIDER_KINDS:
+        return f"""
+              - name: {name}
+                kind: {SPIDER_KINDS[name]}
+                url: {url}/{name}"""
+    extra = f"\n                  {EXTRA_OPTIONS[name]}" if name in EXTRA_OPTIONS else ""
+    return f"""
               - name: {name}
                 kind: selectors
                 url: {url}/{name}
@@ -160,9 +226,11 @@ def write_config(tmp: Path, url: str) -> Path:
                   title: h3
                   body: p.text
                   rating: span.stars::text
-                  next: a.next::attr(href)"""
-        for name in SOURCES
-    )
+                  next: a.next::attr(href)""" + extra
+
+
+def write_config(tmp: Path, url: str) -> Path:
+    sources = "".join(source_entry(name, url) for name in SOURCES)
     config = tmp / "config.yaml"
     config.write_text(textwrap.dedent(f"""
         data_dir: {tmp / 'data'}
@@ -170,6 +238,7 @@ def write_config(tmp: Path, url: str) -> Path:
           polite: false
           download_delay: 0
           max_pages: {MAX_PAGES}
+          timeout: 90s
         businesses:
           - name: Hostile Cafe
             sources:""") + sources + "\n")
@@ -179,12 +248,15 @@ def write_config(tmp: Path, url: str) -> Path:
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
-    with HostileSite(dynamic=hostile_answer) as site:
-        done = Crawled(site, tmp, write_config(tmp, site.url))
+    local_file = tmp / "local-reviews.html"
+    local_file.write_text(review_page(["local1", "local2"]))
+    with HostileSite(dynamic=hostile_answer) as site, HostileSite() as internal:
+        internal.answers["/internal"] = Answer.html(review_page(["secret1", "secret2"]))
+        done = Crawled(site, internal, tmp, write_config(tmp, site.url))
         for name in BASELINE:
             site.answers[f"/{name}"] = Answer.html(review_page(["r1", "r2"]))
         done.baseline = done.repwatch("crawl", *(arg for name in BASELINE for arg in ("--source", name)))
-        for path, answer in hostile_pages().items():
+        for path, answer in hostile_pages(internal.url, local_file).items():
             site.answers[path] = answer if isinstance(answer, Answer) else Answer.html(answer)
         done.result = done.measured("crawl")
         yield done
@@ -194,7 +266,7 @@ def test_the_crawl_ends_with_a_line_for_each_failed_source_and_no_traceback(craw
     assert crawled.baseline.code == 0, crawled.baseline.stderr
     assert crawled.result.code == 1
     failed = {line.split()[2] for line in crawled.result.stderr.splitlines() if line.startswith("repwatch: source ")}
-    assert failed == {"oversize", "bomb", "deepfirst", "loop", "chain", "hangup"}
+    assert failed == {"oversize", "bomb", "deepfirst", "loop", "chain", "hangup", "redirect_internal", "refresh_internal"}
     assert "Traceback" not in crawled.result.stderr
 
 
@@ -304,3 +376,110 @@ def test_pagination_that_never_ends_stops_at_max_pages(crawled):
     assert (run.outcome, run.stats["repwatch/page_cap_reached"]) == ("ok", 1)
     assert "repwatch/pagination_cycle" not in run.stats
     assert len(crawled.stored("endless")) == 2 * MAX_PAGES
+
+
+# --- review text and microdata that are costly to read ---------------------------------------------------------------
+
+
+def test_review_text_flooded_with_unclosed_tags_is_read_in_linear_time(crawled):
+    run = crawled.run("script_flood")
+    assert (run.outcome, run.items) == ("ok", 3)
+    stored = crawled.stored("script_flood")
+    assert stored["sf1"] == "Cold coffee." and stored["sf2"].startswith("Rude staff.") and stored["sf3"] == "Fine."
+
+
+def test_microdata_nested_too_deep_is_skipped_and_counted_and_the_json_ld_reviews_are_kept(crawled):
+    run = crawled.run("deep_microdata")
+    assert (run.outcome, run.stats["repwatch/microdata_skipped"]) == ("ok", 1)
+    assert crawled.stored("deep_microdata") == {"j1": "Burnt toast."}
+    assert "RecursionError" not in (crawled.tmp / "data" / "logs" / "crawl.log").read_text()
+    assert "1 page(s) with microdata too deeply nested or too large to read" in crawled.health_notes("deep_microdata")
+
+
+def test_a_page_that_opens_with_a_flood_of_empty_comments_is_told_from_a_feed_at_once(crawled):
+    run = crawled.run("comment_flood")
+    assert (run.outcome, run.items, run.stats["repwatch/empty_pages"]) == ("ok", 0, 1)  # read, and not a feed
+
+
+# --- where a crawl may go: http(s) only, the source's own site, no private address but the source's own -----------
+
+
+def test_a_next_link_to_a_local_file_is_refused_and_counted(crawled):
+    run = crawled.run("file_next")
+    assert (run.outcome, run.stats["repwatch/refused_scheme"]) == ("ok", 1)
+    assert "not an http(s) URL, not fetched: file://" in run.error
+    assert set(crawled.stored("file_next")) == {"r1", "r2"}  # not local1, local2 from the file
+    assert "1 link(s) to a non-http(s) URL refused" in crawled.health_notes("file_next")
+
+
+def test_a_redirect_to_another_port_of_the_loopback_address_is_refused(crawled):
+    problem = crawled.problem("redirect_internal")
+    assert f"failed: 127.0.0.1 is at 127.0.0.1, a private address, not fetched: {crawled.internal.url}/internal" in problem
+    assert crawled.run("redirect_internal").stats["repwatch/refused_private"] == 1
+    assert crawled.internal.paths == []  # not even its robots.txt
+    assert crawled.stored("redirect_internal") == {}
+
+
+def test_a_next_link_and_a_meta_refresh_to_a_private_address_are_refused(crawled):
+    run = crawled.run("next_internal")
+    assert (run.outcome, run.stats["repwatch/refused_private"]) == ("ok", 1)
+    assert set(crawled.stored("next_internal")) == {"r1", "r2"}
+    assert "a private address, not fetched" in crawled.problem("refresh_internal")
+    assert crawled.run("refresh_internal").stats["repwatch/refused_private"] == 1
+    assert crawled.internal.paths == []
+    assert "1 request(s) to a private address refused" in crawled.health_notes("next_internal")
+
+
+def test_a_next_link_to_another_host_is_refused(crawled):
+    run = crawled.run("next_offsite")
+    assert (run.outcome, run.stats["repwatch/refused_offsite"]) == ("ok", 1)
+    assert "localhost is not the source's site (127.0.0.1)" in run.error
+    assert crawled.requested("next_offsite") == ["/next_offsite"]
+    assert "1 request(s) off the source's site refused" in crawled.health_notes("next_offsite")
+
+
+def test_an_allowed_host_is_still_refused_when_its_name_resolves_to_a_private_address(crawled):
+    run = crawled.run("allowed_internal")
+    assert (run.outcome, run.stats["repwatch/refused_private"]) == ("ok", 1)
+    assert "localhost is at 127.0.0.1, a private address" in run.error
+    assert crawled.internal.paths == []
+
+
+# --- review ids and links the databases refuse -----------------------------------------------------------------------
+
+
+def test_a_lone_surrogate_or_nul_in_review_ids_and_links_loses_no_review(database_url, tmp_path):
+    """JSON-LD may escape any code point: a lone surrogate (SQLite refuses it) or NUL (PostgreSQL refuses it) in one
+    review's id or link used to fail the whole batch, every crawl, storing none of the page's reviews."""
+    page = json_ld_page([
+        {"@id": "https://cafe.example/r/1\ud800", "url": "https://cafe.example/r/1\ud800x", "reviewBody": "Cold."},
+        {"@id": "https://cafe.example/r/2\u0000", "url": "https://cafe.example/r/2\u0000x", "reviewBody": "Burnt."},
+        {"@id": "https://cafe.example/r/3", "reviewBody": "Dirty tables."},
+        {"@id": "https://cafe.example/r/4", "reviewBody": "Rude staff."},
+    ])
+    with HostileSite() as site:
+        site.answers["/reviews"] = Answer.html(page)
+        config = tmp_path / "config.yaml"
+        config.write_text(textwrap.dedent(f"""
+            database: {database_url}
+            data_dir: {tmp_path / 'data'}
+            crawl: {{polite: false, download_delay: 0}}
+            businesses:
+              - name: Hostile Cafe
+                sources:
+                  - {{name: cafe, kind: schema_org, url: "{site.url}/reviews"}}
+        """))
+        done = run_cli("crawl", "--config", str(config), cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as db:
+            stored = dict(db.execute(select(Review.external_id, Review.url)).all())
+    finally:
+        engine.dispose()
+    assert stored == {
+        "https://cafe.example/r/1\\ud800": "https://cafe.example/r/1x",
+        "https://cafe.example/r/2\\u0000": "https://cafe.example/r/2x",
+        "https://cafe.example/r/3": f"{site.url}/reviews",
+        "https://cafe.example/r/4": f"{site.url}/reviews",
+    }

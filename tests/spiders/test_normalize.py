@@ -8,6 +8,7 @@ from scrapy.utils.test import get_crawler
 
 from spiders.items import Reply, ReviewItem
 from spiders.pipelines.normalize import (
+    MAX_MARKUP_CHARS,
     NormalizePipeline,
     clamp_rating,
     clean_text,
@@ -167,3 +168,21 @@ def test_an_already_normalized_review_comes_back_as_is():
     ):
         normalized = normalize_review(dirty)
         assert normalized is not dirty and normalize_review(normalized) is normalized
+
+
+def test_ids_and_links_keep_no_character_a_database_refuses():
+    """SQLite refuses lone surrogates and PostgreSQL NUL: an id keeps them as escapes (distinct and stable from crawl
+    to crawl), a link drops them."""
+    normalized = normalize_review(review(external_id=" r1\ud800\x00  x ", url=" https://r.example/1\x00\udcff "))
+    assert (normalized.external_id, normalized.url) == ("r1\\ud800\\u0000 x", "https://r.example/1")
+    assert normalize_review(review(external_id="r1\ud801")).external_id != normalize_review(review(external_id="r1\ud800")).external_id
+
+
+def test_markup_past_the_cap_is_not_read():
+    text = html_to_text("<p>" + "a" * MAX_MARKUP_CHARS + "</p><p>tail</p>")
+    assert text == "a" * (MAX_MARKUP_CHARS - 3)
+
+
+def test_unclosed_script_and_style_hide_what_follows_them_and_nul_is_dropped():
+    assert html_to_text("<p>Cold coffee.</p>" + "<script>" * 1000) == "Cold coffee."
+    assert html_to_text("<p>Cold\x00 coffee.</p><style>p {}") == "Cold coffee."

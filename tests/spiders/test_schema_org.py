@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from spiders.extract import extract_reviews
-from spiders.generic.schema_org import SchemaOrgSpider, content_id
+from spiders.generic.schema_org import MAX_MICRODATA_DEPTH, SchemaOrgSpider, content_id
 from tests.spiders._pages import fingerprint, html_response
 
 SHOP_URL = "https://kettle-corner.example/kettles/copper-17"
@@ -44,6 +44,46 @@ def test_json_ld_reviews_in_every_nesting():
     assert all(r.url == SHOP_URL for r in reviews)
     assert spider.problems == {"schema_org/bad_json_ld": 1}  # the truncated third script; the others survive
     assert next_url == "https://kettle-corner.example/kettles/copper-17/reviews?page=2"
+
+
+MICRODATA_REVIEW = (
+    '<div itemprop="review" itemscope itemtype="https://schema.org/Review" itemid="#m1">'
+    '<span itemprop="reviewBody">Soggy crust.</span><span itemprop="author">Mo</span></div>'
+)
+JSON_LD_REVIEW = (
+    '<script type="application/ld+json">{"@type": "Review", "@id": "#j1", "reviewBody": "Burnt toast.",'
+    ' "author": "Jo", "reviewRating": {"ratingValue": 1}}</script>'
+)
+
+
+def nested_items(depth: int, properties: int = 1) -> str:
+    opening = '<div itemprop="about" itemscope itemtype="https://schema.org/Thing">' + '<i itemprop="name">n</i>' * properties
+    return opening * depth + "</div>" * depth
+
+
+def parse_counted(body: str) -> tuple[list[str], int]:
+    """The ids the spider reads from `body`, and its `repwatch/microdata_skipped` count (a crawler's stats)."""
+    from scrapy.utils.test import get_crawler
+
+    crawler = get_crawler(SchemaOrgSpider)
+    spider = crawler._create_spider(url=SHOP_URL)
+    reviews = list(spider.parse_reviews(html_response(body.encode(), SHOP_URL)))
+    return [r.external_id for r in reviews], crawler.stats.get_value("repwatch/microdata_skipped", 0)
+
+
+def test_microdata_within_the_limits_is_read_beside_json_ld():
+    page = f"<html><head>{JSON_LD_REVIEW}</head><body>{nested_items(MAX_MICRODATA_DEPTH - 1)}{MICRODATA_REVIEW}</body></html>"
+    assert parse_counted(page) == ([SHOP_URL + "#j1", SHOP_URL + "#m1"], 0)
+
+
+@pytest.mark.parametrize(
+    "items",
+    [nested_items(MAX_MICRODATA_DEPTH + 1), nested_items(1000), nested_items(10, properties=400)],
+    ids=["just too deep", "1,000 deep (RecursionError in extruct)", "too many properties nested"],
+)
+def test_microdata_too_deep_or_too_large_is_skipped_counted_and_the_json_ld_reviews_kept(items):
+    page = f"<html><head>{JSON_LD_REVIEW}</head><body>{items}{MICRODATA_REVIEW}</body></html>"
+    assert parse_counted(page) == ([SHOP_URL + "#j1"], 1)
 
 
 def test_extract_normalizes_markup_in_json_ld_bodies():
