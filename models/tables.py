@@ -1,4 +1,5 @@
-"""The tables: businesses, sources, reviews and their versions, the alert outbox, crawl runs, digests sent."""
+"""The tables: businesses, sources, reviews and their versions, the alert outbox, crawl runs, digests sent, and the
+team's work on complaints (people, incidents, the audit trail, actions received from Slack)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -124,7 +125,7 @@ class Review(Base):
     sentiment_why: Mapped[str | None] = mapped_column(Text)
     severity: Mapped[str | None] = mapped_column(String(12))
     scored_at: Mapped[datetime | None]
-    # new / handled (repwatch handle) / responded / resolved
+    # new → assigned → replied → resolved, or not_complaint (models.vocab.REVIEW_STATUSES)
     status: Mapped[str] = mapped_column(String(20), default="new")
     # set when a complete crawl of the source no longer found it on the site
     removed_at: Mapped[datetime | None]
@@ -134,6 +135,16 @@ class Review(Base):
     # `repwatch label`: the owner's own neg / neu / pos, which wins over the scorer and trains `repwatch train`
     owner_label: Mapped[str | None] = mapped_column(String(12))
     owner_labelled_at: Mapped[datetime | None]
+    # the team's work (monitor/service/work.py): who has it, the incident it belongs to, the edited draft reply
+    assignee: Mapped[str | None] = mapped_column(String(200))  # a repwatch user's name, or an unmapped Slack name
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
+    status_changed_at: Mapped[datetime | None]
+    # the first reply: when the team said it replied, or when the crawl first saw the business's reply on the site
+    first_reply_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]  # the reply reminder waits until then
+    draft_reply: Mapped[str | None] = mapped_column(Text)  # the team's edit of the generated draft
+    # bumped by every action: a form or a Slack message built on an older value is stale (monitor/service/work.py)
+    work_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     source: Mapped[Source] = relationship()
     versions: Mapped[list[ReviewVersion]] = relationship(back_populates="review", order_by="ReviewVersion.id")
@@ -252,3 +263,61 @@ class DigestSent(Base):
     week: Mapped[str] = mapped_column(String(10))  # ISO week, 2026-W47
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     recipients: Mapped[str] = mapped_column(Text)  # the addresses the server accepted, comma-separated
+
+
+class User(Base):
+    """A person of the team: owners manage people, members work reviews (`repwatch users`, the web inbox)."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(12))  # owner / member
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2; None = cannot log in to the web inbox
+    slack_user_id: Mapped[str | None] = mapped_column(String(40), unique=True)  # `repwatch users link`
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # bumped on a password reset or removal: every session signed before it ends
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Incident(Base):
+    """One complaint, however many sites it was posted on: its reviews point here (Review.incident_id)."""
+
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("business.id", ondelete="CASCADE"), index=True)
+    # the post the incident started with: later posts' alerts go into its Slack thread
+    # (no foreign key: review and incident would point at each other)
+    first_review_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # why the later posts were linked (same author / near-duplicate text, with the similarity)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ReviewEvent(Base):
+    """The audit trail: who did what to a review, when, and from where (cli / web / slack / crawl)."""
+
+    __tablename__ = "review_event"
+    __table_args__ = (Index("ix_review_event_review", "review_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("review.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))  # a user's name, an unmapped Slack name, or "repwatch"
+    via: Mapped[str] = mapped_column(String(12))  # cli / web / slack / crawl
+    # assign / status / note / draft / snooze / label / link
+    action: Mapped[str] = mapped_column(String(20))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)  # the new value, or a note's text
+    # the action was taken on an older view of the review than the one it changed (a stale form or message)
+    stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+class ActionReceipt(Base):
+    """An action received from outside (a Slack envelope or action id): applied once however often it is retried."""
+
+    __tablename__ = "action_receipt"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,8 +13,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 NEGATIVE_LABELS = frozenset({"neg"})
 MIXED_LABEL = "mixed"  # 4-5★ with clearly negative text: a complaint too
-# Review statuses that mean somebody dealt with it, even if no reply shows on the site (`repwatch handle`).
-HANDLED_STATUSES = ("handled", "responded", "resolved")
+# A complaint's way through the team: new → assigned → replied → resolved, or not_complaint (the owner's label).
+REVIEW_STATUSES = ("new", "assigned", "replied", "resolved", "not_complaint")
+# Review statuses that mean somebody dealt with it, even if no reply shows on the site: no reminder after these.
+HANDLED_STATUSES = ("replied", "resolved", "not_complaint")
+# Still waiting for the team (the inbox's default view).
+OPEN_STATUSES = ("new", "assigned")
+USER_ROLES = ("owner", "member")  # owners manage people; members work reviews
 SEVERITIES = ("critical", "high", "normal")  # most serious first
 
 

@@ -508,10 +508,10 @@ def handle(
 
     loaded = open_config(config)
     try:
-        review, report = handle_review(loaded, review_id, note=note)
+        outcome, report = handle_review(loaded, review_id, note=note)
     except NoSuchReview as exc:
         fail(str(exc))
-    out.print(Text(f"review #{review.id} marked handled" + (f" ({terminal_safe(note, 200)})" if note else "")))
+    out.print(Text(f"review #{outcome.review_id} marked handled" + (f" ({terminal_safe(note, 200)})" if note else "")))
     for problem in report.problems if report else []:
         err.print(Text(f"repwatch: alerts: {terminal_safe(problem)}"))
     if report and report.problems:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.outbox import enqueue, outbox_row
@@ -15,6 +15,7 @@ from models.vocab import HANDLED_STATUSES, NEGATIVE_LABELS, SEVERITIES, batched
 from monitor import rules
 from monitor.config import Config
 from monitor.service.alerting import site_name
+from monitor.service.work import mark_replies_seen
 
 # Changes and deadlines older than this are history, not news: enabling reminders must not remind about 2019.
 HORIZON = timedelta(days=30)
@@ -30,6 +31,7 @@ class FollowupReport:
     reminders: int = 0
     spikes: int = 0
     health: int = 0  # source health notices for the operator
+    replied: int = 0  # open reviews whose business reply the crawl found: now `replied`
 
 
 def queue_followups(sessions: sessionmaker[Session], config: Config, *, now: datetime | None = None) -> FollowupReport:
@@ -37,6 +39,7 @@ def queue_followups(sessions: sessionmaker[Session], config: Config, *, now: dat
     now = now or datetime.now(UTC)
     report = FollowupReport()
     with sessions.begin() as session:
+        report.replied = mark_replies_seen(session, now)
         report.updates = queue_updates(session, now)
         if config.alerting.reply_deadline:
             report.reminders = queue_reminders(session, config.alerting.reply_deadline, now)
@@ -161,22 +164,30 @@ def unanswered(now: datetime, older_than: timedelta = timedelta(0)) -> Any:
 
 
 def queue_reminders(session: Session, deadline: timedelta, now: datetime) -> int:
-    """One reminder per alert whose review is still unanswered after the deadline, in the alert's thread."""
+    """One reminder per alert whose review is still unanswered after the deadline, in the alert's thread; a snoozed
+    review's reminder waits for the end of the snooze (and comes again then, if one came before it)."""
     rows = session.execute(
-        select(Delivery.id, Delivery.review_id, Delivery.destination, Delivery.channel, Delivery.mention)
+        select(Delivery.id, Delivery.review_id, Delivery.destination, Delivery.channel, Delivery.mention,
+               Review.snoozed_until)
         .join(Review, Review.id == Delivery.review_id)
         .where(Delivery.kind == "alert", Delivery.status == "sent", unanswered(now, deadline),
+               or_(Review.snoozed_until.is_(None), Review.snoozed_until <= now),
                Review.first_seen_at >= now - deadline - HORIZON,
                # implied (an alert is queued after its review is first seen), and what lets the database start
                # from recent alerts (ix_delivery_kind_created) instead of every alert ever sent
                Delivery.created_at >= now - deadline - HORIZON)
     ).all()
-    fresh = not_queued(session, [(row.destination, f"reminder:{row.review_id}") for row in rows])
+
+    def key(row: Any) -> str:
+        snoozed = row.snoozed_until
+        return f"reminder:{row.review_id}" + (f":after:{snoozed:%Y%m%dT%H%M%S}" if snoozed else "")
+
+    fresh = not_queued(session, [(row.destination, key(row)) for row in rows])
     return enqueue(session, [
-        outbox_row("reminder", f"reminder:{row.review_id}", row.destination, now, review_id=row.review_id,
+        outbox_row("reminder", key(row), row.destination, now, review_id=row.review_id,
                    channel=row.channel, mention=row.mention, parent_id=row.id)
         for row in rows
-        if (row.destination, f"reminder:{row.review_id}") in fresh
+        if (row.destination, key(row)) in fresh
     ])
 
 
@@ -357,34 +368,3 @@ def _silence(session: Session, source: Source, now: datetime) -> tuple[datetime,
 
 
 # --- handled -------------------------------------------------------------------------------------------------
-
-
-class NoSuchReview(LookupError):
-    pass
-
-
-def handle_review(sessions: sessionmaker[Session], review_id: int, *, note: str | None = None,
-                  now: datetime | None = None) -> tuple[Review, int]:
-    """Mark a review handled (no reminder after this) and update its alerts; returns it and updates queued."""
-    now = now or datetime.now(UTC)
-    with sessions.begin() as session:
-        review = session.get(Review, review_id)
-        if review is None:
-            raise NoSuchReview(f"no review #{review_id} (see `repwatch reviews`)")
-        review.status = "handled"
-        review.handled_at = now
-        review.handled_note = note
-        alerts = session.execute(
-            select(Delivery.id, Delivery.destination, Delivery.channel)
-            .where(Delivery.review_id == review_id, Delivery.kind == "alert", Delivery.status == "sent")
-        ).all()
-        change = "marked handled" + (f": {note}" if note else "")
-        queued = enqueue(session, [
-            outbox_row("update", f"update:{review_id}:handled:{now:%Y%m%dT%H%M%S}", row.destination, now,
-                       review_id=review_id, channel=row.channel, parent_id=row.id,
-                       payload={"changes": [change], "settled": True})
-            for row in alerts
-        ])
-        session.flush()
-        session.expunge(review)
-    return review, queued

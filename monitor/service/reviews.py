@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerts.outbox import DeliveryReport
 from models.tables import Review, ReviewVersion, Source
 from monitor.config import Config
-from monitor.service.followups import NoSuchReview, handle_review, unanswered
+from monitor.service.followups import unanswered
 from monitor.service.pipeline import open_sessions, send_due
+from monitor.service.work import Actor, NoSuchReview, Outcome, set_status
 
 __all__ = ["NoSuchReview", "ReviewQuery", "handle", "list_reviews", "review_history"]
 
@@ -99,9 +100,9 @@ def review_history(config: Config, review_id: int, *, sessions: sessionmaker[Ses
         ])
 
 
-def handle(config: Config, review_id: int, *, note: str | None = None,
-           sessions: sessionmaker[Session] | None = None) -> tuple[Review, DeliveryReport | None]:
-    """Mark a review handled (no reminder after this) and send the updates of its alerts; raises NoSuchReview."""
+def handle(config: Config, review_id: int, *, note: str | None = None, actor: Actor | None = None,
+           sessions: sessionmaker[Session] | None = None) -> tuple[Outcome, DeliveryReport | None]:
+    """Mark a review resolved (no reminder after this) and send the updates of its alerts; raises NoSuchReview."""
     sessions = sessions or open_sessions(config)
-    review, queued = handle_review(sessions, review_id, note=note)
-    return review, send_due(config, sessions) if queued else None
+    outcome = set_status(sessions, review_id, "resolved", actor or Actor.from_cli(), note=note)
+    return outcome, send_due(config, sessions) if outcome.updates_queued else None

@@ -12,7 +12,8 @@ from models.store import store_reviews
 from models.tables import Business, Delivery, Review, Source
 from monitor.service.alerting import deliver
 from monitor.config import parse_config
-from monitor.service.followups import handle_review, queue_followups
+from monitor.service.followups import queue_followups
+from monitor.service.work import Actor, set_status
 from monitor.service.scoring import score_pending, warm_scores
 from monitor.sentiment import Scorer
 from spiders.items import Reply
@@ -292,7 +293,7 @@ def test_an_unanswered_negative_review_gets_one_reminder_in_its_thread_after_the
         crawl(sessions, source_id, [item(1), item(2)])
         run(sessions, config, scorer)
         assert run(sessions, config, scorer, at=NOW + timedelta(hours=47)).sent == 0
-        handle_review(sessions, 2, note="called them", now=NOW + timedelta(hours=47))
+        set_status(sessions, 2, "resolved", Actor("ana", "cli"), note="called them", now=NOW + timedelta(hours=47))
         assert run(sessions, config, scorer, at=NOW + timedelta(hours=47)).sent == 1  # review 2's update
         assert len(slack.messages) == 4  # two alerts, then the update: the edit and its thread reply
         report = run(sessions, config, scorer, at=NOW + timedelta(hours=49))
@@ -305,17 +306,18 @@ def test_an_unanswered_negative_review_gets_one_reminder_in_its_thread_after_the
         assert run(sessions, config, scorer, at=NOW + timedelta(hours=80)).sent == 0
 
 
-def test_handle_marks_the_review_and_settles_its_alert(sessions, scorer):
+def test_resolving_a_review_settles_its_alert_and_names_who_did_it(sessions, scorer):
     with SlackReceiver(token="xoxb-test-bot-token") as slack:
         config = make_config(slack)
         crawl(sessions, add_source(sessions), [item(1)])
         run(sessions, config, scorer)
-        review, queued = handle_review(sessions, 1, note="refunded <!channel>", now=NOW + timedelta(hours=1))
-        assert review.status == "handled" and queued == 1
+        outcome = set_status(sessions, 1, "resolved", Actor("ana", "cli"), note="refunded <!channel>",
+                             now=NOW + timedelta(hours=1))
+        assert outcome.status == "resolved" and outcome.updates_queued == 1
         deliver(sessions, config, now=lambda: NOW + timedelta(hours=1))
         edited, reply = slack.messages[1:]
         assert edited["ts"] == slack.messages[0]["ts"] and "✅" in texts(edited)
-        assert "marked handled: refunded &lt;!channel&gt;" in texts(reply)  # the note is shown, inert
+        assert "marked resolved by ana: refunded &lt;!channel&gt;" in texts(reply)  # the note is shown, inert
 
 
 # --- spikes --------------------------------------------------------------------------------------------------
