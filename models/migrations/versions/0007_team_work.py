@@ -7,8 +7,8 @@ and a review whose business reply the crawl already saw is `replied`, answered w
 Revision ID: 0007
 Revises: 0006
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"
