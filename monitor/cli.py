@@ -502,7 +502,7 @@ def handle(
     note: Annotated[str | None, typer.Option("--note", help="what was done, e.g. 'called the customer, refunded'")] = None,
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
 ) -> None:
-    """Mark a review handled: no reply reminder for it, its Slack alert updated, the digest lists it as handled."""
+    """Mark a review handled (the same as `repwatch resolve`): no reminder, its Slack alert updated."""
     from monitor.service.reviews import NoSuchReview
     from monitor.service.reviews import handle as handle_review
 
@@ -748,6 +748,302 @@ def alerts_test_digest_email(loaded: Config, config: Path) -> None:
     out.print(Text(f"email: sent a test email to {', '.join(report.accepted)} via SMTP {where}"))
     if report.refused:
         fail("test email refused for " + "; ".join(f"{rcpt}: {reply}" for rcpt, reply in report.refused.items()))
+
+
+# --- the team's work on complaints (the same service functions as the web inbox and the Slack buttons) ------
+
+users_app = typer.Typer(help="The team: who may log in to the inbox and act from Slack.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+ActorOption = Annotated[
+    str | None,
+    typer.Option("--as", envvar="REPWATCH_USER", help="who acts, for the audit trail [default: your login name]"),
+]
+SeenOption = Annotated[
+    int | None,
+    typer.Option("--seen-version", help="the work_version you decided on (`repwatch trail`): a later change is reported"),
+]
+
+
+def _work(config: Path, action: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a work action on the config's database; one line and exit 1 for what cannot be done."""
+    from monitor.service.pipeline import open_sessions
+    from monitor.service.work import NoSuchReview, WorkError
+
+    loaded = open_config(config)
+    sessions = open_sessions(loaded)
+    try:
+        return loaded, sessions, action(sessions, *args, **kwargs)
+    except (NoSuchReview, WorkError) as exc:
+        fail(str(exc))
+
+
+def _said(outcome: Any, what: str) -> None:
+    posts = len(outcome.reviews)
+    also = f" (with the {posts - 1} other post{'s' if posts > 2 else ''} of its incident)" if posts > 1 else ""
+    if not outcome.changed:
+        out.print(Text(f"review #{outcome.review_id} was already {what}: nothing changed"))
+        return
+    out.print(Text(f"review #{outcome.review_id} {what}{also}"))
+    if outcome.stale:
+        err.print(Text(f"repwatch: note: review #{outcome.review_id} had changed since the version you saw; "
+                       f"see `repwatch trail {outcome.review_id}`"))
+
+
+def _send_updates(loaded: Config, sessions: Any, outcome: Any) -> None:
+    if not outcome.updates_queued:
+        return
+    from monitor.service.pipeline import send_due
+
+    report = send_due(loaded, sessions)
+    for problem in report.problems:
+        err.print(Text(f"repwatch: alerts: {terminal_safe(problem)}"))
+    if report.problems:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _actor(name: str | None) -> Any:
+    from monitor.service.work import Actor
+
+    return Actor.from_cli(name)
+
+
+@app.command()
+def assign(
+    review_id: Annotated[int, typer.Argument(help="the review's id (repwatch reviews shows it)")],
+    to: Annotated[str | None, typer.Option("--to", help="a user's name (repwatch users list) [default: you]")] = None,
+    nobody: Annotated[bool, typer.Option("--nobody", help="take it back: assigned to nobody")] = False,
+    actor: ActorOption = None,
+    seen: SeenOption = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Give a review (and the other posts of its incident) to somebody of the team; a new one becomes `assigned`."""
+    from monitor.service.work import assign as assign_review
+
+    who = _actor(actor)
+    _, _, outcome = _work(config, assign_review, review_id, who, to="" if nobody else (to or who.name),
+                          check_user=True, seen_version=seen)
+    _said(outcome, f"assigned to {outcome.assignee}" if outcome.assignee else "assigned to nobody")
+
+
+@app.command()
+def mark(
+    review_id: Annotated[int, typer.Argument(help="the review's id")],
+    status: Annotated[str, typer.Argument(help="new, assigned, replied, resolved or not_complaint")],
+    note: Annotated[str | None, typer.Option("--note", help="what was done")] = None,
+    actor: ActorOption = None,
+    seen: SeenOption = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Move a review (and its incident) along: new → assigned → replied → resolved, or not_complaint (which records
+    your label for `repwatch train`). replied, resolved and not_complaint stop the reminder and settle its alerts."""
+    from monitor.service.work import set_status
+
+    wanted = status.strip().lower().replace("-", "_").replace(" ", "_")
+    loaded, sessions, outcome = _work(config, set_status, review_id, wanted, _actor(actor), note=note,
+                                      seen_version=seen)
+    _said(outcome, f"marked {wanted.replace('_', ' ')}")
+    _send_updates(loaded, sessions, outcome)
+
+
+@app.command()
+def resolve(
+    review_id: Annotated[int, typer.Argument(help="the review's id")],
+    note: Annotated[str | None, typer.Option("--note", help="what was done, e.g. 'called the customer, refunded'")] = None,
+    actor: ActorOption = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Mark a review (and its incident) resolved: `repwatch mark ID resolved`."""
+    from monitor.service.work import set_status
+
+    loaded, sessions, outcome = _work(config, set_status, review_id, "resolved", _actor(actor), note=note)
+    _said(outcome, "marked resolved")
+    _send_updates(loaded, sessions, outcome)
+
+
+@app.command()
+def note(
+    review_id: Annotated[int, typer.Argument(help="the review's id")],
+    text: Annotated[str, typer.Argument(help="the note (internal: never shown outside the team)")],
+    actor: ActorOption = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Add an internal note to a review's trail."""
+    from monitor.service.work import add_note
+
+    _, _, outcome = _work(config, add_note, review_id, text, _actor(actor))
+    out.print(Text(f"note added to review #{outcome.review_id}"))
+
+
+@app.command()
+def snooze(
+    review_id: Annotated[int, typer.Argument(help="the review's id")],
+    duration: Annotated[str, typer.Argument(help="how long the reply reminder waits, e.g. 1d or 4h")] = "1d",
+    actor: ActorOption = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Let the reply reminder of a review wait (at most 30d); it comes when the snooze ends if still unanswered."""
+    from monitor.service.work import snooze as snooze_review
+
+    try:
+        wait = parse_duration(duration)
+    except ValueError as exc:
+        fail(f"snooze: {exc}")
+    _, _, outcome = _work(config, snooze_review, review_id, wait, _actor(actor))
+    out.print(Text(f"review #{outcome.review_id}: the reminder waits {duration.strip()}"))
+
+
+@app.command()
+def draft(
+    review_id: Annotated[int, typer.Argument(help="the review's id")],
+    text_file: Annotated[Path | None, typer.Option("--text-file", help="save this file's text as the team's draft ('-': stdin)")] = None,
+    actor: ActorOption = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Print a review's draft reply (the team's edit, else the generated one), or save an edited one. repwatch never
+    posts it on the review site by itself."""
+    from monitor.service.work import save_draft
+
+    if text_file is None:
+        from monitor.service.reviews import NoSuchReview, draft_reply
+
+        try:
+            sys.stdout.write(terminal_safe(draft_reply(open_config(config), review_id), 8000) + "\n")
+        except NoSuchReview as exc:
+            fail(str(exc))
+        return
+    try:
+        text = sys.stdin.read() if str(text_file) == "-" else text_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{text_file}: cannot read it ({exc.__class__.__name__})")
+    _, _, outcome = _work(config, save_draft, review_id, text, _actor(actor))
+    out.print(Text(f"draft of review #{outcome.review_id} " + ("saved" if outcome.changed else "unchanged")))
+
+
+@app.command()
+def trail(
+    review_id: Annotated[int, typer.Argument(help="the review's id")],
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """A review's audit trail: who did what, when, from where (cli, web, slack, crawl)."""
+    from monitor.service.work import review_events
+
+    if output not in ("table", "json"):
+        fail(f"--format must be table or json, not {output!r}")
+    _, _, events = _work(config, review_events, review_id)
+    if output == "json":
+        for event in events:
+            sys.stdout.write(json.dumps({"at": event.at.isoformat(), "actor": event.actor, "via": event.via,
+                                         "action": event.action, "before": event.before, "after": event.after,
+                                         "stale": event.stale}, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"review #{review_id}: its trail", title_justify="left")
+    for column in ("when (UTC)", "who", "via", "what"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        what = f"{event.action}: " + (f"{event.before} → {event.after}" if event.before else f"{event.after}")
+        table.add_row(format_when(event.at), Text(terminal_safe(event.actor, 100)), event.via,
+                      Text(terminal_safe(what + (" (on a stale view)" if event.stale else ""), 400)))
+    out.print(table if events else Text(f"review #{review_id}: nobody has acted on it yet"))
+
+
+def _password(password_file: Path | None, *, confirm: bool = True) -> str:
+    if password_file is not None:
+        try:
+            return password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{password_file}: cannot read it ({exc.__class__.__name__})")
+    if not sys.stdin.isatty():
+        fail("no terminal to ask for the password: give --password-file FILE")
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=confirm))
+
+
+def _team(config: Path, action: Any, *args: Any) -> Any:
+    from monitor.service.pipeline import open_sessions
+    from monitor.service.users import UserError
+
+    try:
+        return action(open_sessions(open_config(config)), *args)
+    except UserError as exc:
+        fail(str(exc))
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="their login name")],
+    role: Annotated[str, typer.Option("--role", help="owner (manages the team) or member (works reviews)")] = "member",
+    password_file: Annotated[Path | None, typer.Option("--password-file", help="read the password from this file instead of asking")] = None,
+    no_password: Annotated[bool, typer.Option("--no-password", help="no web login (acts from Slack only)")] = False,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Add a person to the team (the password is hashed with argon2; at least 10 characters)."""
+    from monitor.service.users import add_user
+
+    secret = None if no_password else _password(password_file)
+    person = _team(config, add_user, name, role.strip().lower(), secret)
+    out.print(Text(f"user {person.name} added ({person.role})"))
+
+
+@users_app.command("list")
+def users_list(
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """The team: names, roles, Slack links."""
+    from monitor.service.users import list_users
+
+    people = _team(config, list_users)
+    if output == "json":
+        for p in people:
+            sys.stdout.write(json.dumps({"name": p.name, "role": p.role, "slack_user_id": p.slack_user_id,
+                                         "web_login": p.can_log_in, "created_at": p.created_at.isoformat()}) + "\n")
+        return
+    table = Table(title=f"users ({len(people)})", title_justify="left")
+    for column in ("name", "role", "web login", "Slack member id", "since"):
+        table.add_column(column, overflow="fold")
+    for p in people:
+        table.add_row(p.name, p.role, "yes" if p.can_log_in else "no", p.slack_user_id or "", format_when(p.created_at))
+    out.print(table if people else Text("nobody yet: `repwatch users add NAME --role owner`"))
+
+
+@users_app.command("remove")
+def users_remove(name: Annotated[str, typer.Argument()], config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
+    """Remove a person: their sessions end; the trail keeps their name on what they did."""
+    from monitor.service.users import remove_user
+
+    person = _team(config, remove_user, name)
+    out.print(Text(f"user {person.name} removed"))
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    name: Annotated[str, typer.Argument()],
+    password_file: Annotated[Path | None, typer.Option("--password-file", help="read the password from this file instead of asking")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Set a new password; every session the person had ends."""
+    from monitor.service.users import reset_password
+
+    person = _team(config, reset_password, name, _password(password_file))
+    out.print(Text(f"password of {person.name} changed; their sessions ended"))
+
+
+@users_app.command("link")
+def users_link(
+    name: Annotated[str, typer.Argument()],
+    slack_user_id: Annotated[str | None, typer.Argument(help="their Slack member id (profile → ⋮ → Copy member ID)")] = None,
+    unlink: Annotated[bool, typer.Option("--unlink", help="forget their Slack member id")] = False,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Map a Slack member to a person: their clicks on alert buttons act as them."""
+    from monitor.service.users import link_slack
+
+    if not unlink and not slack_user_id:
+        fail("give the Slack member id (like U0123ABCD), or --unlink")
+    person = _team(config, link_slack, name, None if unlink else slack_user_id)
+    out.print(Text(f"{person.name} " + (f"linked to Slack member {person.slack_user_id}" if person.slack_user_id
+                                        else "no longer linked to Slack")))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -74,8 +74,9 @@ class AlertBuilder:
             published_at=review.published_at,
             language=language,
             score=review.sentiment_score,
-            draft_reply=self.drafts.draft(language=language, topics=topics, author=review.author,
-                                          business=business.name, site=site),
+            # the team's edit (the inbox, Slack's Edit draft) wins over the generated draft
+            draft_reply=review.draft_reply or self.drafts.draft(language=language, topics=topics,
+                                                                author=review.author, business=business.name, site=site),
             topics=tuple(Topic(name, self.topics.title(name)) for name in topics),
         )
 

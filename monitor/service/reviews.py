@@ -12,10 +12,11 @@ from alerts.outbox import DeliveryReport
 from models.tables import Review, ReviewVersion, Source
 from monitor.config import Config
 from monitor.service.followups import unanswered
+from monitor.service.alerting import AlertBuilder
 from monitor.service.pipeline import open_sessions, send_due
 from monitor.service.work import Actor, NoSuchReview, Outcome, set_status
 
-__all__ = ["NoSuchReview", "ReviewQuery", "handle", "list_reviews", "review_history"]
+__all__ = ["NoSuchReview", "ReviewQuery", "draft_reply", "handle", "list_reviews", "review_history"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ def list_reviews(config: Config, query: ReviewQuery, *, sessions: sessionmaker[S
             "url": r.url,
             "reply": r.reply_body,
             "status": r.status,
+            "assignee": r.assignee,
+            "incident": r.incident_id,
             # The customer has waited since they posted; without a date, since we saw it.
             "waiting_hours": round((now - (r.published_at or r.first_seen_at)).total_seconds() / 3600, 1)
             if query.unanswered else None,
@@ -106,3 +109,13 @@ def handle(config: Config, review_id: int, *, note: str | None = None, actor: Ac
     sessions = sessions or open_sessions(config)
     outcome = set_status(sessions, review_id, "resolved", actor or Actor.from_cli(), note=note)
     return outcome, send_due(config, sessions) if outcome.updates_queued else None
+
+
+def draft_reply(config: Config, review_id: int, *, sessions: sessionmaker[Session] | None = None) -> str:
+    """The reply to start from: the team's edited draft, else the one generated in the reviewer's language."""
+    sessions = sessions or open_sessions(config)
+    with sessions() as session:
+        alert = AlertBuilder(config).alerts(session, [review_id]).get(review_id)
+    if alert is None:
+        raise NoSuchReview(f"no review #{review_id} (see `repwatch reviews`)")
+    return alert.draft_reply or ""

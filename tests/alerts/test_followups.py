@@ -13,7 +13,7 @@ from models.tables import Business, Delivery, Review, Source
 from monitor.service.alerting import deliver
 from monitor.config import parse_config
 from monitor.service.followups import queue_followups
-from monitor.service.work import Actor, set_status
+from monitor.service.work import Actor, set_status, snooze
 from monitor.service.scoring import score_pending, warm_scores
 from monitor.sentiment import Scorer
 from spiders.items import Reply
@@ -304,6 +304,18 @@ def test_an_unanswered_negative_review_gets_one_reminder_in_its_thread_after_the
         assert "Still unanswered after 49 h" in texts(reminder) and "repwatch handle 1" in texts(reminder)
         assert slack.requests[-1]["body"].get("reply_broadcast") in (True, "true", "1")
         assert run(sessions, config, scorer, at=NOW + timedelta(hours=80)).sent == 0
+
+
+def test_a_snoozed_review_is_reminded_when_the_snooze_ends_not_before(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = make_config(slack)
+        crawl(sessions, add_source(sessions), [item(1)])
+        run(sessions, config, scorer)
+        snooze(sessions, 1, timedelta(days=1), Actor("ana", "slack"), now=NOW + timedelta(hours=40))
+        assert run(sessions, config, scorer, at=NOW + timedelta(hours=49)).sent == 0  # due, but snoozed
+        assert run(sessions, config, scorer, at=NOW + timedelta(hours=64, minutes=1)).sent == 1  # the snooze ended
+        assert "Still unanswered" in texts(slack.messages[-1])
+        assert run(sessions, config, scorer, at=NOW + timedelta(hours=70)).sent == 0  # once
 
 
 def test_resolving_a_review_settles_its_alert_and_names_who_did_it(sessions, scorer):
