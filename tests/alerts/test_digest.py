@@ -126,7 +126,7 @@ def seed_topics(sessions) -> None:
         review("n3", "Coletul a ajuns deteriorat și prețul e prea mare.", lang=None, language="ro")  # no scorer language
         review("n4", "Πανάκριβο και το δέμα άργησε μία εβδομάδα.", lang="el", day=19)
         review("n5", "Die Preise sind gestiegen, das Essen war kalt.", title="Zu teuer", lang="de", day=20)
-        review("n6", "Delivery, delivery, delivery! Still no delivery.", status="handled", day=21)  # counts once
+        review("n6", "Delivery, delivery, delivery! Still no delivery.", status="resolved", day=21)  # counts once
         review("n7", "Just not for us.", day=22)
         # this week but not negative, or not this business, or after the week: never counted
         review("p1", "Fast delivery and a fair price.", label="pos")
@@ -247,7 +247,7 @@ def test_a_handled_review_shows_as_handled_and_is_not_waiting_for_a_reply(polygl
     with polyglot() as session:
         digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW, topics=builtin_matcher())
     [handled] = [r for r in digest.negatives if r.excerpt.startswith("Delivery, delivery")]
-    assert handled.status == "handled"
+    assert handled.status == "resolved"
     assert handled.review_id not in {r.review_id for r in digest.unanswered}
     assert digest.unanswered_total == 10  # W47's 7 negatives but the handled one, W46's 3, and the older one
     text = render_text(digest)
