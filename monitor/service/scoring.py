@@ -13,6 +13,7 @@ from models.tables import Review, Source
 from models.vocab import MIXED_LABEL, NEGATIVE_LABELS
 from monitor import rules
 from monitor.config import Config
+from monitor.service.incidents import link_new, thread_alerts
 from monitor.sentiment import Scorer, TextInput
 from monitor.sentiment.training import owner_verdict
 from monitor.sentiment.verdict import UNDETERMINED, Verdict
@@ -139,7 +140,13 @@ def score_pending(
                             for name in route.notify
                         )
             session.execute(update(Review), updates)
-            queued += enqueue(session, deliveries)
+            # One complaint posted on several sites is one incident: linked before its alerts are queued, so a
+            # later post's alert goes into the first post's thread instead of the channel.
+            if link_new(session, [review.id for review, _ in batch], now):
+                queued += enqueue(session, deliveries)
+                thread_alerts(session, [review.id for review, _ in batch])
+            else:
+                queued += enqueue(session, deliveries)
             scored += len(batch)
     return scored, queued
 
