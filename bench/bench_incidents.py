@@ -213,16 +213,16 @@ class Score:
 
 
 def sweep(made: list[Pair]) -> None:
-    """Text rule only, at other thresholds: containment × Jaccard, and the minimum length."""
+    """Text rule only, at other thresholds: containment × Jaccard, and the shingles in common."""
     sims = [(p.same, similarity(p.a.words, p.b.words)) for p in made]
-    print("\nthreshold sweep (text alone): containment ≥ c and Jaccard ≥ j, at least m shingles")
+    print("\nthreshold sweep (text alone): containment ≥ c and Jaccard ≥ j, at least m shingles in common")
     print(f"{'c':>5} {'j':>5} {'m':>3}  result")
-    for minimum in (4, 8, 12):
+    for minimum in (4, 7, 10):
         for c in (0.3, 0.4, 0.5, 0.6, 0.7):
             for j in (0.1, 0.2, 0.3, 0.4):
                 score = Score()
                 for same, s in sims:
-                    score.add(same, s.smaller >= minimum and s.containment >= c and s.jaccard >= j)
+                    score.add(same, s.shared >= minimum and s.containment >= c and s.jaccard >= j)
                 print(f"{c:5.2f} {j:5.2f} {minimum:3d}  {score.line()}")
 
 
@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no labelled reviews at {args.fixtures}", file=sys.stderr)
         return 0
     print(f"thresholds: containment ≥ {incidents.TEXT_CONTAINMENT}, Jaccard ≥ {incidents.TEXT_JACCARD}, "
-          f"≥ {incidents.MIN_SHINGLES} shingles of {incidents.SHINGLE_WORDS} words; name + text containment ≥ "
-          f"{incidents.NAME_SUPPORT_CONTAINMENT}")
+          f"≥ {incidents.MIN_SHARED} shingles of {incidents.SHINGLE_WORDS} words in common; fitting name + "
+          f"containment ≥ {incidents.NAME_SUPPORT_CONTAINMENT}, Jaccard ≥ {incidents.NAME_SUPPORT_JACCARD}")
     text_pairs: list[Pair] = []
     for with_names in (False, True):
         made = pairs(args.fixtures, random.Random(args.seed), with_names=with_names)

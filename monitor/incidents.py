@@ -4,7 +4,7 @@ Two posts of one business are one incident when they are close in time (WINDOW) 
 distinctive author name, or say nearly the same thing in nearly the same words. A wrong link costs more than a
 missed one (resolving one post resolves the other, and the second alert hides in the first one's thread), so the
 rules lean to precision: a name alone links only when it is a full name that is not a placeholder ("Anonymous",
-"A Google user"), and text alone only when both posts are long enough for the overlap to mean something.
+"A Google user"), and text alone only when the posts share enough of it for the overlap to mean something.
 The thresholds were chosen on bench/bench_incidents.py's labelled pairs (bench/RESULTS.md section 7).
 """
 from __future__ import annotations
@@ -22,7 +22,9 @@ SHINGLE_WORDS = 3  # word n-grams compared; within a sentence, so re-ordered sen
 # because it is contained in a long one).
 TEXT_CONTAINMENT = 0.5
 TEXT_JACCARD = 0.3
-MIN_SHINGLES = 8  # fewer than this ("Terrible service, never again."): text this short is not evidence alone
+# Fewer shingles in common than this is not evidence alone, whatever the share: short reviews share stock phrases
+# ("was cold and the", "overpriced for what you get") with other short reviews.
+MIN_SHARED = 7
 # A name that fits but is not distinctive alone ("John D." and "John Doe", or "Maria" twice) links with some
 # textual support: the same person's second post retells the story in other words.
 NAME_SUPPORT_CONTAINMENT = 0.3
@@ -107,13 +109,14 @@ class Similarity:
     jaccard: float
     containment: float  # of the smaller set in the larger
     smaller: int  # shingles in the smaller set
+    shared: int  # shingles in both
 
 
 def similarity(a: frozenset[str], b: frozenset[str]) -> Similarity:
     if not a or not b:
-        return Similarity(0.0, 0.0, min(len(a), len(b)))
+        return Similarity(0.0, 0.0, min(len(a), len(b)), 0)
     common = len(a & b)
-    return Similarity(common / len(a | b), common / min(len(a), len(b)), min(len(a), len(b)))
+    return Similarity(common / len(a | b), common / min(len(a), len(b)), min(len(a), len(b)), common)
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ def match(new: Post, old: Post, *, window: timedelta = WINDOW) -> Match | None:
     if new.id == old.id or new.business_id != old.business_id or abs(new.posted_at - old.posted_at) > window:
         return None
     text = similarity(new.words, old.words)
-    if text.smaller >= MIN_SHINGLES and text.containment >= TEXT_CONTAINMENT and text.jaccard >= TEXT_JACCARD:
+    if text.shared >= MIN_SHARED and text.containment >= TEXT_CONTAINMENT and text.jaccard >= TEXT_JACCARD:
         return Match(old, f"near-duplicate text (Jaccard {text.jaccard:.2f}, containment {text.containment:.2f})",
                      1.0 + text.containment)
     if new.name.distinctive and new.name.same(old.name):

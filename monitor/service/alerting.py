@@ -103,10 +103,10 @@ class AlertBuilder:
         if not incidents:
             return {}
         posts = sorted(
-            session.execute(
+            ((review, source) for review, source in session.execute(
                 select(Review, Source).join(Source, Review.source_id == Source.id)
                 .where(Review.incident_id.in_(incidents))
-            ).tuples().all(),
+            )),
             key=lambda row: (row[0].published_at or row[0].first_seen_at, row[0].id),
         )
         found: dict[int, tuple[str, ...]] = {}

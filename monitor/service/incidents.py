@@ -290,8 +290,8 @@ def _views(session: Session, incidents: Sequence[Incident]) -> list[IncidentView
             review.id, site_name(source), source.name, review.author, review.rating, review.status,
             review.assignee, review.published_at, review.first_seen_at, review.url, review.title, review.body,
         ))
-    names = dict(session.execute(select(Business.id, Business.name).where(
-        Business.id.in_({i.business_id for i in incidents}))).tuples().all())
+    names = {business_id: name for business_id, name in session.execute(
+        select(Business.id, Business.name).where(Business.id.in_({i.business_id for i in incidents})))}
     return [
         IncidentView(i.id, names.get(i.business_id, "?"), i.first_review_id, i.created_at, i.reason or "",
                      tuple(sorted(posts[i.id], key=lambda p: (p.published_at or p.first_seen_at, p.review_id))))
