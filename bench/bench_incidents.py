@@ -145,9 +145,9 @@ def other_people_names(rng: random.Random) -> tuple[str, str]:
 
 
 def pairs(fixtures: Path, rng: random.Random, *, with_names: bool) -> list[Pair]:
-    from monitor.topics import TopicMatcher  # the built-in complaint topics, to find two complaints about one thing
+    from monitor.topics import TopicMatcher
 
-    topics = TopicMatcher.from_config(None)
+    topics = TopicMatcher.from_config(None)  # the built-in complaint topics: two complaints about one thing
     made: list[Pair] = []
     ids = iter(range(1, 10**9))
 

@@ -13,10 +13,10 @@ from models.tables import Review, Source
 from models.vocab import MIXED_LABEL, NEGATIVE_LABELS
 from monitor import rules
 from monitor.config import Config
-from monitor.service.incidents import link_new, thread_alerts
 from monitor.sentiment import Scorer, TextInput
 from monitor.sentiment.training import owner_verdict
 from monitor.sentiment.verdict import UNDETERMINED, Verdict
+from monitor.service.incidents import link_new, thread_alerts
 
 BATCH_SIZE = 500
 MAX_SCORED_CHARS = 5000  # VADER's cost grows faster than length (DESIGN §7); the opening says enough
