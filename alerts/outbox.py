@@ -327,7 +327,12 @@ def _prepare(
     if alert is None:
         raise Dropped("the review is gone from the database")
     if delivery.kind == "alert":
-        if parent is not None and parent.status == "sent":
+        if parent is not None and parent.kind == "alert":
+            # A later post of one incident: in the first post's thread where the destination has threads and
+            # that alert went out; otherwise a normal alert (which says where else the complaint was posted).
+            if parent.status == "sent" and notifier.threads and parent.remote_id:
+                target = Target(channel=delivery.channel, mention=None, thread=parent.remote_id)
+        elif parent is not None and parent.status == "sent":
             if not notifier.threads:
                 delivery.status, delivery.sent_at, delivery.remote_id = "sent", now, parent.remote_id
                 return None

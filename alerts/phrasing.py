@@ -73,8 +73,17 @@ def alert_facts(alert: Alert, *, severity: str, site: str | None, business: str 
         ("Sentiment", sentiment(alert)),
         ("Language", visible_text(alert.language, single_line=True) or None),
         ("Topics", visible_text(", ".join(topic.title for topic in alert.topics), single_line=True) or None),
+        ("Also posted on", also_posted_on(alert) or None),
     ]
     return [(label, value) for label, value in facts if value]
+
+
+def also_posted_on(alert: Alert) -> str:
+    """'Trustpilot, Google (incident #4)': where else the same complaint was posted; '' when nowhere."""
+    sites = ", ".join(visible_text(site, single_line=True) for site in alert.also_posted_on)
+    if not sites:
+        return ""
+    return f"{sites} (incident #{alert.incident_id})" if alert.incident_id is not None else sites
 
 
 def who(alert: Alert) -> tuple[str, str, str, str]:

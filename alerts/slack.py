@@ -180,18 +180,25 @@ def plain(text: str) -> PlainTextObject:
 
 
 def build_alert(
-    alert: Alert, *, mention: str | None = None, ping_always: bool = False, update: AlertUpdate | None = None
+    alert: Alert, *, mention: str | None = None, ping_always: bool = False, update: AlertUpdate | None = None,
+    in_thread: bool = False,
 ) -> dict[str, Any]:
     """`{"text": ..., "blocks": [...]}` for one alert, within Slack's limits, with review text inert.
 
     `mention` pings on critical alerts (the notifier's own setting), or on every alert with `ping_always` (a
     route's). With `update`, this is the original message edited in place (chat.update): what changed is on top.
+    `in_thread`: a reply in another alert's thread; for a later post of an incident it says so on top.
     """
     site, business, severity, icon = who(alert)
     ping = mention if (mention and (ping_always or severity == "critical") and update is None) else None
     url = safe_review_url(alert.url)
+    repost = in_thread and bool(alert.also_posted_on) and update is None
 
     blocks: list[Block] = []
+    if repost:
+        incident = f" (incident #{alert.incident_id})" if alert.incident_id is not None else ""
+        blocks.append(ContextBlock(elements=[plain(fit(
+            f"🔁 Also posted on {site}: the same complaint as the alert above{incident}", 1000))]))
     if update is not None:
         state = "✅ no action needed now" if update.settled else "✏️ changed on the site"
         changes = "; ".join(visible_text(change, single_line=True) for change in update.changes)
@@ -239,6 +246,8 @@ def build_alert(
     blocks.append(ContextBlock(elements=footer))
 
     fallback = f"{icon} {short_rating(alert.rating)} review of {business} on {site} ({severity}): "
+    if repost:
+        fallback = f"🔁 also posted on {site}: {short_rating(alert.rating)} review of {business}: "
     if update is not None:
         fallback = ("✅ " if update.settled else "✏️ ") + "updated: " + fallback
     excerpt = visible_text(title + " " + body if title else body, single_line=True)
@@ -427,7 +436,8 @@ class SlackNotifier(Notifier):
 
     def send(self, alert: Alert, target: Target = Target()) -> SendResult:
         mention, always = (target.mention, True) if target.mention else (self.config.mention, False)
-        return self._deliver(build_alert(alert, mention=mention, ping_always=always), target)
+        return self._deliver(build_alert(alert, mention=mention, ping_always=always,
+                                         in_thread=target.thread is not None), target)
 
     def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth,
                     target: Target = Target()) -> SendResult:

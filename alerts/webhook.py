@@ -76,6 +76,8 @@ def review_object(alert: Alert) -> dict[str, Any]:
         "why": without_surrogates(alert.why),
         "draft_reply": without_surrogates(alert.draft_reply),
         "topics": [without_surrogates(topic.name) for topic in alert.topics],
+        "incident_id": alert.incident_id,
+        "also_posted_on": [without_surrogates(site) for site in alert.also_posted_on],
     }
 
 
@@ -172,7 +174,7 @@ class WebhookNotifier(Notifier):
 
     Every body has "repwatch_version": 1 and a "type". A review object is {"review_id", "business", "source",
     "site", "url", "rating", "author", "title", "body", "published_at" (ISO 8601, UTC), "language", "label",
-    "score", "severity", "why", "draft_reply", "topics" (list)}; missing values are null and review text is as
+    "score", "severity", "why", "draft_reply", "topics" (list), "incident_id", "also_posted_on" (list of sites)}; missing values are null and review text is as
     found on the site (escape it when you show it). Types: "alert" (the review object's fields at the top level);
     "update" (a review changed or was handled: "review", "changes" (list of lines), "settled" (true: nothing left
     to do)); "reminder" (still no reply: "review", "waiting_hours", "deadline_hours"); "spike" (more negative

@@ -1046,6 +1046,120 @@ def users_link(
                                         else "no longer linked to Slack")))
 
 
+# --- incidents: one complaint posted on several sites ------------------------------------------------
+
+
+def incident_record(found: Any) -> dict[str, Any]:
+    """An incident as JSON: its posts first published first, each with its site, author and status."""
+    return {
+        "id": found.id, "business": found.business, "first_review_id": found.first_review_id,
+        "created_at": found.created_at.isoformat(), "open": found.open, "sites": list(found.sites),
+        "reason": found.reason.splitlines(),
+        "posts": [{"review_id": p.review_id, "site": p.site, "source": p.source, "author": p.author,
+                   "rating": p.rating, "status": p.status, "assignee": p.assignee,
+                   "published_at": p.published_at.isoformat() if p.published_at else None, "url": p.url}
+                  for p in found.posts],
+    }
+
+
+def incident_posts_table(found: Any, *, text: bool) -> Table:
+    table = Table(title=Text(terminal_safe(f"incident #{found.id} · {found.business} · "
+                                           f"{len(found.posts)} posts on {', '.join(found.sites)}")),
+                  title_justify="left")
+    for column in ("review", "site", "author", "★", "published", "status", "assignee"):
+        table.add_column(column, overflow="fold")
+    if text:
+        table.add_column("text", overflow="fold", max_width=60)
+    for p in found.posts:
+        row = [str(p.review_id) + (" (first)" if p.review_id == found.first_review_id else ""),
+               Text(terminal_safe(p.site, 60)), Text(terminal_safe(p.author or "", 60)),
+               "" if p.rating is None else f"{p.rating:g}", format_when(p.published_at) or "—", p.status,
+               Text(terminal_safe(p.assignee or "", 60))]
+        if text:
+            row.append(Text(terminal_safe(f"{p.title}: {p.body}" if p.title else p.body, 200)))
+        table.add_row(*row)
+    return table
+
+
+@app.command("incidents")
+def incidents(
+    action: Annotated[str | None, typer.Argument(help="show: one incident, with its posts' text")] = None,
+    incident_id: Annotated[int | None, typer.Argument(help="the incident's id, with show")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    business: Annotated[str | None, typer.Option("--business", help="one business's incidents")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="settled incidents too")] = False,
+) -> None:
+    """Open incidents (a post still new or assigned), newest first, with their posts; `incidents show ID`: one."""
+    from monitor.service.incidents import NoSuchIncident, incident, open_incidents
+    from monitor.service.pipeline import open_sessions
+
+    if output not in ("table", "json"):
+        fail(f"--format must be table or json, not {output!r}")
+    if action is not None and (action != "show" or incident_id is None):
+        fail("write `repwatch incidents` for the list, or `repwatch incidents show ID` for one")
+    sessions = open_sessions(open_config(config))
+    if incident_id is not None:
+        try:
+            found = incident(sessions, incident_id)
+        except NoSuchIncident as exc:
+            fail(str(exc))
+        if output == "json":
+            sys.stdout.write(json.dumps(incident_record(found), ensure_ascii=False) + "\n")
+            return
+        out.print(incident_posts_table(found, text=True))
+        for line in found.reason.splitlines():
+            out.print(Text(terminal_safe(f"linked: {line}", 300)))
+        return
+    listed = open_incidents(sessions, business=business, include_settled=everything)
+    if output == "json":
+        for item in listed:
+            sys.stdout.write(json.dumps(incident_record(item), ensure_ascii=False) + "\n")
+        return
+    if not listed:
+        out.print("no open incidents" if not everything else "no incidents")
+        return
+    for item in listed:
+        out.print(incident_posts_table(item, text=False))
+
+
+@app.command("link")
+def link_command(
+    review_id: Annotated[int, typer.Argument(help="the review to link")],
+    to: Annotated[int, typer.Option("--to", help="the review it is the same complaint as")],
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    actor: ActorOption = None,
+) -> None:
+    """Say two reviews of one business are the same complaint: the first joins the second's incident."""
+    from monitor.service.incidents import link
+    from monitor.service.pipeline import open_sessions
+    from monitor.service.work import Actor, NoSuchReview, WorkError
+
+    try:
+        incident_id = link(open_sessions(open_config(config)), review_id, to, Actor.from_cli(actor))
+    except (NoSuchReview, WorkError) as exc:
+        fail(str(exc))
+    out.print(f"review #{review_id} is in incident #{incident_id} with review #{to}")
+
+
+@app.command("unlink")
+def unlink_command(
+    review_id: Annotated[int, typer.Argument(help="the review to take out of its incident")],
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    actor: ActorOption = None,
+) -> None:
+    """Say a review is a complaint of its own: it leaves its incident, and the linker will not link it again."""
+    from monitor.service.incidents import unlink
+    from monitor.service.pipeline import open_sessions
+    from monitor.service.work import Actor, NoSuchReview, WorkError
+
+    try:
+        left = unlink(open_sessions(open_config(config)), review_id, Actor.from_cli(actor))
+    except (NoSuchReview, WorkError) as exc:
+        fail(str(exc))
+    out.print(f"review #{review_id} left incident #{left}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (argv: sys.argv[1:] when None): one line on stderr for anything unexpected, a traceback
     only with REPWATCH_DEBUG=1. Always ends in SystemExit with the exit code."""

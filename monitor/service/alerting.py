@@ -49,10 +49,15 @@ class AlertBuilder:
             self._sites[source.id] = (site_name(source), spider is not None and spider.many_sites)
         return self._sites[source.id]
 
-    def alert(self, review: Review, source: Source, business: Business) -> Alert:
+    def site(self, review: Review, source: Source) -> str:
         site, many_sites = self._site(source)
         if many_sites:  # e.g. a feed of mentions: the post's own host is where to answer
             site = urlsplit(review.url or "").hostname or site
+        return site
+
+    def alert(self, review: Review, source: Source, business: Business,
+              also_posted_on: tuple[str, ...] = ()) -> Alert:
+        site = self.site(review, source)
         language = review.sentiment_lang if review.sentiment_lang not in (None, "und") else review.language
         text = f"{review.title}. {review.body}" if review.title else review.body
         # a mixed review (4-5★, negative text) is a complaint too: its topics pick the draft and show in the alert
@@ -78,6 +83,8 @@ class AlertBuilder:
             draft_reply=review.draft_reply or self.drafts.draft(language=language, topics=topics,
                                                                 author=review.author, business=business.name, site=site),
             topics=tuple(Topic(name, self.topics.title(name)) for name in topics),
+            incident_id=review.incident_id,
+            also_posted_on=also_posted_on,
         )
 
     def alerts(self, session: Session, review_ids: list[int]) -> dict[int, Alert]:
@@ -87,7 +94,29 @@ class AlertBuilder:
             .join(Business, Source.business_id == Business.id)
             .where(Review.id.in_(review_ids))
         ).all()
-        return {review.id: self.alert(review, source, business) for review, source, business in rows}
+        elsewhere = self._elsewhere(session, [review for review, _, _ in rows])
+        return {review.id: self.alert(review, source, business, elsewhere.get(review.id, ()))
+                for review, source, business in rows}
+
+    def _elsewhere(self, session: Session, reviews: list[Review]) -> dict[int, tuple[str, ...]]:
+        """For each review of an incident: the sites of the incident's other posts, first posted first."""
+        incidents = {r.incident_id for r in reviews if r.incident_id is not None}
+        if not incidents:
+            return {}
+        posts = sorted(
+            ((review, source) for review, source in session.execute(
+                select(Review, Source).join(Source, Review.source_id == Source.id)
+                .where(Review.incident_id.in_(incidents))
+            )),
+            key=lambda row: (row[0].published_at or row[0].first_seen_at, row[0].id),
+        )
+        found: dict[int, tuple[str, ...]] = {}
+        for review in reviews:
+            if review.incident_id is not None:
+                sites = [self.site(other, source) for other, source in posts
+                         if other.incident_id == review.incident_id and other.id != review.id]
+                found[review.id] = tuple(dict.fromkeys(sites))
+        return found
 
 
 def build_notifiers(config: Config) -> dict[str, Notifier]:

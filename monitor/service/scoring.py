@@ -16,6 +16,7 @@ from monitor.config import Config
 from monitor.sentiment import Scorer, TextInput
 from monitor.sentiment.training import owner_verdict
 from monitor.sentiment.verdict import UNDETERMINED, Verdict
+from monitor.service.incidents import link_new, thread_alerts
 
 BATCH_SIZE = 500
 MAX_SCORED_CHARS = 5000  # VADER's cost grows faster than length (DESIGN §7); the opening says enough
@@ -139,7 +140,13 @@ def score_pending(
                             for name in route.notify
                         )
             session.execute(update(Review), updates)
-            queued += enqueue(session, deliveries)
+            # One complaint posted on several sites is one incident: linked before its alerts are queued, so a
+            # later post's alert goes into the first post's thread instead of the channel.
+            if link_new(session, [review.id for review, _ in batch], now):
+                queued += enqueue(session, deliveries)
+                thread_alerts(session, [review.id for review, _ in batch])
+            else:
+                queued += enqueue(session, deliveries)
             scored += len(batch)
     return scored, queued
 

@@ -62,6 +62,8 @@ REVIEW_42 = {
     "why": "1★ rating",
     "draft_reply": "Hi Jane, we are sorry about your visit. Could you write to us at hello@acme.example?",
     "topics": ["staff", "bread"],
+    "incident_id": None,
+    "also_posted_on": [],
 }
 
 
