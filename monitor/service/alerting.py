@@ -74,9 +74,14 @@ class AlertBuilder:
             published_at=review.published_at,
             language=language,
             score=review.sentiment_score,
-            draft_reply=self.drafts.draft(language=language, topics=topics, author=review.author,
-                                          business=business.name, site=site),
+            # the team's edit (Slack's "Edit draft", the inbox) wins over the generated draft
+            draft_reply=review.draft_reply or self.drafts.draft(language=language, topics=topics, author=review.author,
+                                                                business=business.name, site=site),
             topics=tuple(Topic(name, self.topics.title(name)) for name in topics),
+            status=review.status,
+            assignee=review.assignee,
+            status_changed_at=review.status_changed_at,
+            work_version=review.work_version or 0,
         )
 
     def alerts(self, session: Session, review_ids: list[int]) -> dict[int, Alert]:
