@@ -750,6 +750,24 @@ def alerts_test_digest_email(loaded: Config, config: Path) -> None:
         fail("test email refused for " + "; ".join(f"{rcpt}: {reply}" for rcpt, reply in report.refused.items()))
 
 
+# --- slack actions ----------------------------------------------------------------------------------
+
+
+@app.command("slack-listen")
+def slack_listen(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
+    """Answer the work buttons of Slack alerts over Socket Mode (no public URL), until SIGTERM.
+
+    Needs a slack_actions: section with app_token (xapp-…); `repwatch run` starts it by itself when that is set.
+    Reconnects on its own. Exit 0 after SIGTERM/SIGINT, 1 when Slack refuses the app token.
+    """
+    loaded = open_config(config)
+    if loaded.slack_actions is None or loaded.slack_actions.app_token is None:
+        fail(f"{config} has no slack_actions.app_token (xapp-…); see docs/slack-actions.md")
+    from monitor.listener import serve
+
+    raise typer.Exit(serve(loaded))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (argv: sys.argv[1:] when None): one line on stderr for anything unexpected, a traceback
     only with REPWATCH_DEBUG=1. Always ends in SystemExit with the exit code."""

@@ -68,6 +68,7 @@ def list_reviews(config: Config, query: ReviewQuery, *, sessions: sessionmaker[S
             "url": r.url,
             "reply": r.reply_body,
             "status": r.status,
+            "assignee": r.assignee,
             # The customer has waited since they posted; without a date, since we saw it.
             "waiting_hours": round((now - (r.published_at or r.first_seen_at)).total_seconds() / 3600, 1)
             if query.unanswered else None,
