@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -52,7 +52,16 @@ from models.textsafe import terminal_safe
 from monitor.config import Config
 from monitor.service.alerting import AlertBuilder, build_notifiers
 from monitor.service.users import person_for_slack
-from monitor.service.work import Actor, NoSuchReview, Outcome, WorkError, assign, save_draft, set_status, snooze
+from monitor.service.work import (
+    Actor,
+    NoSuchReview,
+    Outcome,
+    WorkError,
+    assign,
+    save_draft,
+    set_status,
+    snooze,
+)
 
 __all__ = ["Answer", "Click", "HttpAnswer", "Refused", "SlackActions", "parse_interaction"]
 
@@ -166,8 +175,8 @@ def parse_interaction(payload: Any, *, envelope_id: str | None = None) -> Click 
             raise Refused("a click without its time: nothing changed")
         user_id, name = _user(payload)
         receipts.append(f"slack:action:{user_id}:{action_ts}:{action_id}")
-        container = payload.get("container") if isinstance(payload.get("container"), Mapping) else {}
-        channel_obj = payload.get("channel") if isinstance(payload.get("channel"), Mapping) else {}
+        container = _mapping(payload.get("container"))
+        channel_obj = _mapping(payload.get("channel"))
         channel = container.get("channel_id") or channel_obj.get("id")
         message_ts = container.get("message_ts")
         return Click(
@@ -455,7 +464,8 @@ class SlackActions:
 
     def starlette_endpoint(self) -> Callable[[Any], Any]:
         """POST /slack/actions for `repwatch web` (Starlette): app.add_route("/slack/actions", endpoint, ["POST"])."""
-        from starlette.background import BackgroundTask  # the web extra: imported only by the web app
+        # the web app's dependency: imported only when `repwatch web` mounts the route
+        from starlette.background import BackgroundTask
         from starlette.concurrency import run_in_threadpool
         from starlette.responses import Response
 
@@ -468,12 +478,16 @@ class SlackActions:
         return endpoint
 
 
-class _FixedClock:
+class _FixedClock(Clock):
     def __init__(self, now: float):
         self._now = now
 
     def now(self) -> float:
         return self._now
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _key(key: str) -> str:
@@ -489,8 +503,7 @@ def _reply_target(payload: Any) -> Click | None:
         user_id, name = _user(payload)
     except Refused:
         return None
-    container = payload.get("container") if isinstance(payload.get("container"), Mapping) else {}
-    channel = container.get("channel_id")
+    channel = _mapping(payload.get("container")).get("channel_id")
     return Click(action="none", review_id=0, seen_version=None, user_id=user_id, user_name=name, receipts=(),
                  channel=channel if isinstance(channel, str) and _CHANNEL_ID.fullmatch(channel) else None,
                  response_url=_text(payload.get("response_url"), 500))

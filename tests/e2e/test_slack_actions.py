@@ -249,3 +249,13 @@ def test_config_without_app_token_cannot_listen(setup, tmp_path):
     config.write_text(setup.config.read_text().split("slack_actions:")[0])
     result = run_cli("slack-listen", "--config", str(config), env=ENV)
     assert result.code == 1 and "no slack_actions.app_token" in result.stderr
+
+
+def test_repwatch_run_starts_the_listener_when_an_app_token_is_set(setup):
+    daemon = start_process("run", "--config", str(setup.config), env=ENV, cwd=setup.tmp)
+    try:
+        daemon.wait_for("slack listener: started")
+        setup.slack.socket.wait_connected(1)  # the child connected over Socket Mode
+    finally:
+        daemon.terminate()
+    assert daemon.proc.returncode == 0
