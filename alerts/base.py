@@ -51,6 +51,11 @@ class Alert:
     topics: tuple[Topic, ...] = ()  # complaint topics found in the text, most hits first
     incident_id: int | None = None  # one complaint posted on several sites (monitor/service/incidents.py)
     also_posted_on: tuple[str, ...] = ()  # the incident's other posts' sites, first posted first
+    # The team's work on it (monitor/service/work.py), shown on the alert and carried by its buttons.
+    status: str = "new"  # models.vocab.REVIEW_STATUSES
+    assignee: str | None = None
+    status_changed_at: datetime | None = None
+    work_version: int = 0  # the review's work_version when this alert was built: a click on an older one is stale
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,15 @@ class AlertUpdate:
     changes: tuple[str, ...]  # one line each: "rating 1★ → 4★", "the business replied on the site", …
     original: str | None  # remote_id of the alert message (what chat.update edits), when the destination gave one
     settled: bool  # nothing left to do: replied on the site, handled, rating no longer negative, or removed
+
+
+@dataclass(frozen=True)
+class AlertRefresh:
+    """The team acted on a review (took it, replied, resolved, snoozed, edited the draft): the alert message is
+    edited in place to show it. Destinations that cannot edit a message drop it."""
+
+    alert: Alert  # the review as it is now, with its work state
+    original: str  # remote_id of the alert message
 
 
 @dataclass(frozen=True)
@@ -207,6 +221,8 @@ class Notifier:
     # True when the destination can reply under an earlier message (Slack with a bot token). Without threads a
     # flood summary lists its alerts itself, and updates and reminders are new messages.
     threads: bool = False
+    # True when the destination can edit a message it sent (Slack with a bot token): AlertRefresh is sent only then.
+    edits: bool = False
 
     def send(self, alert: Alert, target: Target = Target()) -> SendResult:
         """Deliver one alert; raise DeliveryError on failure."""
@@ -215,6 +231,10 @@ class Notifier:
     def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth,
                     target: Target = Target()) -> SendResult:
         """Deliver an update, reminder, spike, flood summary or source health notice; raise DeliveryError on failure."""
+        raise NotImplementedError
+
+    def refresh(self, refresh: AlertRefresh) -> SendResult:
+        """Edit a sent alert in place to show the team's work on it (only where `edits` is True)."""
         raise NotImplementedError
 
     def send_test(self, business: str | None = None) -> SendResult:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.base import (
     Alert,
+    AlertRefresh,
     AlertUpdate,
     DeliveryError,
     FloodSummary,
@@ -342,6 +343,16 @@ def _prepare(
     if parent is None or parent.status != "sent":
         raise Dropped(f"the alert it follows up was not delivered ({parent.status if parent else 'none'})")
     thread = parent.remote_id if notifier.threads else None
+    if delivery.kind == "refresh":
+        if not notifier.edits or not parent.remote_id:
+            raise Dropped("this destination cannot edit a message it sent")
+        newer = session.scalar(select(Delivery.id).where(
+            Delivery.parent_id == parent.id, Delivery.kind == "refresh", Delivery.status == "pending",
+            Delivery.id > delivery.id).limit(1))
+        if newer is not None:
+            raise Dropped("a newer refresh of the same message follows")  # it shows the state as it is then
+        refresh = AlertRefresh(alert=alert, original=parent.remote_id)
+        return lambda: notifier.refresh(refresh)
     if delivery.kind == "update":
         notice = AlertUpdate(alert=alert, changes=tuple(payload.get("changes", [])), original=thread,
                              settled=bool(payload.get("settled")))

@@ -34,6 +34,7 @@ from slack_sdk.webhook import WebhookClient
 from alerts.base import (
     MENTIONS,
     Alert,
+    AlertRefresh,
     AlertUpdate,
     DeliveryError,
     FloodSummary,
@@ -100,6 +101,25 @@ ERROR_HINTS = {
 }
 _ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{1,60}")
 
+# The work buttons (monitor/service/slack_actions.py reads them back): action_id names the action, value carries
+# "<review id>:<work_version>" (the state the message showed), well within Slack's 255 / 2000 character limits.
+ACTION_PREFIX = "repwatch:"
+WORK_ACTIONS = (  # action, button label, style
+    ("take", "Take it", "primary"),
+    ("replied", "Replied", None),
+    ("resolved", "Resolved", None),
+    ("not_complaint", "Not a complaint", None),
+    ("snooze", "Snooze 1 day", None),
+    ("draft", "Edit draft", None),
+)
+WORK_BLOCK_ID = "repwatch_work"
+DRAFT_CALLBACK_ID = "repwatch:draft"
+DRAFT_BLOCK_ID = "draft"
+DRAFT_INPUT_ID = "text"
+DRAFT_INPUT_MAX = 3000  # plain_text_input max_length
+STATUS_WORDS = {"new": "new: nobody has taken it", "assigned": "taken", "replied": "replied",
+                "resolved": "resolved", "not_complaint": "not a complaint"}
+
 # A bare "@here" does not ping; Slack's syntax is <!here>, <!channel>, <@U...>, <!subteam^S...>.
 
 
@@ -115,6 +135,8 @@ class SlackConfig(BaseModel):
     webhook_url: SecretStr | None = None
     api_url: str = DEFAULT_API_URL
     timeout: float = Field(10, gt=0)
+    # The work buttons (Take it, Replied, Resolved, …) on each alert; they need slack_actions: set up to do anything.
+    buttons: bool = True
     mention: str | None = None  # e.g. "<!here>" or "<@U123>"; added to critical alerts only
     # Slack allows about one message per second per channel; sends to one destination are spaced this far apart.
     min_interval: float = Field(1.0, ge=0, le=60)
@@ -179,9 +201,34 @@ def plain(text: str) -> PlainTextObject:
 # The message
 
 
+def work_value(alert: Alert) -> str:
+    return f"{alert.review_id}:{alert.work_version}"
+
+
+def work_line(alert: Alert) -> str:
+    """Who has the review, its status and since when, as one line (the assignee may be a Slack name: untrusted)."""
+    status = STATUS_WORDS.get(alert.status, alert.status)
+    who = visible_text(alert.assignee, single_line=True) if alert.assignee else ""
+    parts = [f"Status: {status}"]
+    if who:
+        parts.append(f"taken by {who}")
+    if alert.status_changed_at is not None:
+        parts.append(f"since {format_when(alert.status_changed_at)}")
+    return "🙋 " + " · ".join(parts) if who else "📋 " + " · ".join(parts)
+
+
+def work_buttons(alert: Alert) -> list[ButtonElement]:
+    return [
+        ButtonElement(text=PlainTextObject(text=label, emoji=False), action_id=ACTION_PREFIX + action,
+                      value=work_value(alert), style=style)
+        for action, label, style in WORK_ACTIONS
+    ]
+
+
 def build_alert(
     alert: Alert, *, mention: str | None = None, ping_always: bool = False, update: AlertUpdate | None = None,
     in_thread: bool = False,
+    buttons: bool = False,
 ) -> dict[str, Any]:
     """`{"text": ..., "blocks": [...]}` for one alert, within Slack's limits, with review text inert.
 
@@ -224,6 +271,8 @@ def build_alert(
     why = visible_text(alert.why, single_line=True)
     if why:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text="*Why it fired*"), plain(fit(why, 1000))]))
+    if buttons or alert.assignee or alert.status != "new":
+        blocks.append(ContextBlock(elements=[plain(fit(work_line(alert), 1000))]))
 
     draft = visible_text(alert.draft_reply)
     if draft:
@@ -233,12 +282,12 @@ def build_alert(
         blocks.append(SectionBlock(text=plain(fit(draft, SECTION_TEXT_MAX))))
 
     footer: list[Any] = []
+    actions: list[ButtonElement] = work_buttons(alert) if buttons else []
     if url:
-        blocks.append(
-            ActionsBlock(
-                elements=[ButtonElement(text=PlainTextObject(text="Open review", emoji=False), url=url, action_id="open_review")]
-            )
-        )
+        actions.append(ButtonElement(text=PlainTextObject(text="Open review", emoji=False), url=url, action_id="open_review"))
+    if actions:
+        blocks.append(ActionsBlock(block_id=WORK_BLOCK_ID if buttons else None, elements=actions))
+    if url:
         footer.append(MarkdownTextObject(text=f"<{slack_escape(url)}|Open the review on the site>"))
     else:
         footer.append(plain("No usable link: the review URL is not http(s)"))
@@ -259,6 +308,30 @@ def build_alert(
     rendered = [block.to_dict() for block in blocks]  # to_dict() runs slack-sdk's own Block Kit checks too
     assert len(rendered) <= BLOCKS_MAX and utf16_len(text) <= MESSAGE_TEXT_MAX
     return {"text": text, "blocks": rendered}
+
+
+def build_draft_modal(alert: Alert, *, private_metadata: str) -> dict[str, Any]:
+    """The "Edit draft" modal: the draft reply (the team's edit, else the generated one in the reviewer's language)
+    in a text box; what the owner saves is kept with the review, never posted on the site."""
+    language = visible_text(alert.language or "", single_line=True) or "unknown"
+    excerpt = visible_text(f"{alert.title}: {alert.body}" if alert.title else alert.body, single_line=True)
+    draft = visible_text(alert.draft_reply or "")
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": DRAFT_INPUT_ID, "multiline": True,
+                               "max_length": DRAFT_INPUT_MAX}
+    if draft:
+        element["initial_value"] = draft[:DRAFT_INPUT_MAX]
+    blocks: list[dict[str, Any]] = [
+        SectionBlock(text=plain(fit(f"{short_rating(alert.rating)} · {visible_text(alert.site, single_line=True)} · "
+                                    f"{excerpt}", 1000))).to_dict(),
+        ContextBlock(elements=[plain(fit(f"Review #{alert.review_id} · language: {language} · repwatch saves the "
+                                         "draft with the review; post it on the site yourself", 500))]).to_dict(),
+        {"type": "input", "block_id": DRAFT_BLOCK_ID, "label": {"type": "plain_text", "text": "Reply", "emoji": False},
+         "element": element},
+    ]
+    return {"type": "modal", "callback_id": DRAFT_CALLBACK_ID, "private_metadata": private_metadata,
+            "title": {"type": "plain_text", "text": "Draft reply", "emoji": False},
+            "submit": {"type": "plain_text", "text": "Save", "emoji": False},
+            "close": {"type": "plain_text", "text": "Cancel", "emoji": False}, "blocks": blocks}
 
 
 def _message(headline: str, lines: list[str], *, fallback: str, ping: str | None = None,
@@ -431,13 +504,14 @@ class SlackNotifier(Notifier):
             self._webhook = None
             self._destination = f"Slack channel {cfg.channel}"
             self.threads = True  # chat.postMessage answers with the message's ts: replies can go under it
+            self.edits = True  # and chat.update edits it: the work buttons' clicks show on the alert
         # _honour_no_proxy: slack-sdk copies HTTPS_PROXY into .proxy and then ignores NO_PROXY (a local Slack-shaped
         # server would be sent to the proxy). With .proxy None it uses plain urlopen, which reads both variables.
 
     def send(self, alert: Alert, target: Target = Target()) -> SendResult:
         mention, always = (target.mention, True) if target.mention else (self.config.mention, False)
         return self._deliver(build_alert(alert, mention=mention, ping_always=always,
-                                         in_thread=target.thread is not None), target)
+                                         in_thread=target.thread is not None, buttons=self.buttons), target)
 
     def send_notice(self, notice: AlertUpdate | Reminder | Spike | FloodSummary | SourceHealth,
                     target: Target = Target()) -> SendResult:
@@ -446,7 +520,7 @@ class SlackNotifier(Notifier):
             if notice.original and self._client is not None:
                 # Edit the alert in place, so the channel shows the review as it is now, then say what changed
                 # in its thread. Both are safe to repeat if the outbox retries after a failure in between.
-                self._edit(notice.original, build_alert(notice.alert, update=notice))
+                self._edit(notice.original, build_alert(notice.alert, update=notice, buttons=self.buttons))
                 return self._deliver(build_update_reply(notice), replace(target, thread=notice.original))
             return self._deliver(build_update_reply(notice), replace(target, thread=None))
         if isinstance(notice, Reminder):
@@ -459,6 +533,65 @@ class SlackNotifier(Notifier):
         if isinstance(notice, SourceHealth):
             return self._deliver(build_health(notice, mention=mention), target)
         raise TypeError(f"unknown notice {type(notice).__name__}")
+
+    @property
+    def buttons(self) -> bool:
+        """The work buttons go on alerts posted with the bot token (a click edits the message with chat.update)."""
+        return self.config.buttons and self._client is not None
+
+    def refresh(self, refresh: AlertRefresh) -> SendResult:
+        """Edit a sent alert in place: who has it, its status and since when; the buttons stay."""
+        self._edit(refresh.original, build_alert(refresh.alert, buttons=self.buttons))
+        return SendResult(remote_id=refresh.original)
+
+    # -- answering the work buttons (monitor/service/slack_actions.py): every call raises DeliveryError on failure
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a modal for the person who clicked (views.open; the trigger_id lives 3 seconds)."""
+        self._call(lambda client: client.views_open(trigger_id=trigger_id, view=view))
+
+    def ephemeral(self, channel: str, user: str, text: str) -> None:
+        """A message only `user` sees, in `channel` (chat.postEphemeral): the answer to a click that did nothing."""
+        self._call(lambda client: client.chat_postEphemeral(channel=channel, user=user, text=text))
+
+    def channel_members(self, channel: str) -> set[str]:
+        """The member ids of a channel (conversations.members; scopes channels:read, groups:read)."""
+        members: set[str] = set()
+        cursor: str | None = None
+        for _ in range(100):  # 100 pages of 1000: a channel bigger than that is not a team
+            page = self._call(lambda client: client.conversations_members(channel=channel, limit=1000, cursor=cursor))
+            members.update(m for m in page.get("members") or [] if isinstance(m, str))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return members
+
+    def group_members(self, group: str) -> set[str]:
+        """The member ids of a user group (usergroups.users.list; scope usergroups:read)."""
+        page = self._call(lambda client: client.usergroups_users_list(usergroup=group))
+        return {m for m in page.get("users") or [] if isinstance(m, str)}
+
+    def respond(self, response_url: str, text: str) -> None:
+        """An ephemeral answer through a click's response_url (the caller checked it is Slack's)."""
+        hook = WebhookClient(url=response_url, timeout=self.config.timeout, retry_handlers=[],  # type: ignore[arg-type]
+                             logger=_SDK_LOGGER)
+        hook.proxy = None  # see _honour_no_proxy
+        try:
+            response = hook.send(text=text, response_type="ephemeral", replace_original=False)
+        except (OSError, http.client.HTTPException, SlackClientError) as err:
+            raise self._network_error(err) from None
+        if not 200 <= response.status_code < 300:
+            raise self._delivery_error(status=response.status_code, code=None, retry_after=None)
+
+    def _call(self, call: Any) -> Any:
+        if self._client is None:
+            raise DeliveryError(f"{self._destination}: needs a bot token (token + channel) for this", retryable=False)
+        try:
+            return call(self._client)
+        except SlackApiError as err:
+            raise self._api_error(err) from None
+        except (OSError, http.client.HTTPException, SlackClientError) as err:
+            raise self._network_error(err) from None
 
     def _deliver(self, message: dict[str, Any], target: Target, *, broadcast: bool = False) -> SendResult:
         if self._webhook is not None:

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from demo.slack_socket import SocketModeServer
 from models.textsafe import terminal_safe
 
 # Slack's Block Kit limits (docs.slack.dev reference pages), as the API enforces them.
@@ -54,11 +55,19 @@ class SlackReceiver:
         slack.messages  # what was accepted
     """
 
-    def __init__(self, *, token: str | None = None, channels: Collection[str] | None = None):
+    def __init__(self, *, token: str | None = None, channels: Collection[str] | None = None,
+                 app_token: str | None = None):
         # token None: any xoxb-/xoxp- token is accepted. channels None: any channel exists.
+        # app_token: Socket Mode (apps.connections.open with this xapp- token answers the local WebSocket server's URL)
         self.expected_token = token
         self.channels = set(channels) if channels is not None else None
-        self._lock = threading.Lock()
+        self.app_token = app_token
+        self.socket: SocketModeServer | None = SocketModeServer() if app_token else None
+        self.views: list[dict[str, Any]] = []  # views.open: the modals opened
+        self.members: dict[str, list[str]] = {}  # conversations.members: channel id → member ids
+        self.groups: dict[str, list[str]] = {}  # usergroups.users.list: group id → member ids
+        self._lock = threading.RLock()
+        self._stored = threading.Condition(self._lock)
         self._messages: list[dict[str, Any]] = []
         self._requests: list[dict[str, Any]] = []
         self._faults: deque[_Fault] = deque()
@@ -84,10 +93,14 @@ class SlackReceiver:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-receiver", daemon=True
         )
         self._thread.start()
+        if self.socket is not None:
+            self.socket.start()
         return self
 
     def close(self) -> None:
         self._release.set()
+        if self.socket is not None:
+            self.socket.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -111,6 +124,14 @@ class SlackReceiver:
     @property
     def api_url(self) -> str:
         return f"{self.base_url}api/"
+
+    def response_url(self, name: str = "T000/1/abc") -> str:
+        """A click's response_url: what is posted there is kept as a message of kind "response"."""
+        return f"{self.base_url}actions/{name.strip('/')}"
+
+    def channel_id(self, channel: str) -> str:
+        """The id Slack answers for a channel name (as in chat.postMessage's answer)."""
+        return _channel_id(channel)
 
     def webhook_url(self, name: str = "T000/B000/XXXX", *, channel: str = "#webhook") -> str:
         """The URL of an incoming webhook that posts to `channel`; other /services/ paths answer 404 no_service."""
@@ -160,9 +181,17 @@ class SlackReceiver:
             self._requests.append(entry)
 
     def _store(self, message: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        with self._stored:
             self._messages.append(message)
+            self._stored.notify_all()
         return message
+
+    def wait_for(self, count: int, timeout: float = 15) -> list[dict[str, Any]]:
+        """The accepted messages once there are at least `count` (TimeoutError after `timeout` seconds)."""
+        with self._stored:
+            if not self._stored.wait_for(lambda: len(self._messages) >= count, timeout):
+                raise TimeoutError(f"{len(self._messages)} messages, not {count}, within {timeout} s")
+            return list(self._messages)
 
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
@@ -174,6 +203,12 @@ class SlackReceiver:
         token = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else str(params.get("token") or "")
         if not token:
             return 200, {"ok": False, "error": "not_authed"}
+        if method == "apps.connections.open":
+            if not token.startswith("xapp-"):
+                return 200, {"ok": False, "error": "not_allowed_token_type"}
+            if self.socket is None or token != self.app_token:
+                return 200, {"ok": False, "error": "invalid_auth"}
+            return 200, {"ok": True, "url": self.socket.new_url()}
         if (self.expected_token is not None and token != self.expected_token) or not token.startswith(("xoxb-", "xoxp-")):
             return 200, {"ok": False, "error": "invalid_auth"}
         if method == "auth.test":
@@ -183,6 +218,35 @@ class SlackReceiver:
             return self._post_message(params)
         if method == "chat.update":
             return self._update_message(params)
+        if method == "chat.postEphemeral":
+            if not params.get("channel") or not params.get("user"):
+                return 200, {"ok": False, "error": "channel_not_found" if not params.get("channel") else "user_not_found"}
+            self._store({"kind": "ephemeral", "channel": _channel_id(str(params["channel"])), "ts": self._next_ts(),
+                         "text": params.get("text"), "blocks": None, "thread_ts": None, "user": params["user"]})
+            return 200, {"ok": True, "message_ts": self._next_ts()}
+        if method == "views.open":
+            view = params.get("view")
+            if isinstance(view, str):
+                view = json.loads(view)
+            if not params.get("trigger_id") or not isinstance(view, dict):
+                return 200, {"ok": False, "error": "invalid_arguments"}
+            title = (view.get("title") or {}).get("text", "")
+            errors = block_errors([b for b in view.get("blocks") or [] if b.get("type") != "input"])
+            if view.get("type") != "modal" or not title or len(title) > 24 or errors:
+                return 200, {"ok": False, "error": "invalid_arguments", "errors": errors}
+            with self._lock:
+                self.views.append({"trigger_id": params["trigger_id"], "view": view})
+            return 200, {"ok": True, "view": {"id": f"V{len(self.views):08d}", **view}}
+        if method == "conversations.members":
+            members = self.members.get(str(params.get("channel")))
+            if members is None:
+                return 200, {"ok": False, "error": "channel_not_found"}
+            return 200, {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
+        if method == "usergroups.users.list":
+            users = self.groups.get(str(params.get("usergroup")))
+            if users is None:
+                return 200, {"ok": False, "error": "no_such_subteam"}
+            return 200, {"ok": True, "users": users}
         return 404, {"ok": False, "error": "unknown_method"}
 
     def _post_message(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -410,6 +474,14 @@ class _Handler(BaseHTTPRequestHandler):
             entry["status"] = status
             self.receiver._record_request(entry)
             return self._answer_json(status, answer)
+        if path.startswith("/actions/"):  # a response_url
+            entry["status"] = 200
+            self.receiver._record_request(entry)
+            body = params or {}
+            self.receiver._store({"kind": "response", "channel": None, "ts": self.receiver._next_ts(),
+                                  "text": body.get("text"), "blocks": body.get("blocks"), "thread_ts": None,
+                                  "response_type": body.get("response_type")})
+            return self._answer_text(200, "ok")
         if path.startswith("/services/"):
             status, text = self.receiver._webhook(path[len("/services/"):].strip("/"), params)
             entry["status"] = status

@@ -192,7 +192,8 @@ class Delivery(Base):
     """The outbox: one message for one destination; (destination, dedupe_key) unique makes each exactly-once.
 
     kind / dedupe_key: `alert` / "alert:<review>", `update` / "update:<review>:<version>", `reminder` /
-    "reminder:<review>", `spike` / "spike:<scope>:<hour>", `summary` (flood control) / "summary:<first item>".
+    "reminder:<review>", `spike` / "spike:<scope>:<hour>", `summary` (flood control) / "summary:<first item>",
+    `refresh` (the alert edited in place after the team acted on it) / "refresh:<review>:<work_version>".
     """
 
     __tablename__ = "delivery"

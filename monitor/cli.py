@@ -821,9 +821,10 @@ def assign(
     from monitor.service.work import assign as assign_review
 
     who = _actor(actor)
-    _, _, outcome = _work(config, assign_review, review_id, who, to="" if nobody else (to or who.name),
-                          check_user=True, seen_version=seen)
+    loaded, sessions, outcome = _work(config, assign_review, review_id, who, to="" if nobody else (to or who.name),
+                                      check_user=True, seen_version=seen)
     _said(outcome, f"assigned to {outcome.assignee}" if outcome.assignee else "assigned to nobody")
+    _send_updates(loaded, sessions, outcome)  # the Slack alert shows who has it
 
 
 @app.command()
@@ -889,8 +890,9 @@ def snooze(
         wait = parse_duration(duration)
     except ValueError as exc:
         fail(f"snooze: {exc}")
-    _, _, outcome = _work(config, snooze_review, review_id, wait, _actor(actor))
+    loaded, sessions, outcome = _work(config, snooze_review, review_id, wait, _actor(actor))
     out.print(Text(f"review #{outcome.review_id}: the reminder waits {duration.strip()}"))
+    _send_updates(loaded, sessions, outcome)
 
 
 @app.command()
@@ -916,8 +918,9 @@ def draft(
         text = sys.stdin.read() if str(text_file) == "-" else text_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"{text_file}: cannot read it ({exc.__class__.__name__})")
-    _, _, outcome = _work(config, save_draft, review_id, text, _actor(actor))
+    loaded, sessions, outcome = _work(config, save_draft, review_id, text, _actor(actor))
     out.print(Text(f"draft of review #{outcome.review_id} " + ("saved" if outcome.changed else "unchanged")))
+    _send_updates(loaded, sessions, outcome)
 
 
 @app.command()
@@ -1158,6 +1161,23 @@ def unlink_command(
     except (NoSuchReview, WorkError) as exc:
         fail(str(exc))
     out.print(f"review #{review_id} left incident #{left}")
+
+# --- slack actions ----------------------------------------------------------------------------------
+
+
+@app.command("slack-listen")
+def slack_listen(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
+    """Answer the work buttons of Slack alerts over Socket Mode (no public URL), until SIGTERM.
+
+    Needs a slack_actions: section with app_token (xapp-…); `repwatch run` starts it by itself when that is set.
+    Reconnects on its own. Exit 0 after SIGTERM/SIGINT, 1 when Slack refuses the app token.
+    """
+    loaded = open_config(config)
+    if loaded.slack_actions is None or loaded.slack_actions.app_token is None:
+        fail(f"{config} has no slack_actions.app_token (xapp-…); see docs/slack-actions.md")
+    from monitor.listener import serve
+
+    raise typer.Exit(serve(loaded))
 
 
 def main(argv: list[str] | None = None) -> None:

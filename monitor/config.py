@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -288,6 +289,57 @@ def _spiders(info: ValidationInfo) -> dict[str, Any]:
     return cache
 
 
+SLACK_ALLOW = ("mapped_users", "channel_members", "user_group")
+
+
+class SlackActionsSettings(Strict):
+    """The buttons on Slack alerts (docs/slack-actions.md): who may click them, and how the clicks reach repwatch."""
+
+    notifier: str | None = Field(
+        None, description="the slack notifier (bot token) whose alerts carry the buttons and whose token edits them; "
+        "default: the only slack notifier with a token")
+    app_token: SecretStr | None = Field(
+        None, description="Socket Mode (`repwatch slack-listen`, started by `repwatch run`): the app-level token "
+        "xapp-…, as ${SLACK_APP_TOKEN}")
+    signing_secret: SecretStr | None = Field(
+        None, description="the request URL in `repwatch web` (POST /slack/actions): the app's signing secret, as "
+        "${SLACK_SIGNING_SECRET}")
+    allow: str = Field(
+        "mapped_users", description="who may act: mapped_users (linked with `repwatch users link`), channel_members "
+        "(members of the channel the alert is in), user_group (members of `user_group`)")
+    user_group: str | None = Field(None, description="with allow: user_group, the Slack user group id (S0123ABCD)")
+
+    @field_validator("app_token")
+    @classmethod
+    def _app_token_shape(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip().startswith("xapp-"):
+            raise ValueError("an app-level token starts with xapp- (Basic Information → App-Level Tokens, scope "
+                             "connections:write); the bot token xoxb- goes into the notifier")
+        return token
+
+    @field_validator("allow")
+    @classmethod
+    def _allow_known(cls, allow: str) -> str:
+        if allow not in SLACK_ALLOW:
+            raise ValueError(f"must be one of {', '.join(SLACK_ALLOW)}")
+        return allow
+
+    @field_validator("user_group")
+    @classmethod
+    def _group_shape(cls, group: str | None) -> str | None:
+        if group is not None and not re.fullmatch(r"S[A-Z0-9]{2,39}", group.strip()):
+            raise ValueError("a Slack user group id looks like S0123ABCD (the group's profile: Copy group ID)")
+        return group.strip() if group else None
+
+    @model_validator(mode="after")
+    def _group_when_needed(self) -> SlackActionsSettings:
+        if self.allow == "user_group" and not self.user_group:
+            raise ValueError("allow: user_group needs `user_group: S0123ABCD`")
+        if self.app_token is None and self.signing_secret is None:
+            raise ValueError("give `app_token` (Socket Mode, no public URL) or `signing_secret` (a request URL), or both")
+        return self
+
+
 class BusinessConfig(Strict):
     name: str = Field(min_length=1, max_length=200)
     notify: list[str] = Field(default_factory=list, description="notifier names that get this business's alerts")
@@ -333,6 +385,8 @@ class Config(Strict):
     digest: DigestSettings | None = Field(None, description="the weekly email digest; off when absent")
     queue: QueueSettings | None = Field(None, description="run jobs on `repwatch worker` machines; off when absent")
     sentiment: SentimentSettings = SentimentSettings()
+    slack_actions: SlackActionsSettings | None = Field(
+        None, description="buttons on Slack alerts that take, answer and close a complaint; off when absent")
     topics: dict[str, dict[str, list[str]]] = Field(
         default_factory=dict,
         description="complaint topics: topic → language → keywords (`stem*` matches word starts); "
@@ -381,6 +435,7 @@ class Config(Strict):
         problems.extend(_route_problems(self))
         problems.extend(_language_problems(self))
         problems.extend(_draft_problems(self.alerting.drafts))
+        problems.extend(_slack_actions_problems(self))
         if self.queue is not None and self.queue.visibility_timeout <= self.crawl.timeout:
             problems.append(f"queue.visibility_timeout: must be longer than crawl.timeout "
                             f"({self.crawl.timeout.total_seconds():g}s), or a crawl still running is handed out twice")
@@ -390,6 +445,12 @@ class Config(Strict):
 
     def database_url(self) -> str:
         return self.database or f"sqlite:///{self.data_dir / 'repwatch.db'}"
+
+    def slack_actions_notifier(self) -> str | None:
+        """The slack notifier whose alerts carry the work buttons (validated to exist), or None without slack_actions."""
+        if self.slack_actions is None:
+            return None
+        return self.slack_actions.notifier or slack_bot_notifiers(self)[0]
 
     def sources(self) -> list[tuple[BusinessConfig, SourceConfig]]:
         return [(b, s) for b in self.businesses for s in b.sources]
@@ -423,6 +484,32 @@ def _route_problems(config: Config) -> list[str]:
     health = config.alerting.source_health.notify or []
     problems += [_unknown("alerting.source_health.notify", "notifier", n, config.notifiers) for n in health if n not in config.notifiers]
     return problems
+
+
+def _slack_actions_problems(config: Config) -> list[str]:
+    """slack_actions needs one slack notifier with a bot token: the one it names, or the only one there is."""
+    if config.slack_actions is None:
+        return []
+    if config.slack_actions.notifier is not None:
+        name = config.slack_actions.notifier
+        if name not in config.notifiers:
+            return [_unknown("slack_actions.notifier", "notifier", name, config.notifiers)]
+        entry = config.notifiers[name]
+        if getattr(entry, "kind", None) != "slack" or getattr(entry, "token", None) is None:
+            return [f"slack_actions.notifier: {name!r} must be a slack notifier with a bot token (token + channel)"]
+        return []
+    candidates = slack_bot_notifiers(config)
+    if len(candidates) != 1:
+        found = f"found {', '.join(candidates)}" if candidates else "found none"
+        return [f"slack_actions.notifier: name the slack notifier (kind: slack, with token + channel) whose alerts "
+                f"carry the buttons ({found})"]
+    return []
+
+
+def slack_bot_notifiers(config: Config) -> list[str]:
+    """The slack notifiers that post with a bot token (they can edit their messages), by name."""
+    return [name for name, entry in config.notifiers.items()
+            if getattr(entry, "kind", None) == "slack" and getattr(entry, "token", None) is not None]
 
 
 def _language_problems(config: Config) -> list[str]:

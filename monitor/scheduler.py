@@ -6,7 +6,9 @@ import os
 import queue
 import random
 import signal
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -41,6 +43,7 @@ STATE_FILE = "scheduler-state.json"
 RETRY_FIRST = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=1)
 RETRY_WINDOW = timedelta(days=1)
+LISTENER_RESTART = 10.0  # seconds before a Slack listener that ended is started again
 
 
 # --- the core: what starts when (no I/O; time comes from a Clock) ------------------------------------
@@ -310,6 +313,37 @@ class Daemon:
         self.stopping = False
         self._lock: Lock | None = None
         self._text = text
+        self.listener: subprocess.Popen[bytes] | None = None  # `repwatch slack-listen`, with slack_actions.app_token
+        self.listener_restart_at: float | None = None
+
+    # -- the Slack listener: a child for as long as the daemon runs, started again (after LISTENER_RESTART) if it ends
+
+    def start_listener(self) -> None:
+        actions = self.config.slack_actions
+        self.listener_restart_at = None
+        if self.stopping or actions is None or actions.app_token is None or self.listener is not None:
+            return
+        log_path = self.config.data_dir / "logs" / "slack-listen.log"
+        private_dir(log_path.parent)
+        with open(log_path, "a", encoding="utf-8", opener=private_opener) as log_file:
+            self.listener = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "slack-listen", "--config", str(self.snapshot_path)],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True)
+        listener = self.listener
+        threading.Thread(target=lambda: self.inbox.put(("listener", listener.wait())), daemon=True).start()
+        self.log(f"slack listener: started (pid {listener.pid}, log {log_path})")
+
+    def listener_exited(self, code: int) -> None:
+        self.listener = None
+        if self.stopping:
+            return
+        self.listener_restart_at = time.monotonic() + LISTENER_RESTART
+        self.log(f"slack listener: exited ({code}); starting it again in {LISTENER_RESTART:g} s "
+                 "(data/logs/slack-listen.log says why)")
+
+    def stop_listener(self) -> None:
+        if self.listener is not None and self.listener.poll() is None:
+            self.listener.terminate()
 
     # -- events
 
@@ -324,6 +358,7 @@ class Daemon:
             self.log(f"{state.spec.label}: {state.spec.schedule}, next {self._when(state)}")
         if self.config.digest is None:
             self.log(f"digest: not scheduled ({self.config_path.name} has no digest: section)")
+        self.start_listener()
         self.start_due()
 
     def _when(self, state: JobState) -> str:
@@ -459,6 +494,7 @@ class Daemon:
             self.terminate()  # asked twice: do not wait any longer
             return
         self.stopping = True
+        self.stop_listener()
         running = [spec.label for spec in self.schedule.running()]
         if running:
             self.log(f"stopping: waiting up to {format_duration(self.grace)} for {', '.join(running)}")
@@ -494,6 +530,8 @@ class Daemon:
                     timeout = max(0.0, min(timeout, deadline - time.monotonic()))
                 elif (wake := self.schedule.next_wakeup()) is not None:
                     timeout = max(0.0, min(timeout, (wake - self.clock.now()).total_seconds()))
+                if self.listener_restart_at is not None:
+                    timeout = max(0.0, min(timeout, self.listener_restart_at - time.monotonic()))
                 try:
                     kind, payload = self.inbox.get(timeout=timeout)
                 except queue.Empty:
@@ -505,16 +543,26 @@ class Daemon:
                 try:
                     if kind == "exited":
                         self.child_exited(payload)
+                    elif kind == "listener":
+                        self.listener_exited(payload)
                     elif kind == "signal" and payload == signal.SIGHUP:
                         self.reload()
                     if deadline is not None and time.monotonic() >= deadline:
                         self.terminate()
+                    if self.listener_restart_at is not None and time.monotonic() >= self.listener_restart_at:
+                        self.start_listener()
                     self.start_due()
                 except Exception as exc:  # noqa: BLE001 - a daemon that runs for months says so and goes on
                     self.log(f"error: {describe_error(exc)}")
+            if self.listener is not None:
+                try:
+                    self.listener.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.listener.kill()
             self.log("stopped")
             return 0
         finally:
+            self.stop_listener()
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
             self._lock.release()

@@ -27,7 +27,7 @@ from monitor.config import parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-ENV = {"SLACK_BOT_TOKEN": "xoxb-docs", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X",
+ENV = {"SLACK_BOT_TOKEN": "xoxb-docs", "SLACK_APP_TOKEN": "xapp-docs", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X",
        "REPWATCH_DB_PASSWORD": "pw", "SMTP_PASSWORD": "pw", "DEMO_SITE_URL": "http://127.0.0.1:8000",
        "DEMO_SLACK_API": "http://127.0.0.1:8001/api/", "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/x",
        "TEAMS_WEBHOOK_URL": "https://example.webhook.office.com/webhookb2/x", "OPS_WEBHOOK_TOKEN": "t"}

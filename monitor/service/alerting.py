@@ -85,6 +85,10 @@ class AlertBuilder:
             topics=tuple(Topic(name, self.topics.title(name)) for name in topics),
             incident_id=review.incident_id,
             also_posted_on=also_posted_on,
+            status=review.status,
+            assignee=review.assignee,
+            status_changed_at=review.status_changed_at,
+            work_version=review.work_version or 0,
         )
 
     def alerts(self, session: Session, review_ids: list[int]) -> dict[int, Alert]:

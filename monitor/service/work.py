@@ -68,7 +68,8 @@ class Outcome:
     changed: bool  # False when the review already was in that state (a double click, a retried request)
     stale: bool  # the action was taken on an older view of the review than the one it changed
     reviews: tuple[int, ...]  # every review it applied to: the incident's posts, or just this one
-    updates_queued: int = 0  # alert-thread updates queued (send them with monitor.service.pipeline.send_due)
+    # alert-thread updates and in-place refreshes of sent alerts queued (send them with monitor.service.pipeline.send_due)
+    updates_queued: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,9 @@ def assign(sessions: sessionmaker[Session], review_id: int, actor: Actor, *, to:
             elif post.status == "assigned" and assignee is None:
                 _record(session, post, actor, "status", post.status, "new", now, stale=stale)
                 post.status, post.status_changed_at = "new", now
+        queued = _refresh_alerts(session, posts, now) if changed else 0
         session.flush()
-        return _outcome(review, posts, changed=changed, stale=stale)
+        return _outcome(review, posts, changed=changed, stale=stale, queued=queued)
 
 
 def set_status(sessions: sessionmaker[Session], review_id: int, status: str, actor: Actor, *,
@@ -194,6 +196,8 @@ def set_status(sessions: sessionmaker[Session], review_id: int, status: str, act
             _record(session, review, actor, "note", None, note, now, stale=stale)
             review.handled_note = note
         queued = _settle_alerts(session, settled, status, actor, note, now)
+        if changed or note:  # a settled post's update edits its alert already
+            queued += _refresh_alerts(session, [p for p in posts if p not in settled], now)
         session.flush()
         return _outcome(review, posts, changed=changed, stale=stale, queued=queued)
 
@@ -214,6 +218,24 @@ def _settle_alerts(session: Session, reviews: list[Review], status: str, actor: 
                    review_id=row.review_id, channel=row.channel, parent_id=row.id,
                    payload={"changes": [change], "settled": True})
         for row in alerts
+    ])
+
+
+def _refresh_alerts(session: Session, reviews: Sequence[Review], now: datetime) -> int:
+    """Each sent alert of these reviews is edited in place to show who has it, its status and when (an outbox row
+    of kind `refresh`, one per review state: the Slack notifier applies it with chat.update, others drop it)."""
+    if not reviews:
+        return 0
+    versions = {r.id: r.work_version or 0 for r in reviews}
+    alerts = session.execute(
+        select(Delivery.id, Delivery.review_id, Delivery.destination, Delivery.channel)
+        .where(Delivery.review_id.in_(list(versions)), Delivery.kind == "alert", Delivery.status == "sent",
+               Delivery.remote_id.is_not(None))
+    ).all()
+    return enqueue(session, [
+        outbox_row("refresh", f"refresh:{row.review_id}:{versions[row.review_id]}", row.destination, now,
+                   review_id=row.review_id, channel=row.channel, parent_id=row.id)
+        for row in alerts if row.review_id is not None
     ])
 
 
@@ -250,8 +272,9 @@ def save_draft(sessions: sessionmaker[Session], review_id: int, text: str, actor
         if changed:
             _record(session, review, actor, "draft", review.draft_reply, draft, now, stale=stale)
             review.draft_reply = draft
+        queued = _refresh_alerts(session, [review], now) if changed else 0
         session.flush()
-        return _outcome(review, [review], changed=changed, stale=stale)
+        return _outcome(review, [review], changed=changed, stale=stale, queued=queued)
 
 
 def snooze(sessions: sessionmaker[Session], review_id: int, duration: timedelta, actor: Actor, *,
@@ -268,8 +291,9 @@ def snooze(sessions: sessionmaker[Session], review_id: int, duration: timedelta,
             before = post.snoozed_until.isoformat(timespec="minutes") if post.snoozed_until else None
             _record(session, post, actor, "snooze", before, until.isoformat(timespec="minutes"), now)
             post.snoozed_until = until
+        queued = _refresh_alerts(session, posts, now)
         session.flush()
-        return _outcome(review, posts, changed=True, stale=False)
+        return _outcome(review, posts, changed=True, stale=False, queued=queued)
 
 
 def review_events(sessions: sessionmaker[Session], review_id: int) -> list[Event]:
@@ -299,4 +323,4 @@ def mark_replies_seen(session: Session, now: datetime, window: timedelta = timed
         review.status, review.status_changed_at = "replied", now
         if review.first_reply_at is None:
             review.first_reply_at = min(review.reply_published_at or now, now)
-    return len(reviews)
+    return len(reviews)  # no refresh: the crawl's update about the reply edits the alert already

@@ -60,8 +60,8 @@ def test_bot_token_send_arrives_with_the_expected_blocks(slack: SlackReceiver, a
     assert result == SendResult(remote_id=f"{message['channel']}/{message['ts']}")
     assert message["kind"] == "post"
     blocks = message["blocks"]
-    assert [b["type"] for b in blocks] == ["header", "section", "section", "section", "context", "context", "section",
-                                          "actions", "context"]
+    assert [b["type"] for b in blocks] == ["header", "section", "section", "section", "context", "context", "context",
+                                          "section", "actions", "context"]
     assert block(blocks, "header")["text"] == {"type": "plain_text", "text": "🟠 1★ review · Acme Bakery · Trustpilot",
                                                "emoji": False}
     fields = [f["text"] for f in blocks[1]["fields"]]
@@ -70,10 +70,14 @@ def test_bot_token_send_arrives_with_the_expected_blocks(slack: SlackReceiver, a
     assert blocks[2]["text"]["text"] == "“Awful morning”"
     assert blocks[3]["text"]["text"] == "Cold bread and rude staff. Never again."
     assert blocks[4]["elements"][1]["text"] == "1★ rating"
-    assert "not posted" in blocks[5]["elements"][0]["text"]
-    assert blocks[6]["text"]["text"].startswith("Hi Jane")
-    button = block(blocks, "actions")["elements"][0]
-    assert button["url"] == alert.url and button["text"]["text"] == "Open review"
+    assert blocks[5]["elements"][0]["text"] == "📋 Status: new: nobody has taken it"
+    assert "not posted" in blocks[6]["elements"][0]["text"]
+    assert blocks[7]["text"]["text"].startswith("Hi Jane")
+    buttons = block(blocks, "actions")["elements"]
+    assert [b["text"]["text"] for b in buttons] == ["Take it", "Replied", "Resolved", "Not a complaint", "Snooze 1 day",
+                                                    "Edit draft", "Open review"]
+    assert {b.get("value") for b in buttons[:6]} == {"42:0"}  # the review and the state the message shows
+    assert buttons[-1]["url"] == alert.url
     assert message["text"].startswith("🟠 1★ review of Acme Bakery on Trustpilot (high): Awful morning Cold bread")
     assert "<!here>" not in message["text"]  # no mention configured, and not critical anyway
     # slack-sdk sent it as Slack wants it: JSON, bearer token, links not unfurled
@@ -161,7 +165,7 @@ def test_review_url_that_is_not_plain_http_is_omitted(slack: SlackReceiver, aler
     bot(slack).send(dataclasses.replace(alert, url=url))
 
     blocks = slack.messages[0]["blocks"]
-    assert all(b["type"] != "actions" for b in blocks)
+    assert all("url" not in element for b in blocks if b["type"] == "actions" for element in b["elements"])
     assert blocks[-1]["elements"][0]["text"] == "No usable link: the review URL is not http(s)"
 
 
