@@ -91,7 +91,7 @@ class ApiSpider(ReviewSpider):
 
     abstract = True
     # Statuses Scrapy's RetryMiddleware must leave alone: this spider waits them out itself.
-    custom_settings: ClassVar[dict[str, Any]] = {"RETRY_HTTP_CODES": [500, 502, 504, 522, 524, 408]}
+    custom_settings = {"RETRY_HTTP_CODES": [500, 502, 504, 522, 524, 408]}
     handle_httpstatus_list = [401, 403, 429, 503]
     # Seconds between two requests to the API when its answers carry no rate-limit headers.
     min_interval: float = 0.0
@@ -159,6 +159,7 @@ class ApiSpider(ReviewSpider):
             return
         self.stat("api/rate_limited")
         HOSTS.hold(_host(response.url), seconds)
+        assert response.request is not None  # a crawled answer always has its request
         yield response.request.replace(meta={**response.meta, "rate_limit_tries": tries + 1}, dont_filter=True)
 
     def _pace(self, response: Response) -> None:

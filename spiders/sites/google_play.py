@@ -5,11 +5,10 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import scrapy
 from scrapy.http import Response
-from urllib.parse import urlencode
 
 from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text

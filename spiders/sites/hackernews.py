@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 from pydantic import Field
 from scrapy.http import Response
-from urllib.parse import urlencode
-
 from w3lib.url import add_or_replace_parameter
 
 from spiders.base import SourceOptions

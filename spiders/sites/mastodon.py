@@ -4,13 +4,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import scrapy
 from pydantic import Field, model_validator
 from scrapy.http import Response
-from urllib.parse import urlencode
-
 from w3lib.url import add_or_replace_parameter
 
 from spiders.items import ReviewItem, snippet_hash
@@ -97,7 +95,8 @@ class MastodonSpider(ApiSpider):
         if not statuses:
             return None
         if "/api/v2/search" in response.url:
-            offset = int(re.search(r"[?&]offset=(\d+)", response.url).group(1)) if "offset=" in response.url else 0
+            given = re.search(r"[?&]offset=(\d+)", response.url)
+            offset = int(given.group(1)) if given else 0
             return add_or_replace_parameter(response.url, "offset", str(offset + len(statuses)))
         link = (response.headers.get("Link") or b"").decode("latin-1")
         match = _NEXT_LINK.search(link)

@@ -7,13 +7,11 @@ import re
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import scrapy
 from pydantic import Field, model_validator
 from scrapy.http import Response
-from urllib.parse import urlencode
-
 from w3lib.url import add_or_replace_parameter
 
 from spiders.items import ReviewItem, snippet_hash

@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from scrapy.http import HtmlResponse, Request, TextResponse
+from scrapy.http import HtmlResponse, TextResponse
 
 from spiders.extract import choose_spider
 from spiders.sites.google_play import GooglePlaySpider
