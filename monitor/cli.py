@@ -666,9 +666,12 @@ def sources_list() -> None:
     table.add_column("kind")
     table.add_column("site")
     table.add_column("what it reads", overflow="fold")
+    table.add_column("verified on", overflow="fold")
     for name, spider in sorted(load_spiders().items()):
         doc = help_text(spider.__doc__)
-        table.add_row(name, spider.site_name or name, Text(doc))  # Text: `div.review[data-id]` is not markup
+        verified = spider.verified_on or "no real page yet: documented structure only"
+        # Text: `div.review[data-id]` is not markup
+        table.add_row(name, spider.site_name or name, Text(doc), Text(verified))
     out.print(table)
 
 

@@ -61,6 +61,9 @@ class ReviewSpider(scrapy.Spider):
     hosts: ClassVar[tuple[str, ...]] = ()
     # Per-source options (config.yaml `options:`), validated when the config loads.
     Options: ClassVar[type[SourceOptions]] = SourceOptions
+    # The real page (saved by someone else) this spider was checked on, in a few words; None: documented
+    # structure only. `repwatch sources list` shows it.
+    verified_on: ClassVar[str | None] = None
 
     # Set from the crawl plan when the runner crawls (scrapy.Spider keeps unknown keyword arguments as attributes);
     # an offline extract has neither, and stores nothing.
@@ -205,8 +208,9 @@ class ReviewSpider(scrapy.Spider):
         for review in reviews:
             review.source = self.source
             yield review
-        # Incremental crawl: pages are newest first, so a page of known reviews means the rest is known too.
-        if reviews and all(r.external_id in self.known_ids for r in reviews):
+        # Incremental crawl: pages are newest first, so a page of known reviews means the rest is known too (a page
+        # in another order, meta `unordered`, proves nothing).
+        if reviews and all(r.external_id in self.known_ids for r in reviews) and not response.meta.get("unordered"):
             self.stat("stopped_at_known")
             return
         page = response.meta.get("page", 1)
@@ -218,4 +222,8 @@ class ReviewSpider(scrapy.Spider):
             self.stat("page_cap_reached")
             return
         if next_url:
-            yield response.follow(next_url, callback=self.parse, errback=self.fetch_failed, meta=self.page_meta(page + 1))
+            yield self.follow_page(response, next_url, page + 1)
+
+    def follow_page(self, response: Response, next_url: str, page: int) -> scrapy.Request:
+        """The request for page `page` at `next_url` (an API kind may POST, or add its headers)."""
+        return response.follow(next_url, callback=self.parse, errback=self.fetch_failed, meta=self.page_meta(page))

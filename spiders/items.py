@@ -33,6 +33,10 @@ class ReviewItem:
     published_at: datetime | None = None
     language: str | None = None
     reply: Reply | None = None
+    # The app's version the review was written on (app stores); shown by `repwatch extract`, not stored yet.
+    app_version: str | None = None
+    # Votes the post has where the site counts them (Reddit score, likes, Hacker News points); not stored yet.
+    votes: int | None = None
     source: str = ""  # the config source name; set by the spider, not the parser
     snippet_hash: str | None = field(default=None, repr=False)  # sha256 of the raw markup/JSON it came from
 
@@ -51,6 +55,9 @@ class ReviewItem:
         data = asdict(self)
         data.pop("snippet_hash", None)
         data.pop("source", None)
+        for key in ("app_version", "votes"):
+            if data[key] is None:
+                data.pop(key)  # only app stores and social kinds have these: other kinds' lines stay as they were
         if self.rating is not None and float(self.rating).is_integer():
             data["rating"] = int(self.rating)
         data["published_at"] = self.published_at.isoformat() if self.published_at else None

@@ -33,6 +33,7 @@ class ConsumeraffairsSpider(ReviewSpider):
 
     name = "consumeraffairs"
     site_name = "ConsumerAffairs"
+    verified_on = "a real saved page (2018 layout, 31 reviews)"
     hosts = ("consumeraffairs.com", "www.consumeraffairs.com")
 
     @classmethod

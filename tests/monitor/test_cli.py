@@ -75,6 +75,19 @@ def test_sources_list_shows_every_kind_with_its_help():
     assert "trustpilot" in result.stdout and "schema_org" in result.stdout
 
 
+def test_sources_list_says_which_kinds_a_real_page_verified():
+    result = run_cli("sources", "list", env={"COLUMNS": "400"})
+    assert result.code == 0
+    rows = {line.split("│")[1].strip(): line.split("│")[4].strip()
+            for line in result.stdout.splitlines() if line.count("│") == 5 and line.split("│")[1].strip()}
+    for kind in ("google_play", "app_store", "reddit", "bluesky", "mastodon", "hackernews"):
+        assert kind in rows, kind
+    assert rows["google_play"].startswith("a real app page (May 2018 layout")
+    assert rows["app_store"].startswith("Apple's real feed")
+    assert rows["reddit"].startswith("a real thread's .json")
+    assert rows["bluesky"].startswith("no real page yet")
+
+
 def test_eval_reports_negative_f1_per_language(tmp_path):
     rows = [
         {"text": "Cold food, rude staff, we waited an hour. Never again.", "label": "neg", "stars": 1},

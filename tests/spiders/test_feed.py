@@ -106,8 +106,12 @@ def test_auto_detection_by_content():
     for name in ("feed_google_alerts.xml", "feed_app_store.xml", "feed_rss.xml"):
         assert choose_spider("", page_bytes(name)) == "feed", name
     assert FeedSpider.sniff(HtmlResponse(url=RSS_URL, body=b"<html><body>rss</body></html>")) is False
-    # extract builds an HtmlResponse for anything that is not JSON: the feed is still read as XML.
+    # extract builds an HtmlResponse for anything that is not JSON: the feed is still read as XML (on Apple's host
+    # by the app_store kind, which also reads the app version).
     reviews = extract_reviews(page_bytes("feed_app_store.xml"), APP_STORE_URL)
+    assert [(r.external_id, r.rating, r.source) for r in reviews] == [
+        ("10987654321", 1, "app_store"), ("10987650000", 5, "app_store")]
+    reviews = extract_reviews(page_bytes("feed_app_store.xml"), APP_STORE_URL, spider="feed")
     assert [(r.external_id, r.rating, r.source) for r in reviews] == [("10987654321", 1, "feed"), ("10987650000", 5, "feed")]
 
 
