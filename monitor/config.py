@@ -246,6 +246,8 @@ class SourceConfig(Strict):
     max_pages: int | None = Field(None, ge=1)
     render: bool = Field(False, description="render pages in headless Chromium (sites that build reviews with JS)")
     obey_robots: bool | None = Field(None, description="override crawl.obey_robots for this source (logged)")
+    download_delay: float | None = Field(None, ge=0, description="override crawl.download_delay for this source")
+    concurrency: int | None = Field(None, ge=1, le=64, description="override crawl.concurrency for this source")
     options: dict[str, Any] = Field(default_factory=dict)
     schedule: ScheduleRule | None = Field(None, description="override schedule.crawl for this source")
 

@@ -97,6 +97,8 @@ def _plan(config: Config, runs: list[tuple[SourceConfig, Source, CrawlRun]], ful
                 "options": source_config.options,
                 "render": source_config.render,
                 "obey_robots": crawl.obey_robots if source_config.obey_robots is None else source_config.obey_robots,
+                **({} if source_config.download_delay is None else {"download_delay": source_config.download_delay}),
+                **({} if source_config.concurrency is None else {"concurrency": source_config.concurrency}),
                 "baseline": source.baseline_at is None,
                 # Stop paging at known reviews only when the last run finished cleanly (and no full crawl is asked).
                 "incremental": not full and source.baseline_at is not None and source.state == "ok",
