@@ -97,8 +97,6 @@ def _plan(config: Config, runs: list[tuple[SourceConfig, Source, CrawlRun]], ful
                 "options": source_config.options,
                 "render": source_config.render,
                 "obey_robots": crawl.obey_robots if source_config.obey_robots is None else source_config.obey_robots,
-                **({} if source_config.download_delay is None else {"download_delay": source_config.download_delay}),
-                **({} if source_config.concurrency is None else {"concurrency": source_config.concurrency}),
                 "baseline": source.baseline_at is None,
                 # Stop paging at known reviews only when the last run finished cleanly (and no full crawl is asked).
                 "incremental": not full and source.baseline_at is not None and source.state == "ok",
@@ -153,6 +151,11 @@ def run_crawl(
         session.flush()
         plan = _plan(config, runs, full)
         plan["parent_pid"] = os.getpid()  # the child dies with us (spiders/runner.die_with_parent)
+        for entry, (source_config, _, _) in zip(plan["sources"], runs, strict=True):
+            if source_config.download_delay is not None:  # the source's own pacing (spiders/politeness.py)
+                entry["download_delay"] = source_config.download_delay
+            if source_config.concurrency is not None:
+                entry["concurrency"] = source_config.concurrency
         for entry in plan["sources"]:
             if entry["source_id"] in whole:
                 entry["incremental"] = False

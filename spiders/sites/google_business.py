@@ -76,7 +76,8 @@ class GoogleBusinessSpider(ReviewSpider):
     @classmethod
     def sniff(cls, response: Response) -> bool:
         reviews = (_answer(response) or {}).get("reviews")
-        return bool(reviews) and all(isinstance(r, dict) and "starRating" in r for r in reviews)
+        return isinstance(reviews, list) and bool(reviews) and all(isinstance(r, dict) and "starRating" in r
+                                                                   for r in reviews)
 
     # --- the API, with its token --------------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@ stand-in of Google's token endpoint and Business Profile API (tests/e2e/google_a
 from __future__ import annotations
 
 import json
-import os
 import stat
 import textwrap
 from itertools import pairwise
@@ -166,3 +165,127 @@ def test_a_429_that_does_not_end_fails_the_source_after_backing_off(tmp_path, go
     assert [round(b.at - a.at) for a, b in pairwise(calls)] == [1, 2]  # 1 s, then 2 s
     with db(tmp_path) as session:
         assert session.scalars(select(Source)).one().state == "failing"
+
+
+# --- repwatch reply -----------------------------------------------------------------------------------------------
+
+
+def crawled(tmp_path: Path, google: GoogleAPI, extra_sources: str = "") -> tuple[Path, dict[str, int]]:
+    """A config whose google source has been crawled once; review ids by external id."""
+    google.grant("1//refresh-token-A", access_token="ya29.valid")
+    store_token(tmp_path, access="ya29.valid")
+    config = write_config(tmp_path, google, extra_sources)
+    assert crawl(config, tmp_path).code in (0, 1)
+    with db(tmp_path) as session:
+        return config, {r.external_id: r.id for r in session.scalars(select(Review))}
+
+
+def reply(config: Path, tmp: Path, *args: str, input: str | None = None):
+    return run_cli("reply", *args, "--config", str(config), env=ENV, cwd=tmp, input=input)
+
+
+def test_reply_posts_through_update_reply_after_the_owner_agrees(tmp_path, google):
+    config, ids = crawled(tmp_path, google)
+    text = tmp_path / "reply.txt"
+    text.write_text("We are sorry, Reviewer 5. Please write to us at hello@acme.example.\n")
+    google.expire_access_tokens()  # the stored access token has expired since: refreshed, and the PUT sent again
+
+    declined = reply(config, tmp_path, str(ids["r0005"]), "--text-file", str(text), input="n\n")
+    assert declined.code == 1 and "repwatch: not posted" in declined.stderr
+    assert "Cold coffee and a rude barista." in declined.stderr and "Post this reply on Google?" in declined.stderr
+    assert not google.calls_to("/reply")  # nothing posted without a yes
+
+    agreed = reply(config, tmp_path, str(ids["r0005"]), "--text-file", str(text), input="y\n")
+    assert agreed.code == 0, agreed.stderr
+    assert f"reply posted on Google to review #{ids['r0005']}" in agreed.stdout
+    puts = google.calls_to("/reply")
+    assert [(c.method, c.status) for c in puts] == [("PUT", 401), ("PUT", 200)]
+    assert puts[-1].path == "/v4/accounts/111/locations/222/reviews/r0005/reply"
+    assert json.loads(puts[-1].body) == {"comment": "We are sorry, Reviewer 5. Please write to us at hello@acme.example."}
+    assert google.state.replies == {"r0005": "We are sorry, Reviewer 5. Please write to us at hello@acme.example."}
+    for secret in (CLIENT_SECRET, "1//refresh-token-A", "ya29."):
+        assert secret not in agreed.stdout + agreed.stderr
+
+    again = reply(config, tmp_path, str(ids["r0004"]), "--text-file", str(text), "--yes")
+    assert again.code == 0 and google.state.replies["r0004"]
+
+
+def test_reply_on_another_site_says_where_to_answer(tmp_path, google):
+    other = textwrap.indent(textwrap.dedent(f"""\
+        - name: acme-feed
+          kind: feed
+          url: {google.url}/feed.xml
+    """), " " * 6)
+    config, _ = crawled(tmp_path, google, other)
+    with db(tmp_path) as session:
+        feed = session.scalars(select(Source).where(Source.name == "acme-feed")).one()
+        session.add(Review(source_id=feed.id, external_id="x1", url="https://reviews.example/r/x1", body="Bad.",
+                           content_hash="0" * 64))
+        session.commit()
+        review_id = session.scalars(select(Review.id).where(Review.external_id == "x1")).one()
+    text = tmp_path / "reply.txt"
+    text.write_text("Sorry.")
+    result = reply(config, tmp_path, str(review_id), "--text-file", str(text), "--yes")
+    assert result.code == 1
+    assert result.stderr.strip() == "repwatch cannot post on reviews.example; answer at https://reviews.example/r/x1"
+    assert not google.calls_to("/reply")
+
+
+def test_reply_with_a_revoked_authorisation_marks_the_source_failing(tmp_path, google):
+    config, ids = crawled(tmp_path, google)
+    google.revoke()
+    text = tmp_path / "reply.txt"
+    text.write_text("Thanks!")
+    result = reply(config, tmp_path, str(ids["r0001"]), "--text-file", str(text), "--yes")
+    assert result.code == 1
+    assert result.stderr.strip() == ("repwatch: Google refused the stored authorisation (invalid_grant: revoked or "
+                                     "expired): run `repwatch auth google` again")
+    with db(tmp_path) as session:
+        assert session.scalars(select(Source)).one().state == "failing"
+    assert not google.state.replies
+
+
+def test_an_empty_reply_is_refused(tmp_path, google):
+    config, ids = crawled(tmp_path, google)
+    text = tmp_path / "reply.txt"
+    text.write_text("  \n")
+    result = reply(config, tmp_path, str(ids["r0001"]), "--text-file", str(text), "--yes")
+    assert (result.code, result.stderr.strip()) == (1, "repwatch: the reply is empty: nothing posted")
+
+
+# --- repwatch auth google -----------------------------------------------------------------------------------------
+
+
+def test_auth_google_stores_the_refresh_token_from_the_loopback_redirect(tmp_path, google):
+    config = write_config(tmp_path, google)
+    running = start_process("auth", "google", "--config", str(config), env=ENV, cwd=tmp_path)
+    try:
+        [url] = running.wait_for(f"{google.url}/o/oauth2/v2/auth?")
+        query = {key: values[0] for key, values in parse_qs(urlsplit(url.strip()).query).items()}
+        assert query["client_id"] == CLIENT_ID and query["access_type"] == "offline"
+        assert query["scope"] == "https://www.googleapis.com/auth/business.manage"
+        assert query["redirect_uri"].startswith("http://127.0.0.1:") and query["code_challenge_method"] == "S256"
+        # The owner agrees: Google issues a code for this PKCE challenge and sends the browser to the redirect URI.
+        google.state.codes["4/0code-from-google"] = query["code_challenge"]
+        wrong_state = httpx.get(query["redirect_uri"], params={"code": "4/0code-from-google", "state": "forged"})
+        assert wrong_state.status_code == 400
+        page = httpx.get(query["redirect_uri"], params={"code": "4/0code-from-google", "state": query["state"]})
+        assert page.status_code == 200 and "authorised" in page.text
+        assert running.proc.wait(30) == 0
+    finally:
+        running.terminate()
+    token_file = tmp_path / "data" / "google-oauth.json"
+    assert json.loads(token_file.read_text())["refresh_token"] == "1//refresh-from-consent"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert not any(secret in line for line in running.lines for secret in (CLIENT_SECRET, "4/0code", "1//refresh"))
+    # The stored authorisation is what the crawl uses.
+    assert crawl(config, tmp_path).code == 0
+
+
+def test_auth_google_without_a_google_source_says_so(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n")
+    result = run_cli("auth", "google", "--config", str(config), cwd=tmp_path)
+    assert result.code == 1
+    assert result.stderr.strip() == ("repwatch: no google_business source in the config: add one first "
+                                     "(docs/sources.md, Google Business Profile)")
