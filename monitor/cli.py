@@ -666,9 +666,13 @@ def sources_list() -> None:
     table.add_column("kind")
     table.add_column("site")
     table.add_column("what it reads", overflow="fold")
+    table.add_column("verified on", overflow="fold")
     for name, spider in sorted(load_spiders().items()):
         doc = help_text(spider.__doc__)
-        table.add_row(name, spider.site_name or name, Text(doc))  # Text: `div.review[data-id]` is not markup
+        # `verified_on`: the real page or answer that verified the kind; None when none has yet.
+        verified = getattr(spider, "verified_on", None) if hasattr(spider, "verified_on") else ""
+        table.add_row(name, spider.site_name or name, Text(doc),  # Text: `div.review[data-id]` is not markup
+                      Text(verified if verified is not None else "no real page verified it yet"))
     out.print(table)
 
 
