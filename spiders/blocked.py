@@ -31,6 +31,8 @@ _AKAMAI_OWN_PAGE = re.compile(
     rb"<title>\s*access denied\s*</title>.{0,2000}(?:reference&#32;&#35;\d+&#46;|errors(?:\.|&#46;)edgesuite(?:\.|&#46;)net)",
     re.S,
 )
+# Amazon's own "Robot Check" captcha, and its 503 that asks automated clients to use its API instead.
+_AMAZON_PAGE = re.compile(rb"action=\"/errors/validatecaptcha\"|automated access to amazon data")
 _SUCURI_PAGE = re.compile(
     rb"<title>[^<]{0,80}sucuri website firewall|access denied - sucuri website firewall|cloudproxy@sucuri\.net"
 )
@@ -42,7 +44,7 @@ _PAGE_LITERALS = (
     b"cf_chl_", b"cf-browser-verification", b"cf-challenge", b"cf-error-", b"attention required!",
     b"used cloudflare to restrict access", b"just a moment...", b"px-captcha", b"captcha.px-cdn.net",
     b"has been denied", b"captcha-delivery.com", b"incapsula incident id", b"_incapsula_resource",
-    b"reference&#32;&#35;", b"edgesuite", b"sucuri",
+    b"reference&#32;&#35;", b"edgesuite", b"sucuri", b"validatecaptcha", b"automated access to amazon",
 )
 
 
@@ -87,6 +89,8 @@ def detect_block(status: int, headers: Any, body: bytes) -> str | None:
         blocking_status and ("x-sucuri-block" in header or "x-sucuri-id" in header or "sucuri" in server)
     ):
         return "sucuri"
+    if _AMAZON_PAGE.search(head):
+        return "amazon"
     if blocking_status:
         if "cloudflare" in server and (_CLOUDFLARE_HINT.search(head) or not head.strip()):
             return "cloudflare"

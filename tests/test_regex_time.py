@@ -84,7 +84,7 @@ PATTERNS: dict[str, tuple[re.Pattern[Any], list[str]]] = {
         ])
         for name in ("_CLOUDFLARE_PAGE", "_JUST_A_MOMENT", "_CLOUDFLARE_HINT", "_PERIMETERX_PAGE", "_PERIMETERX_HINT",
                      "_DENIED_TITLE", "_DATADOME_PAGE", "_IMPERVA_PAGE", "_IMPERVA_HINT", "_AKAMAI_PAGE",
-                     "_AKAMAI_OWN_PAGE", "_SUCURI_PAGE")
+                     "_AKAMAI_OWN_PAGE", "_SUCURI_PAGE", "_AMAZON_PAGE")
     },
     "spiders.generic.feed._FEED_ROOT": (spiders.generic.feed._FEED_ROOT, ["<!---->", "<?x?>", "<!--", "<?", " ", "<!DOCTYPE"]),
     "spiders.generic.schema_org._JSON_COMMENT_WRAPPERS": (

@@ -21,6 +21,7 @@ from tests.spiders._pages import page_bytes
         ("blocked_datadome.html", "datadome"),
         ("blocked_akamai.html", "akamai"),
         ("blocked_sucuri.html", "sucuri"),
+        ("blocked_amazon.html", "amazon"),
     ],
 )
 @pytest.mark.parametrize("status", [200, 403, 503])
