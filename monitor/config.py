@@ -74,7 +74,7 @@ class CrawlSettings(Strict):
     obey_robots: bool = True
     polite: bool = Field(True, description="AutoThrottle and a per-domain delay; false only for local benchmarks")
     download_delay: float = Field(1.0, ge=0)
-    concurrency: int = Field(1, ge=1, le=64, description="requests at once per domain")
+    concurrency: int = Field(1, ge=1, le=64, description="requests at once per source")
     browser_path: Path = Field(Path("/usr/bin/chromium"), description="Chromium for sources with render: true")
     keep_runs: Duration = Field(
         timedelta(days=90),
