@@ -105,7 +105,10 @@ class YelpSpider(ReviewSpider):
         if not review_id:
             self.problem("yelp/missing_id")
             return None
-        stars = block.xpath(f".//div[contains(@class, 'i-stars')]{_NOT_PREVIOUS}/@title").get()
+        # `div.i-stars` (2016-2021 pages) or `i.star-img` (earlier ones), titled "4.0 star rating".
+        stars = block.xpath(
+            f".//*[contains(@class, 'i-stars') or contains(@class, 'star-img')]{_NOT_PREVIOUS}/@title"
+        ).get()
         match = _STARS.search(stars or "")
         # Pages with schema.org microdata: the stars and the date in meta[itemprop] (the current version's only).
         rating_value = block.xpath(f".//meta[@itemprop='ratingValue']{_NOT_PREVIOUS}/@content").get()
