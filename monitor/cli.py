@@ -669,7 +669,7 @@ def sources_list() -> None:
     table.add_column("verified on", overflow="fold")
     for name, spider in sorted(load_spiders().items()):
         doc = help_text(spider.__doc__)
-        verified = spider.verified_on or "no real page yet: documented structure only"
+        verified = spider.verified_on or "no real page verified it yet"
         # Text: `div.review[data-id]` is not markup
         table.add_row(name, spider.site_name or name, Text(doc), Text(verified))
     out.print(table)
@@ -1181,6 +1181,90 @@ def slack_listen(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     from monitor.listener import serve
 
     raise typer.Exit(serve(loaded))
+
+# --- Google Business Profile: auth google / reply -------------------------------------------------
+
+
+auth_app = typer.Typer(help="Authorise repwatch with a site's API (once per account).", no_args_is_help=True)
+app.add_typer(auth_app, name="auth")
+
+
+@auth_app.command("google")
+def auth_google(
+    source: Annotated[str | None, typer.Option("--source", help="the google_business source (default: the first)")] = None,
+    port: Annotated[int, typer.Option("--port", help="port of the local redirect server on 127.0.0.1 (0: any free)")] = 0,
+    wait: Annotated[int, typer.Option("--timeout", help="seconds to wait for Google's answer")] = 300,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Let repwatch read and answer the owner's Google reviews: open the printed URL, agree, and the refresh token is
+    stored 0600 under data_dir (google-oauth.json). The client id and secret are the source's options."""
+    from monitor.service.google import GoogleError, authorise
+
+    loaded = open_config(config)
+
+    def show(url: str) -> None:
+        err.print(Text("Open this URL in a browser signed in as the Business Profile's owner, and agree:"))
+        err.print(Text(url))
+        err.print(Text("Waiting for Google to send the browser back to repwatch on 127.0.0.1 ..."))
+
+    try:
+        done = authorise(loaded, source, show=show, port=port, timeout=wait)
+    except GoogleError as exc:
+        fail(str(exc))
+    out.print(Text(f"authorised: source {done.source} can now be crawled and answered "
+                   f"(refresh token stored in {done.token_file}, readable by you only)"))
+
+
+@app.command()
+def reply(
+    review_id: Annotated[int, typer.Argument(help="the review's id (repwatch reviews shows it)")],
+    text_file: Annotated[Path, typer.Option("--text-file", help="the reply, UTF-8 text ('-': standard input)")],
+    yes: Annotated[bool, typer.Option("--yes", help="post without asking first")] = False,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Post the owner's reply to a Google review (google_business sources) after a confirmation; other sites are
+    answered on the site itself. Nothing is posted without this command."""
+    from monitor.service.google import (
+        CannotPost,
+        GoogleError,
+        check_reply_text,
+        post_reply,
+        reply_target,
+    )
+    from monitor.service.reviews import NoSuchReview
+
+    loaded = open_config(config)
+    try:
+        target = reply_target(loaded, review_id)
+    except NoSuchReview as exc:
+        fail(str(exc))
+    except CannotPost as exc:  # "repwatch cannot post on SITE; answer at URL"
+        err.print(Text(terminal_safe(str(exc), 500)))
+        raise typer.Exit(EXIT_FAILURE) from None
+    try:
+        raw = sys.stdin.read() if str(text_file) == "-" else text_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {text_file}: {getattr(exc, 'strerror', None) or exc}")
+    try:
+        text = check_reply_text(raw)
+    except GoogleError as exc:
+        fail(str(exc))
+    if not yes:
+        stars = "" if target.rating is None else f" {target.rating:g}★"
+        err.print(Text(f"review #{target.review_id} on {target.source}{stars} by {terminal_safe(target.author or '?', 80)}: "
+                       f"{terminal_safe(target.body, 300)}"))
+        if target.current_reply:
+            err.print(Text(f"it replaces the reply: {terminal_safe(target.current_reply, 300)}"))
+        err.print(Text(f"reply: {terminal_safe(text, 2000)}"))
+        if not typer.confirm("Post this reply on Google?", default=False, err=True):
+            fail("not posted")
+    try:
+        posted = post_reply(loaded, review_id, text)
+    except GoogleError as exc:
+        fail(str(exc))
+    out.print(Text(f"reply posted on Google to review #{posted.review_id}"
+                   + (f" at {posted.update_time}" if posted.update_time else "")
+                   + "; the next crawl records it"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -75,7 +75,7 @@ class CrawlSettings(Strict):
     obey_robots: bool = True
     polite: bool = Field(True, description="AutoThrottle and a per-domain delay; false only for local benchmarks")
     download_delay: float = Field(1.0, ge=0)
-    concurrency: int = Field(1, ge=1, le=64, description="requests at once per domain")
+    concurrency: int = Field(1, ge=1, le=64, description="requests at once per source")
     browser_path: Path = Field(Path("/usr/bin/chromium"), description="Chromium for sources with render: true")
     keep_runs: Duration = Field(
         timedelta(days=90),
@@ -247,6 +247,8 @@ class SourceConfig(Strict):
     max_pages: int | None = Field(None, ge=1)
     render: bool = Field(False, description="render pages in headless Chromium (sites that build reviews with JS)")
     obey_robots: bool | None = Field(None, description="override crawl.obey_robots for this source (logged)")
+    download_delay: float | None = Field(None, ge=0, description="override crawl.download_delay for this source")
+    concurrency: int | None = Field(None, ge=1, le=64, description="override crawl.concurrency for this source")
     options: dict[str, Any] = Field(default_factory=dict)
     schedule: ScheduleRule | None = Field(None, description="override schedule.crawl for this source")
 

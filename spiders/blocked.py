@@ -25,6 +25,17 @@ _DATADOME_PAGE = re.compile(rb"captcha-delivery\.com")
 _IMPERVA_PAGE = re.compile(rb"incapsula incident id|_incapsula_resource\?(?:cwudnsai|swudnsai)")
 _IMPERVA_HINT = re.compile(rb"_incapsula_resource")
 _AKAMAI_PAGE = re.compile(rb"<title>\s*access denied\s*</title>.{0,2000}reference #\d+\.", re.S)
+# Akamai's own page writes its reference in entities ("Reference&#32;&#35;18&#46;2d35…") and links to its error
+# explainer on edgesuite.net: with the "Access Denied" title, only Akamai's edge answers this way, at any status.
+_AKAMAI_OWN_PAGE = re.compile(
+    rb"<title>\s*access denied\s*</title>.{0,2000}(?:reference&#32;&#35;\d+&#46;|errors(?:\.|&#46;)edgesuite(?:\.|&#46;)net)",
+    re.S,
+)
+# Amazon's own "Robot Check" captcha, and its 503 that asks automated clients to use its API instead.
+_AMAZON_PAGE = re.compile(rb"action=\"/errors/validatecaptcha\"|automated access to amazon data")
+_SUCURI_PAGE = re.compile(
+    rb"<title>[^<]{0,80}sucuri website firewall|access denied - sucuri website firewall|cloudproxy@sucuri\.net"
+)
 
 # Fast path for answers with an ordinary status (all but a handful of pages): the regexes above cost ~1.6 ms on a
 # 90 KB review page, ten `in` checks ~0.1 ms. Every vendor pattern that can fire without a blocking status contains
@@ -33,6 +44,7 @@ _PAGE_LITERALS = (
     b"cf_chl_", b"cf-browser-verification", b"cf-challenge", b"cf-error-", b"attention required!",
     b"used cloudflare to restrict access", b"just a moment...", b"px-captcha", b"captcha.px-cdn.net",
     b"has been denied", b"captcha-delivery.com", b"incapsula incident id", b"_incapsula_resource",
+    b"reference&#32;&#35;", b"edgesuite", b"sucuri", b"validatecaptcha", b"automated access to amazon",
 )
 
 
@@ -71,8 +83,14 @@ def detect_block(status: int, headers: Any, body: bytes) -> str | None:
         (blocking_status or len(body or b"") < 8192) and _IMPERVA_HINT.search(head)
     ) or (blocking_status and ("x-iinfo" in header or "incap_ses" in header.get("set-cookie", ""))):
         return "imperva"
-    if _AKAMAI_PAGE.search(head) and (blocking_status or "akamai" in server):
+    if _AKAMAI_OWN_PAGE.search(head) or (_AKAMAI_PAGE.search(head) and (blocking_status or "akamai" in server)):
         return "akamai"
+    if _SUCURI_PAGE.search(head) or (
+        blocking_status and ("x-sucuri-block" in header or "x-sucuri-id" in header or "sucuri" in server)
+    ):
+        return "sucuri"
+    if _AMAZON_PAGE.search(head):
+        return "amazon"
     if blocking_status:
         if "cloudflare" in server and (_CLOUDFLARE_HINT.search(head) or not head.strip()):
             return "cloudflare"

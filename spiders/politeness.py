@@ -1,4 +1,5 @@
-"""Politeness Scrapy 2.19 leaves out (DESIGN §7): robots.txt before every request, Crawl-delay, Retry-After."""
+"""Politeness Scrapy 2.19 leaves out (DESIGN §7): robots.txt before every request, Crawl-delay, Retry-After,
+backoff on 429/503 without Retry-After, and each source's own download slot."""
 from __future__ import annotations
 
 import asyncio
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 # scheduled run tries again) instead of holding the whole crawl child, which has one timeout for every source.
 RETRY_AFTER_CAP = 600.0
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+# A 429 or 503 that does not say how long to wait: the retry waits BACKOFF_BASE · 2^(retries so far) seconds, at most
+# BACKOFF_MAX (stock Scrapy retried at once, which is what makes a rate limiter ban a client). Settings of these names
+# override them.
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 60.0
 
 
 def parse_retry_after(value: bytes | str | None, now: datetime | None = None) -> float | None:
@@ -104,11 +110,23 @@ def _host(request: Request) -> str:
 
 
 class PoliteDownloader(Downloader):
-    """Scrapy's downloader, with each send waiting its turn at the process-wide `HostGate`.
+    """Scrapy's downloader, with each send waiting its turn at the process-wide `HostGate`, and one download slot per
+    source.
 
     The gate sits at the moment of sending (after the slot has released the request), not in a middleware: requests
     pass middlewares long before the slot sends them, so spacing taken there would not be the spacing on the wire.
+
+    Scrapy keys its slots (download delay, concurrency, AutoThrottle) by host. Here they are keyed by the source: a
+    source's `download_delay` and `concurrency` hold for all its requests whichever hosts they go to (an API's token
+    host and its data host), and are its own, not another source's. A request whose meta names a `download_slot`
+    keeps it. robots.txt's Crawl-delay and a Retry-After stay per host, across sources: the site asked for them.
     """
+
+    def get_slot_key(self, request: Request) -> str:
+        source = getattr(self.crawler.spider, "source", None)
+        if request.meta.get(self.DOWNLOAD_SLOT) is None and source:
+            return f"source:{source}"
+        return super().get_slot_key(request)
 
     async def _download(self, slot: Slot, request: Request) -> Response:
         host = _host(request)
@@ -163,8 +181,14 @@ class RobotsFirstMiddleware(RobotsTxtMiddleware):
             self._stats.set_value("robotstxt/crawl_delay", float(delay))
 
 
+def backoff_seconds(retries_so_far: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
+    """How long the next retry of a 429/503 that named no wait waits: base, 2·base, 4·base … at most `cap`."""
+    return min(cap, base * 2 ** max(0, retries_so_far))
+
+
 class RetryAfterMiddleware(RetryMiddleware):
-    """RetryMiddleware that waits as long as a 429 or 503 says in Retry-After before the retry (Scrapy ignores it).
+    """RetryMiddleware that waits as long as a 429 or 503 says in Retry-After before the retry (Scrapy ignores it),
+    and backs off exponentially when it says nothing (Scrapy retried at once).
 
     The wait holds the whole host at the `HostGate` (the site asked us to back off, not just this URL) without
     blocking the reactor. When the retries are spent the answer goes on to the spider, whose block check names it.
@@ -177,19 +201,35 @@ class RetryAfterMiddleware(RetryMiddleware):
             response.status not in RETRY_AFTER_STATUSES
             or response.status not in self.retry_http_codes
             or request.meta.get("dont_retry", False)
-            or b"Retry-After" not in response.headers
         ):
             return super().process_response(request, response)
         stats = self.crawler.stats
+        if b"Retry-After" not in response.headers:
+            return self._back_off(request, response)
         seconds = parse_retry_after(response.headers.get(b"Retry-After"))
         if seconds is None:
             stats.inc_value("retry_after/unreadable")
-            return super().process_response(request, response)
+            return self._back_off(request, response)
         if seconds > RETRY_AFTER_CAP:
             return self._over_cap(request, response, seconds)
         HOSTS.hold(_host(request), seconds)
         stats.inc_value("retry_after/count")
         stats.max_value("retry_after/max_seconds", seconds)
+        return super().process_response(request, response)
+
+    def _back_off(self, request: Request, response: Response) -> Request | Response:
+        """No wait named: hold the host for the next step of the exponential backoff, if a retry is still due."""
+        retries = int(request.meta.get("retry_times", 0))
+        if retries < int(request.meta.get("max_retry_times", self.max_retry_times)):
+            settings = self.crawler.settings
+            seconds = backoff_seconds(
+                retries, settings.getfloat("REPWATCH_BACKOFF_BASE", BACKOFF_BASE),
+                settings.getfloat("REPWATCH_BACKOFF_MAX", BACKOFF_MAX),
+            )
+            HOSTS.hold(_host(request), seconds)
+            stats = self.crawler.stats
+            stats.inc_value("retry_backoff/count")
+            stats.max_value("retry_backoff/max_seconds", seconds)
         return super().process_response(request, response)
 
     def _over_cap(self, request: Request, response: Response, seconds: float) -> Response:

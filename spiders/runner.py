@@ -43,6 +43,8 @@ class SourcePlan(TypedDict):
     options: dict[str, Any]
     render: NotRequired[bool]  # without it the source is fetched plainly
     obey_robots: NotRequired[bool]  # without it the crawl's own setting holds
+    download_delay: NotRequired[float]  # the source's own pacing; without them the crawl's own settings hold
+    concurrency: NotRequired[int]
     baseline: bool  # the source's first crawl
     incremental: bool  # stop paging at a page of known reviews
 
@@ -193,6 +195,16 @@ def _robots_settings(crawl: CrawlOptions, source: SourcePlan) -> dict[str, Any]:
     return {"ROBOTSTXT_OBEY": bool(obey)}
 
 
+def _pacing_settings(source: SourcePlan) -> dict[str, Any]:
+    """This source's own download delay and concurrency (its download slot is its own: spiders/politeness.py)."""
+    settings: dict[str, Any] = {}
+    if "download_delay" in source:
+        settings["DOWNLOAD_DELAY"] = float(source["download_delay"])
+    if "concurrency" in source:
+        settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = int(source["concurrency"])
+    return settings
+
+
 def run_plan(plan: CrawlPlan) -> None:
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
@@ -219,6 +231,7 @@ def run_plan(plan: CrawlPlan) -> None:
         crawler = process.create_crawler(spider_class(source["kind"]))
         crawler.settings.update(render, priority="spider")  # this crawler only; not frozen until crawl()
         crawler.settings.update(_robots_settings(plan["crawl"], source), priority="spider")
+        crawler.settings.update(_pacing_settings(source), priority="spider")
 
         def on_closed(
             spider: Spider, reason: str,

@@ -95,6 +95,7 @@ def crawl_settings(crawl: CrawlOptions, *, data_dir: Path, database_url: str) ->
         CONCURRENT_REQUESTS_PER_DOMAIN=crawl["concurrency"],
         DOWNLOAD_DELAY=crawl["download_delay"],
         HTTPCACHE_DIR=str(data_dir / "httpcache"),
+        REPWATCH_DATA_DIR=str(data_dir),  # API sources keep their OAuth tokens there (spiders/oauth.py)
         REPWATCH_DATABASE_URL=database_url,
         # The runner hands Scrapy the spider classes it needs; the stock loader would import every spider module
         # in SPIDER_MODULES first (~0.1-0.3 s of each crawl's start, more as spiders are added).

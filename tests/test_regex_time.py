@@ -80,9 +80,11 @@ PATTERNS: dict[str, tuple[re.Pattern[Any], list[str]]] = {
         f"spiders.blocked.{name}": (getattr(spiders.blocked, name), [
             "<title>", "<title> ", "<title>access denied</title>", "<title>access denied</title> reference #1",
             "cf_chl_", "_incapsula_resource?", "<title>just a moment", " ",
+            "<title>access denied</title>reference&#32;&#35;1", "<title>sucuri", "errors.edgesuite",
         ])
         for name in ("_CLOUDFLARE_PAGE", "_JUST_A_MOMENT", "_CLOUDFLARE_HINT", "_PERIMETERX_PAGE", "_PERIMETERX_HINT",
-                     "_DENIED_TITLE", "_DATADOME_PAGE", "_IMPERVA_PAGE", "_IMPERVA_HINT", "_AKAMAI_PAGE")
+                     "_DENIED_TITLE", "_DATADOME_PAGE", "_IMPERVA_PAGE", "_IMPERVA_HINT", "_AKAMAI_PAGE",
+                     "_AKAMAI_OWN_PAGE", "_SUCURI_PAGE", "_AMAZON_PAGE")
     },
     "spiders.generic.feed._FEED_ROOT": (spiders.generic.feed._FEED_ROOT, ["<!---->", "<?x?>", "<!--", "<?", " ", "<!DOCTYPE"]),
     "spiders.generic.schema_org._JSON_COMMENT_WRAPPERS": (

@@ -151,6 +151,11 @@ def run_crawl(
         session.flush()
         plan = _plan(config, runs, full)
         plan["parent_pid"] = os.getpid()  # the child dies with us (spiders/runner.die_with_parent)
+        for entry, (source_config, _, _) in zip(plan["sources"], runs, strict=True):
+            if source_config.download_delay is not None:  # the source's own pacing (spiders/politeness.py)
+                entry["download_delay"] = source_config.download_delay
+            if source_config.concurrency is not None:
+                entry["concurrency"] = source_config.concurrency
         for entry in plan["sources"]:
             if entry["source_id"] in whole:
                 entry["incremental"] = False

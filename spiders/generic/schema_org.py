@@ -25,6 +25,13 @@ _JSON_COMMENT_WRAPPERS = re.compile(r"^\s*(?:<!--|<!\[CDATA\[)|(?:-->|\]\]>)\s*$
 # up to ~200 properties; at these limits the worst page found takes ~0.3 s.
 MAX_MICRODATA_DEPTH = 16
 MAX_MICRODATA_WORK = 10_000_000  # the sum, over items, of the square of the number of properties inside each
+# Where a microdata review's own element is kept (for its text when no property holds it); never hashed or shown.
+_ELEMENT = "_element"
+# Not visible text of a review element: other properties (author, rating, title …), scripts and hidden parts.
+_NOT_OWN_TEXT = etree.XPath(
+    ".//*[@itemprop or @hidden or @aria-hidden='true' or self::script or self::style or self::noscript"
+    " or self::template or self::button]"
+)
 
 
 class SchemaOrgSpider(ReviewSpider):
@@ -79,8 +86,12 @@ class SchemaOrgSpider(ReviewSpider):
         return None if url == response.url else url
 
     def _review(self, response: Response, node: dict[str, Any]) -> tuple[ReviewItem, str]:
+        element = node.pop(_ELEMENT, None)
         author = clean_line(_name(node.get("author")))
         body = clean_text(_first(node.get("reviewBody")) or _first(node.get("description")) or _first(node.get("text")))
+        if not body and element is not None:
+            # Microdata that marks the author and the stars but not the text: the text is the element's own.
+            body = own_text(element)
         raw_date = _first(node.get("datePublished")) or _first(node.get("dateCreated"))
         published = parse_datetime(raw_date) if raw_date else None
         if raw_date and published is None:
@@ -132,6 +143,36 @@ class SchemaOrgSpider(ReviewSpider):
         return round(min(5.0, max(1.0, scaled)), 2)
 
 
+def own_text(element: Any) -> str:
+    """The visible text of a microdata item's element, without its properties' elements (author, rating, date,
+    title: fields of their own), scripts, buttons and hidden parts."""
+    from copy import deepcopy
+
+    from spiders.pipelines.normalize import html_to_text
+
+    copy = deepcopy(element)
+    copy.tail = None
+    for drop in _NOT_OWN_TEXT(copy):
+        if drop.getparent() is None:
+            continue  # inside an element already dropped
+        _drop_keeping_tail(drop)
+    text = html_to_text(etree.tostring(copy, encoding="unicode", method="html"))
+    # What separated the dropped fields ("— Dana, 11 Feb" leaves "— ,") is no part of the text.
+    lines = [line for line in text.split("\n") if not line or any(c.isalnum() for c in line)]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _drop_keeping_tail(element: Any) -> None:
+    parent = element.getparent()
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
 def content_id(author: str | None, day: str, body: str) -> str:
     """A stable id for a review the page gives none: author, day and text, case and spacing ignored."""
     key = "\x1f".join(((author or "").casefold(), day, " ".join(body.split()).casefold()))
@@ -172,7 +213,7 @@ def _review_nodes(
         from extruct.w3cmicrodata import MicrodataExtractor
 
         try:
-            items = MicrodataExtractor().extract_items(root, response.url)
+            items = MicrodataExtractor(add_html_node=True).extract_items(root, response.url)
         except (ValueError, TypeError, AttributeError, RecursionError):
             if on_problem:
                 on_problem("schema_org/bad_microdata")
@@ -241,6 +282,8 @@ def _from_microdata(item: Any) -> Any:
     node: dict[str, Any] = {k: _from_microdata(v) for k, v in (item.get("properties") or {}).items()}
     if item.get("type"):
         node["@type"] = item["type"]
+        if _types(node) & REVIEW_TYPES and item.get("htmlNode") is not None:
+            node[_ELEMENT] = item["htmlNode"]
     if item.get("id"):
         node["@id"] = item["id"]
     return node

@@ -36,7 +36,7 @@ WARSAW = _warsaw()
 
 
 class CeneoSpider(ReviewSpider):
-    """Ceneo.pl product reviews (documented structure only: no saved real page was checked).
+    """Ceneo.pl product reviews (checked on one real review card of 2023; no whole real page yet).
 
     Configure a product page, https://www.ceneo.pl/<product number>, or its reviews tab,
     https://www.ceneo.pl/<product number>/opinie-1. Each review card gives its id, the reviewer's name, the score

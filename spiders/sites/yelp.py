@@ -25,6 +25,12 @@ _STARS = re.compile(r"(\d(?:\.\d+)?) star")
 _US_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 # Elements of an archived earlier version of a review, which Yelp shows inside the current one.
 _NOT_PREVIOUS = "[not(ancestor::*[contains(concat(' ', normalize-space(@class), ' '), ' previous-review ')])]"
+_REVIEW_CLASS = "contains(concat(' ', normalize-space(@class), ' '), ' review ')"
+# Review blocks: not one inside another review (an archived previous version may be marked up as a review too).
+REVIEW_BLOCKS = (
+    f"//div[@data-review-id][{_REVIEW_CLASS}][not(ancestor::div[@data-review-id][{_REVIEW_CLASS}])]"
+    "[not(contains(concat(' ', normalize-space(@class), ' '), ' previous-review '))]"
+)
 
 
 class YelpSpider(ReviewSpider):
@@ -33,7 +39,8 @@ class YelpSpider(ReviewSpider):
     GetBusinessReviewFeed), which is what current, script-rendered business pages load.
 
     From HTML: each review block with stars, date (an updated review carries its update date), text and the
-    business owner's comment as the reply; archived previous versions are skipped. From the feed: id, text,
+    business owner's comment as the reply, the stars and date read from schema.org microdata
+    (meta[itemprop=ratingValue], datePublished) where the page has them; archived previous versions are skipped. From the feed: id, text,
     language, stars, author and time, but no owner replies (no saved answer shows where they are), and only the
     first answer: the feed's next page is a POST with a cursor.
     """
@@ -48,7 +55,9 @@ class YelpSpider(ReviewSpider):
     def sniff(cls, response: Response) -> bool:
         if _feed_nodes(response) is not None:
             return True
-        return isinstance(response, HtmlResponse) and bool(response.css("div.review[data-review-id] div.i-stars"))
+        return isinstance(response, HtmlResponse) and bool(
+            response.css("div.review[data-review-id] div.i-stars, div.review[data-review-id] meta[itemprop=ratingValue]")
+        )
 
     def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         nodes = _feed_nodes(response)
@@ -56,7 +65,7 @@ class YelpSpider(ReviewSpider):
             yield from self.read_each(nodes, lambda node: self._review_from_node(response, node))
         elif isinstance(response, HtmlResponse):
             page_author = clean_line(" ".join(response.css(".user-profile_info h1 ::text").getall()))
-            blocks = response.css("div.review[data-review-id]")
+            blocks = response.xpath(REVIEW_BLOCKS)
             yield from self.read_each(blocks, lambda block: self._review_from_block(response, block, page_author))
 
     def next_page(self, response: Response) -> str | None:
@@ -96,19 +105,32 @@ class YelpSpider(ReviewSpider):
         if not review_id:
             self.problem("yelp/missing_id")
             return None
-        stars = block.xpath(f".//div[contains(@class, 'i-stars')]{_NOT_PREVIOUS}/@title").get()
+        # `div.i-stars` (2016-2021 pages) or `i.star-img` (earlier ones), titled "4.0 star rating".
+        stars = block.xpath(
+            f".//*[contains(@class, 'i-stars') or contains(@class, 'star-img')]{_NOT_PREVIOUS}/@title"
+        ).get()
         match = _STARS.search(stars or "")
+        # Pages with schema.org microdata: the stars and the date in meta[itemprop] (the current version's only).
+        rating_value = block.xpath(f".//meta[@itemprop='ratingValue']{_NOT_PREVIOUS}/@content").get()
         qualifier = block.xpath(f".//span[contains(@class, 'rating-qualifier')]{_NOT_PREVIOUS}").get()
-        text = block.css("div.review-content > p")
+        published = block.xpath(f".//meta[@itemprop='datePublished']{_NOT_PREVIOUS}/@content").get()
+        text = block.xpath(f".//div[contains(concat(' ', normalize-space(@class), ' '), ' review-content ')]"
+                           f"{_NOT_PREVIOUS}/p | .//*[@itemprop='description' or @itemprop='reviewBody']{_NOT_PREVIOUS}")
         business_link = block.css("a.biz-name::attr(href)").get()
+        author = (
+            clean_line(" ".join(block.css(".user-display-name ::text").getall()))
+            or clean_line(block.xpath(f".//meta[@itemprop='author']{_NOT_PREVIOUS}/@content").get())
+            or clean_line(" ".join(block.xpath(f".//*[@itemprop='author']{_NOT_PREVIOUS}//*[@itemprop='name']//text()")
+                                   .getall()))
+        )
         return ReviewItem(
             external_id=review_id,
             url=_review_url(response.urljoin(business_link) if business_link else response.url, review_id),
             body=html_to_text(text.get("")),
-            rating=self._rating(match.group(1) if match else None),
-            author=clean_line(" ".join(block.css(".user-display-name ::text").getall())) or page_author,
-            published_at=self._us_date(html_to_text(qualifier) if qualifier else None),
-            language=clean_line(text.attrib.get("lang")) if text else None,
+            rating=self._rating(match.group(1) if match else rating_value),
+            author=author or page_author,
+            published_at=self._block_date(html_to_text(qualifier) if qualifier else None, published),
+            language=clean_line(text[0].attrib.get("lang")) if text else None,
             reply=self._owner_reply(block),
             snippet_hash=snippet_hash(block.get()),
         )
@@ -140,6 +162,14 @@ class YelpSpider(ReviewSpider):
         if parsed is None:
             self.problem("yelp/bad_date")
         return parsed
+
+    def _block_date(self, qualifier: str | None, published: str | None) -> datetime | None:
+        """The qualifier's M/D/YYYY (an updated review's update date), else the microdata's datePublished."""
+        if published and not _US_DATE.search(qualifier or ""):
+            parsed = parse_datetime(published.strip())
+            if parsed is not None:
+                return parsed
+        return self._us_date(qualifier)
 
     def _us_date(self, text: str | None) -> datetime | None:
         """"3/16/2015 Updated review" → 2015-03-16 (UTC midnight: Yelp prints the reviewer's local day)."""

@@ -111,6 +111,48 @@ def test_retry_after_is_waited_out_and_the_page_then_crawled(tmp_path, status):
     assert run.stats["retry_after/count"] == 1
 
 
+@pytest.mark.parametrize(("status", "times"), [(429, 2), (503, 1)])
+def test_without_retry_after_the_retries_back_off_exponentially(tmp_path, status, times):
+    """Stock Scrapy retried a bare 429 at once (~20 ms later): a rate limiter answers that with a ban."""
+    with SiteServer(robots_txt="User-agent: *\nDisallow: /private/\n") as site:
+        publish(site, "a.example")
+        site.set_status("/review/a.example", status, body=b"slow down", times=times)
+        setup = Setup(site, None, write_config(tmp_path, site.url, {"src-a": "a.example"}), tmp_path)
+        result = setup.crawl()
+        log = [r for r in site.requests if r.path == "/review/a.example"]
+
+    assert result.code == 0, result.stderr
+    assert [r.status for r in log] == [status] * times + [200]
+    gaps = [later.at - earlier.at for earlier, later in pairwise(log)]
+    assert [round(gap) for gap in gaps] == [1, 2][:times], gaps  # 1 s, then 2 s
+    assert all(gap >= floor - 0.05 for gap, floor in zip(gaps, (1, 2), strict=False)), gaps
+    run = runs(tmp_path)["src-a"]
+    assert run.outcome == "ok" and run.items == 3
+    assert run.stats["retry_backoff/count"] == times and run.stats["retry_backoff/max_seconds"] == times
+
+
+def test_download_delay_and_concurrency_are_each_sources_own(tmp_path):
+    """A slow source (its own download_delay) paces only itself: a source on the same host goes at its own pace."""
+    with SiteServer(robots_txt="User-agent: *\nDisallow: /private/\n") as site:
+        publish(site, "slow.example", n=50)  # 3 pages each
+        publish(site, "fast.example", n=50)
+        config = write_config(tmp_path, site.url, {"src-slow": "slow.example"}, extra="\n        download_delay: 0.8")
+        config.write_text(
+            config.read_text() + f"      - name: src-fast\n        kind: trustpilot\n"
+            f"        url: {site.url}/review/fast.example\n        concurrency: 2\n"
+        )
+        setup = Setup(site, None, config, tmp_path)
+        result = setup.crawl()
+        slow = [r.at for r in site.requests if r.path.startswith("/review/slow.example")]
+        fast = [r.at for r in site.requests if r.path.startswith("/review/fast.example")]
+
+    assert result.code == 0, result.stderr
+    assert len(slow) == len(fast) == 3
+    assert min(b - a for a, b in pairwise(slow)) >= 0.75  # its own delay, between each of its pages
+    assert fast[-1] - fast[0] < 0.75  # not held by the slow source's delay on the same host
+    assert fast[-1] < slow[-1]
+
+
 def test_a_retry_after_beyond_the_cap_fails_the_source_at_once_with_the_reason(tmp_path):
     with SiteServer(robots_txt="User-agent: *\nDisallow: /private/\n") as site:
         publish(site, "a.example")

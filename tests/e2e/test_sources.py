@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, select
 
 from models.tables import Review, Source
@@ -73,3 +74,25 @@ def test_a_full_crawl_records_reviews_taken_down_and_history_shows_them(e2e):
     assert e2e.crawl("--full").code == 0
     again = e2e.repwatch("history", str(removed[0][0]), "--format", "json")
     assert [json.loads(line)["change"] for line in again.stdout.splitlines()] == ["first", "removed", "reappeared"]
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "headers", "vendor"),
+    [
+        ("blocked_akamai.html", 403, {"Server": "AkamaiGHost"}, "akamai"),
+        ("blocked_sucuri.html", 403, {"Server": "Sucuri/Cloudproxy", "X-Sucuri-ID": "14013"}, "sucuri"),
+        ("blocked_datadome.html", 403, {"X-DataDome": "protected"}, "datadome"),
+        ("blocked_imperva.html", 200, {}, "imperva"),
+    ],
+)
+def test_every_named_wall_turns_the_source_blocked_not_broken(e2e, page, status, headers, vendor):
+    """Akamai, Sucuri, DataDome and Imperva walls, on a source that had reviews: `blocked: VENDOR` with evidence."""
+    e2e.publish(history_reviews())
+    assert e2e.crawl().code == 0
+    wall = (Path(__file__).resolve().parents[1] / "spiders" / "pages" / page).read_bytes()
+    e2e.site.set_status(PAGE, status, headers=headers, body=wall)
+    result = e2e.crawl()
+    assert result.code == 1
+    [line] = problem_lines(result)
+    assert f"acme-trustpilot blocked: blocked: {vendor} at" in line and f"HTTP {status}" in line and "sha256" in line
+    assert source_row(e2e).state == "blocked"

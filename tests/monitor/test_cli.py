@@ -73,6 +73,14 @@ def test_sources_list_shows_every_kind_with_its_help():
     result = run_cli("sources", "list")
     assert result.code == 0
     assert "trustpilot" in result.stdout and "schema_org" in result.stdout
+    assert "verified on" in result.stdout
+
+
+def test_sources_list_says_which_kinds_no_real_page_verified():
+    result = run_cli("sources", "list", env={"COLUMNS": "400"})
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") >= 5}
+    for kind in ("ripoff_report", "google_business"):
+        assert rows[kind].split("│")[4].strip() == "no real page verified it yet", rows[kind]
 
 
 def test_sources_list_says_which_kinds_a_real_page_verified():
@@ -85,7 +93,7 @@ def test_sources_list_says_which_kinds_a_real_page_verified():
     assert rows["google_play"].startswith("a real app page (May 2018 layout")
     assert rows["app_store"].startswith("Apple's real feed")
     assert rows["reddit"].startswith("a real thread's .json")
-    assert rows["bluesky"].startswith("no real page yet")
+    assert rows["bluesky"] == "no real page verified it yet"
 
 
 def test_eval_reports_negative_f1_per_language(tmp_path):

@@ -19,6 +19,9 @@ from tests.spiders._pages import page_bytes
         ("blocked_perimeterx.html", "perimeterx"),
         ("blocked_imperva.html", "imperva"),
         ("blocked_datadome.html", "datadome"),
+        ("blocked_akamai.html", "akamai"),
+        ("blocked_sucuri.html", "sucuri"),
+        ("blocked_amazon.html", "amazon"),
     ],
 )
 @pytest.mark.parametrize("status", [200, 403, 503])
@@ -32,6 +35,16 @@ def test_vendor_named_from_headers(status: int):
     assert detect_block(status, challenge, b"<html></html>") == "cloudflare"
     assert detect_block(403, {"X-DataDome": "protected"}, b"<html>blocked</html>") == "datadome"
     assert detect_block(403, {"x-iinfo": "5-1234-0 0NNN"}, b"<html></html>") == "imperva"
+    assert detect_block(403, {"Server": "Sucuri/Cloudproxy", "X-Sucuri-ID": "14013"}, b"<html></html>") == "sucuri"
+    assert detect_block(403, {"Server": "AkamaiGHost"}, b"<title>Access Denied</title> Reference #18.5f2c1a17.17") == "akamai"
+
+
+def test_weak_hints_alone_do_not_block_an_ordinary_answer():
+    """A site behind Sucuri or Akamai answers every page with their headers; only a wall or a blocking status counts."""
+    body = page_bytes("trustpilot.html")
+    assert detect_block(200, {"Server": "Sucuri/Cloudproxy", "X-Sucuri-ID": "14013"}, body) is None
+    assert detect_block(200, {"Server": "AkamaiGHost"}, body) is None
+    assert detect_block(200, {}, b"<title>Access Denied</title> the staff denied me a refund, reference #12.") is None
 
 
 def test_generic_status_without_vendor_markers():
@@ -92,6 +105,7 @@ def test_a_large_ordinary_page_served_by_cloudflare_is_not_blocked():
         ("bbsetup__pyszne_aux.pyszne.pl.html", "cloudflare"),
         ("bbsetup__canva_about.canva.com.html", "cloudflare"),
         ("bbsetup__fanduel_api.fanduel.com.html", "perimeterx"),
+        ("bbsetup__imperva-incapsula__acc-sklep.pyszne.pl.html", "imperva"),
     ],
 )
 def test_real_challenge_pages(real_pages: Path, filename: str, vendor: str):
@@ -120,7 +134,7 @@ def _full_check(monkeypatch, status, headers, body):
 @pytest.mark.parametrize(
     "page",
     ["blocked_cloudflare_challenge.html", "blocked_cloudflare_1020.html", "blocked_perimeterx.html",
-     "blocked_imperva.html", "blocked_datadome.html", "trustpilot.html", "trustpilot_2024_cards.html",
+     "blocked_imperva.html", "blocked_datadome.html", "blocked_akamai.html", "blocked_sucuri.html", "trustpilot.html", "trustpilot_2024_cards.html",
      "schema_org_jsonld.html", "schema_org_microdata.html"],
 )
 @pytest.mark.parametrize("headers", [{}, {"Server": "cloudflare"}, {"Server": "AkamaiGHost"}, {"cf-mitigated": "challenge"}])

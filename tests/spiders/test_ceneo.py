@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
 
 from spiders.extract import choose_spider, extract_reviews
 from spiders.sites.ceneo import CeneoSpider
-from tests.spiders._pages import html_response, page_bytes
+from tests.spiders._pages import fingerprint, html_response, page_bytes
 
 PRODUCT_URL = "https://www.ceneo.pl/98765432"
 
@@ -80,3 +83,20 @@ def test_auto_detection_by_host_and_by_content():
     reviews = extract_reviews(page_bytes("ceneo.html"), "")  # the canonical link gives the product URL
     assert [r.external_id for r in reviews] == ["41778201", "41760033", "41700950"]
     assert [r.source for r in reviews] == ["ceneo"] * 3
+
+
+@pytest.mark.fixtures
+def test_the_real_review_card_reads_with_every_field(real_pages: Path):
+    """The one real Ceneo card we have (a 2023 browser DOM inside a JS template literal): id, author, score, the
+    written date to the second (Warsaw winter time, UTC+1), text and pros; its comment box is not a second review."""
+    script = (real_pages / "ceneo" / "fragments" / "kcholew4__single-review-card-dom__2023.js").read_text("utf-8")
+    card = script.split("`")[1].encode()
+    url = "https://www.ceneo.pl/138638987"
+    assert choose_spider(url, card) == choose_spider("", card) == "ceneo"
+    [review] = extract_reviews(card, url, spider="ceneo")
+    assert (review.external_id, review.rating, review.published_at) == ("16890757", 5, utc(2022, 12, 16, 10, 15, 13))
+    assert fingerprint(review.author) == "d58bd50b0507"
+    text, _, pros = review.body.partition("\n\nZalety: ")
+    assert fingerprint(text) == "4d3424bcde76" and len(text) > 400
+    assert len(pros.split(", ")) == 3 and "Wady" not in review.body
+    assert (review.url, review.language, review.reply) == (url + "#tab=reviews", "pl", None)

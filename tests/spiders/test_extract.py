@@ -82,7 +82,8 @@ def test_named_spider_overrides_auto():
 @pytest.mark.parametrize(
     ("page", "vendor"),
     [("blocked_cloudflare_challenge.html", "cloudflare"), ("blocked_perimeterx.html", "perimeterx"),
-     ("blocked_imperva.html", "imperva"), ("blocked_datadome.html", "datadome")],
+     ("blocked_imperva.html", "imperva"), ("blocked_datadome.html", "datadome"), ("blocked_akamai.html", "akamai"),
+     ("blocked_sucuri.html", "sucuri")],
 )
 def test_challenge_pages_raise_blocked(page: str, vendor: str):
     with pytest.raises(Blocked) as caught:

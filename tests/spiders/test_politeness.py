@@ -77,3 +77,11 @@ def test_a_hold_delays_even_requests_already_waiting():
         return time.monotonic() - start
 
     assert asyncio.run(send_after_hold()) >= 0.1
+
+
+def test_backoff_doubles_from_the_base_and_stops_at_the_cap():
+    from spiders.politeness import BACKOFF_MAX, backoff_seconds
+
+    assert [backoff_seconds(n) for n in range(4)] == [1.0, 2.0, 4.0, 8.0]
+    assert backoff_seconds(20) == BACKOFF_MAX
+    assert backoff_seconds(1, base=0.25, cap=0.3) == 0.3

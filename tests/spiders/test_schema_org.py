@@ -120,6 +120,22 @@ def test_microdata_only_gives_the_same_ids_as_json_ld_only():
     assert [r.external_id for r in from_json_ld] == [r.external_id for r in from_microdata[:2]]
 
 
+def test_microdata_reviews_without_a_body_property_take_their_own_visible_text():
+    url = "https://hartley.example/reviews"
+    spider, reviews, _ = parse("schema_org_microdata_own_text.html", url)
+    assert [(r.author, r.rating, r.published_at, r.title) for r in reviews] == [
+        ("Dana W.", 1, utc(2025, 2, 11), "Never showed up"), ("Sam P.", 5, utc(2025, 1, 30), None),
+        ("Ravi", 4, None, None),
+    ]
+    # Not the author, stars, title, date, script, button or hidden parts: those are fields of their own, or not text.
+    assert reviews[0].body == "Booked for Tuesday, nobody came.\nCalled twice & no answer.\n\nFound someone else."
+    assert reviews[1].body == "Fixed the leak in an hour. Fair price."
+    assert reviews[2].body == "Marked as reviewBody: this text is the body."
+    assert len({r.external_id for r in reviews}) == 3
+    again = parse("schema_org_microdata_own_text.html", url)[1]
+    assert [(r.external_id, r.snippet_hash) for r in again] == [(r.external_id, r.snippet_hash) for r in reviews]
+
+
 def test_generated_ids_are_stable_and_distinct_for_double_posts():
     review = (
         '{"@type": "Review", "author": "Al", "datePublished": "2024-01-01", "reviewBody": "Same text.",'

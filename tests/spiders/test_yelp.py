@@ -60,6 +60,22 @@ def test_updated_review_keeps_its_current_stars_date_and_text_not_the_archived_v
     assert "Prev0ld1dOfTomas2018xx" not in [r.external_id for r in reviews]
 
 
+def test_business_page_with_microdata_gives_ratings_dates_and_one_review_per_review():
+    """Stars and dates only in meta[itemprop]; an archived previous version (itself marked as a review) is not a
+    second review, and its stars, date and text are not the current ones."""
+    url = "https://www.yelp.com/biz/blue-door-bakery-austin"
+    spider, reviews, _ = parse_html("yelp_biz_microdata.html", url)
+    assert [(r.external_id, r.rating, r.published_at, r.author) for r in reviews] == [
+        ("Rv1aB2cD3eF4gH5iJ6kL7m", 2, utc(2016, 5, 2), "Lena K."),
+        ("Xy9zW8vU7tS6rQ5pO4nM3l", 5, utc(2016, 4, 18), "Omar B."),
+    ]
+    assert reviews[0].body == "Second visit: the croissants were stale again.\nNot coming back."
+    assert reviews[0].language == "en" and reviews[0].url == url + "?hrid=Rv1aB2cD3eF4gH5iJ6kL7m"
+    assert not spider.problems
+    assert choose_spider(url, page_bytes("yelp_biz_microdata.html")) == "yelp"
+    assert choose_spider("", page_bytes("yelp_biz_microdata.html")) == "yelp"
+
+
 def test_next_page_only_from_a_page_with_reviews():
     assert parse_html("yelp.html", BIZ_URL + "?start=20")[2] is None  # a link to itself is not followed
     search = b'<html><body><a class="next" href="/search?find_desc=x&start=10">Next</a></body></html>'
