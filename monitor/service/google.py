@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.tables import Review, Source
 from monitor.config import Config, ConfigError, SourceConfig
-from monitor.service.followups import NoSuchReview
+from monitor.service.work import NoSuchReview
 from monitor.service.pipeline import open_sessions
 from spiders.oauth import (
     StoredToken,
