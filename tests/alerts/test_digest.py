@@ -243,7 +243,7 @@ def test_topic_counts_agree_with_the_reviews_in_the_database(polyglot):
     assert {t.topic: t.count for t in digest.topics} == dict(sorted(expected.items(), key=lambda i: (-i[1], i[0]))[:5])
 
 
-def test_a_handled_review_shows_as_handled_and_is_not_waiting_for_a_reply(polyglot):
+def test_a_resolved_review_shows_as_resolved_and_is_not_waiting_for_a_reply(polyglot):
     with polyglot() as session:
         digest = build_digest(session, "Polyglot Bistro", WEEK, now=NOW, topics=builtin_matcher())
     [handled] = [r for r in digest.negatives if r.excerpt.startswith("Delivery, delivery")]
@@ -251,7 +251,7 @@ def test_a_handled_review_shows_as_handled_and_is_not_waiting_for_a_reply(polygl
     assert handled.review_id not in {r.review_id for r in digest.unanswered}
     assert digest.unanswered_total == 10  # W47's 7 negatives but the handled one, W46's 3, and the older one
     text = render_text(digest)
-    assert "4 days old, handled\n  Delivery, delivery" in text
+    assert "4 days old, resolved\n  Delivery, delivery" in text
 
 
 def test_configured_topics_are_used_and_their_names_escaped(polyglot):
