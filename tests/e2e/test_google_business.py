@@ -162,7 +162,8 @@ def test_a_429_that_does_not_end_fails_the_source_after_backing_off(tmp_path, go
     assert "rate-limited by the Google Business Profile API after the retries (HTTP 429, RESOURCE_EXHAUSTED: Quota)" \
         in result.stderr
     calls = google.calls_to("/reviews")
-    assert [round(b.at - a.at) for a, b in pairwise(calls)] == [1, 2]  # 1 s, then 2 s
+    gaps = [b.at - a.at for a, b in pairwise(calls)]
+    assert len(gaps) == 2 and gaps[0] >= 0.95 and gaps[1] >= 1.9, gaps  # 1 s, then 2 s (lower bounds only)
     with db(tmp_path) as session:
         assert session.scalars(select(Source)).one().state == "failing"
 
