@@ -52,6 +52,11 @@ ConfigOption = Annotated[
 ]
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """"1 review", "2 reviews" ("1 business", "2 businesses" with `many`)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     err.print(Text(f"repwatch: {message}"))
     raise typer.Exit(code)
@@ -123,6 +128,7 @@ def crawl(
     A source another crawl is busy with is skipped with one line; exit 75 if every source was skipped.
     """
     from monitor.config import ConfigError
+    from monitor.schedules import format_duration
     from monitor.service import pipeline
     from monitor.service.locks import EXIT_LOCKED
 
@@ -147,7 +153,7 @@ def crawl(
         style = "green" if s.outcome == "ok" else "red"
         table.add_row(s.name, Text(s.outcome, style=style), *(str(v) for v in (s.requests, s.pages, s.items, s.new, s.changed, s.removed)))
     out.print(table)
-    summary = f"scored {scored} reviews, {queued} alerts queued"
+    summary = f"scored {plural(scored, 'review')}, {plural(queued, 'alert')} queued"
     extras = [(followups.updates, "update"), (followups.reminders, "reminder"), (followups.spikes, "spike alert")]
     summary += "".join(f", {n} {what}{'s' if n != 1 else ''}" for n, what in extras if n)
     if delivery is not None:
@@ -159,6 +165,17 @@ def crawl(
         if delivery.failed:
             summary += f", {delivery.failed} failed"
     out.print(summary)
+    if report.baselines:
+        waiting = report.baseline_unanswered
+        line = (f"{plural(report.baseline_stored, 'review')} stored as a silent baseline by "
+                f"{'the first crawl' if len(report.baselines) == 1 else 'first crawls'} (no alerts for reviews older "
+                f"than {format_duration(loaded.alerting.baseline_window)})")
+        if waiting:
+            line += (f", {waiting} of them negative and unanswered: "
+                     "`repwatch reviews --unanswered --include-baseline`")
+        out.print(Text(line))
+    for note in report.notes:
+        err.print(Text(f"repwatch: {terminal_safe(note)}"))
     for problem in report.problems:
         err.print(Text(f"repwatch: {terminal_safe(problem)}"))
     if report.problems:
@@ -243,6 +260,10 @@ def extract(
         fail(str(exc))
     for review in reviews:
         sys.stdout.write(review.to_json() + "\n")
+    if not reviews:
+        how = "no spider's" if spider == "auto" else f"--spider {spider}"
+        other = "" if spider == "auto" else "; try --spider auto, or another kind (`repwatch sources list`)"
+        fail(f"{terminal_safe(page.url, 200)}: {how} reading found no reviews{other}")
 
 
 @app.command()
@@ -384,25 +405,38 @@ def train(
 def reviews(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     negative: Annotated[bool, typer.Option("--negative", help="only negative reviews")] = False,
-    since: Annotated[str | None, typer.Option("--since", help="first seen within, e.g. 7d or 24h")] = None,
-    source: Annotated[str | None, typer.Option("--source", "-s")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="published on the site within, e.g. 7d or 24h (the review's own date)")] = None,
+    seen_since: Annotated[str | None, typer.Option("--seen-since", help="first seen by repwatch within, e.g. 7d or 24h (a first crawl sees years of history at once)")] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="only this source")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
     output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
     unanswered: Annotated[bool, typer.Option("--unanswered", help="negative reviews with no reply on the site and not handled, oldest first")] = False,
+    include_baseline: Annotated[bool, typer.Option("--include-baseline", help="with --unanswered: also the older negatives a source's first crawl stored without an alert (the silent baseline)")] = False,
 ) -> None:
     """List stored reviews, newest first (--unanswered: the ones still waiting for a reply, oldest first)."""
-    from monitor.service.reviews import ReviewQuery, list_reviews
+    from monitor.config import ConfigError
+    from monitor.service.reviews import ReviewQuery, baseline_waiting, list_reviews
 
     if output not in ("table", "json", "csv"):
         fail(f"--format must be table, json or csv, not {output!r}")
-    window: timedelta | None = None
-    if since:
+    if include_baseline and not unanswered:
+        fail("--include-baseline goes with --unanswered")
+    windows: dict[str, timedelta | None] = {}
+    for option, value in (("--since", since), ("--seen-since", seen_since)):
         try:
-            window = parse_duration(since)
+            windows[option] = parse_duration(value) if value else None
         except ValueError as exc:
-            fail(f"--since: {exc}")
-    query = ReviewQuery(negative=negative, seen_within=window, source=source, limit=limit, unanswered=unanswered)
-    records = list_reviews(open_config(config), query)
+            fail(f"{option}: {exc}")
+    loaded = open_config(config)
+    if source is not None:
+        try:
+            loaded.source(source)
+        except ConfigError as exc:
+            fail(exc.problems[0])
+    query = ReviewQuery(negative=negative, seen_within=windows["--seen-since"], source=source, limit=limit,
+                        unanswered=unanswered, include_baseline=include_baseline,
+                        published_within=windows["--since"])
+    records = list_reviews(loaded, query)
     if output == "json":
         for record in records:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -416,6 +450,10 @@ def reviews(
         out.print(reviews_table(records, title=f"unanswered negative reviews ({len(records)}{'+' if len(records) == limit else ''})"))
         if records:
             out.print("Reply on the site, or `repwatch handle ID --note \"...\"` when answered another way.")
+        left_out = 0 if include_baseline else baseline_waiting(loaded, source=source)
+        if left_out:
+            out.print(Text(f"Not listed: {plural(left_out, 'older negative review')} from the silent baseline "
+                           "(stored by a first crawl, never alerted): add --include-baseline to see them."))
         return
     out.print(reviews_table(records))
 
@@ -680,7 +718,7 @@ def help_text(docstring: str | None) -> str:
 
 @sources_app.command("health")
 def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
-    """State of every configured source: ok, blocked, broken, failing, or new (never crawled)."""
+    """State of every configured source: new (never crawled), ok, failing, blocked, broken or empty (pages read, no reviews)."""
     from monitor.service.pipeline import open_sessions
     from monitor.service.status import source_health
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import types
@@ -9,7 +10,7 @@ import typing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Union
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -18,6 +19,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -246,6 +248,7 @@ class SourceConfig(Strict):
     max_pages: int | None = Field(None, ge=1)
     render: bool = Field(False, description="render pages in headless Chromium (sites that build reviews with JS)")
     obey_robots: bool | None = Field(None, description="override crawl.obey_robots for this source (logged)")
+    allow_empty: bool = Field(False, description="a page that may list no reviews yet: a crawl reading none is ok")
     options: dict[str, Any] = Field(default_factory=dict)
     schedule: ScheduleRule | None = Field(None, description="override schedule.crawl for this source")
 
@@ -626,10 +629,17 @@ def load_config_and_text(path: Path | str) -> tuple[Config, str]:
     return parse_config(text, origin=str(path), base_dir=path.resolve().parent), text
 
 
+# How model_dump(mode="json") writes a timedelta (pydantic: ISO 8601, "PT15M", "P7D", "P1DT2H")
+_ISO_DURATION = re.compile(r"P(?=.*\d)(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?")
+_TIMEDELTA: TypeAdapter[timedelta] = TypeAdapter(timedelta)
+
+
 def redacted(config: Config) -> dict[str, Any]:
     """The config as a plain dict for display: secrets (SecretStr) as '**********', and the password (or the user
     name alone) of every URL in any value, the database's and the queue's included, as '***'."""
     def masked(value: Any) -> Any:
+        if isinstance(value, str) and _ISO_DURATION.fullmatch(value):
+            return format_duration(_TIMEDELTA.validate_python(value))  # "15m" as written, not JSON's "PT15M"
         if isinstance(value, str):
             return mask_secrets(value)
         if isinstance(value, dict):
@@ -643,5 +653,46 @@ def redacted(config: Config) -> dict[str, Any]:
 
 
 def config_notes(config: Config) -> list[str]:
-    """Things to change that still work today (old ways of writing an entry), one line each, for `config check`."""
-    return [note for name, entry in config.notifiers.items() for note in deprecations(name, entry)]
+    """Things to change that still work today (old ways of writing an entry), and sources that may not read what
+    the owner thinks (a URL on another site than its kind's, a URL crawled with a query added), one line each, for
+    `config check`."""
+    notes = [note for name, entry in config.notifiers.items() for note in deprecations(name, entry)]
+    spiders = load_spiders()
+    for _, source in config.sources():
+        notes.extend(source_notes(source, spiders))
+    return notes
+
+
+def _judged_host(url: str) -> str | None:
+    """The URL's host name, or None where no kind can be judged by it (an IP address, localhost: a copy of a site)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return None
+
+
+def source_notes(source: SourceConfig, spiders: dict[str, Any]) -> list[str]:
+    """`config check`'s word on one source: its URL's host does not fit its kind; its URL is crawled normalised."""
+    notes = []
+    spider = spiders[source.kind]
+    host = _judged_host(source.url)
+    if host is not None and spider.hosts and not spider.fits_host(host):
+        fitting = [name for name, other in spiders.items() if other.fits_host(host)]
+        advice = (f"kind: {fitting[0]} fits it" if fitting
+                  else f"try `repwatch extract {source.url} --spider auto` to find the kind that reads it")
+        notes.append(f"source {source.name}: {host} is not a {spider.site_name or source.kind} site "
+                     f"(kind: {source.kind} reads {spider.hosts[0]}); {advice}")
+    elif host is not None and not spider.hosts:
+        fitting = [name for name, other in spiders.items() if other.fits_host(host)]
+        if fitting:
+            notes.append(f"source {source.name}: {host} has a kind of its own: kind: {fitting[0]} reads its reviews "
+                         f"(kind: {source.kind} may read none)")
+    crawled = spider.crawl_url(source.url)
+    if crawled != source.url:
+        notes.append(f"source {source.name}: crawled as {crawled} (every review, newest first; "
+                     f"without it {spider.site_name or source.kind} would hide new ones)")
+    return notes

@@ -7,11 +7,12 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import scrapy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scrapy.http import Response
-from w3lib.url import canonicalize_url
+from w3lib.url import add_or_replace_parameters, canonicalize_url
 
 from models.vocab import plugin_key
 from spiders.items import ReviewItem
@@ -22,6 +23,11 @@ REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, Ov
 # A DNS host name, as `allowed_hosts` lists them: labels of letters, digits and inner hyphens, joined by dots.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
+
+def with_query(url: str, wanted: dict[str, str]) -> str:
+    """`url` with these query parameters set (others kept): for `normalize_url` hooks."""
+    return str(add_or_replace_parameters(url, wanted))
+
 
 # name -> spider class; filled by ReviewSpider.__init_subclass__
 SPIDERS: dict[str, type[ReviewSpider]] = {}
@@ -66,6 +72,25 @@ class ReviewSpider(scrapy.Spider):
     # an offline extract has neither, and stores nothing.
     source_id: int
     baseline: bool  # the source's first crawl: its reviews are a silent baseline, never alerted on
+
+    @classmethod
+    def fits_host(cls, host: str) -> bool:
+        """Is `host` one of this spider's sites (or a subdomain of one)? Generic spiders (no `hosts`) fit none."""
+        host = host.lower().rstrip(".")
+        return any(host == h or host.endswith("." + h) for h in cls.hosts)
+
+    @classmethod
+    def normalize_url(cls, url: str) -> str:
+        """The URL to crawl for `url`: a site whose default order or language filter would hide new reviews gets
+        the query that lists every review newest first (the crawl stops paging at known reviews). Default: as given."""
+        return url
+
+    @classmethod
+    def crawl_url(cls, url: str) -> str:
+        """The URL a crawl asks for: `normalize_url` on the spider's own sites; any other host (a copy of a page, a
+        test server) has none of the site's defaults to undo, and is asked as given."""
+        host = urlsplit(url).hostname or ""
+        return cls.normalize_url(url) if cls.fits_host(host) else url
 
     # Blocked answers must reach `parse` (after RetryMiddleware has had its tries) so they can be named.
     handle_httpstatus_list = [403, 429, 503]

@@ -45,6 +45,7 @@ class SourcePlan(TypedDict):
     obey_robots: NotRequired[bool]  # without it the crawl's own setting holds
     baseline: bool  # the source's first crawl
     incremental: bool  # stop paging at a page of known reviews
+    allow_empty: NotRequired[bool]  # a source that may list no reviews yet: zero read is ok, not `empty`
 
 
 class CrawlPlan(TypedDict):
@@ -77,8 +78,23 @@ def _local_write_error(text: object) -> bool:
     return isinstance(text, str) and any(marker in text for marker in LOCAL_WRITE_ERRORS)
 
 
-def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tuple[str, str | None]:
-    """Decide ok / blocked / failed / broken for one finished spider from its stats (DESIGN §5.7)."""
+# What the operator can do about a bot wall (the message names the vendor; the state already says `blocked`).
+BLOCKED_ADVICE = ("repwatch tries again on the next crawl; if it stays blocked, crawl less often (schedule:), "
+                  "give crawl.user_agent a contact, or try render: true (docs/sources.md#when-a-source-goes-wrong)")
+
+
+def empty_hint(url: str) -> str:
+    """What to try when a page gave no reviews: the kind may not fit the page."""
+    return f"check the kind; try `repwatch extract {url} --spider auto`"
+
+
+def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool, allow_empty: bool = False,
+                url: str = "") -> tuple[str, str | None]:
+    """Decide ok / blocked / failed / broken / empty for one finished spider from its stats (DESIGN §5.7).
+
+    `empty`: pages were read but no review was, on a source that never had any: a wrong kind or URL watches
+    nothing, and must not pass for `ok` (unless the source is configured `allow_empty: true`).
+    """
     pages = stats.get("repwatch/pages", 0)
     items = stats.get("repwatch/items", 0)
     # A page cached or a review stored must not fail for want of disk and still count as an ok run: the reviews it
@@ -90,7 +106,7 @@ def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tup
         batches = stats.get("repwatch/store_errors", 1)
         return "failed", f"{batches} batch{'es' if batches != 1 else ''} of reviews could not be stored: {store_error}"
     if vendor := stats.get("repwatch/blocked"):
-        return "blocked", f"blocked: {vendor} at {_evidence(stats)}"
+        return "blocked", f"{vendor} answered instead of the page at {_evidence(stats)}; {BLOCKED_ADVICE}"
     if pages == 0:
         if error := stats.get("repwatch/last_error"):
             return "failed", error
@@ -101,20 +117,25 @@ def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tup
         return "failed", f"crawl ended early: {reason}"
     if items == 0 and had_reviews:
         return "broken", f"no reviews where there used to be some (layout changed?) at {_evidence(stats)}"
+    if items == 0 and not allow_empty:
+        page = str(stats.get("repwatch/evidence_url") or url)
+        return "empty", f"no reviews read at {page}: {empty_hint(url or page)}"
     if stats.get("repwatch/fetch_errors"):
         return "ok", f"some pages failed: {stats.get('repwatch/last_error')}"
     return "ok", None
 
 
 def _record_run(
-    crawler: Crawler, run_id: int, had_reviews: bool, sessions: sessionmaker[Session], reason: str
+    crawler: Crawler, source: SourcePlan, had_reviews: bool, sessions: sessionmaker[Session], reason: str
 ) -> None:
     from sqlalchemy import update
 
     from models.tables import CrawlRun
 
     stats = crawler.stats.get_stats()
-    outcome, error = run_outcome(stats, reason, had_reviews=had_reviews)
+    run_id = source["run_id"]
+    outcome, error = run_outcome(stats, reason, had_reviews=had_reviews, allow_empty=source.get("allow_empty", False),
+                                 url=source["url"])
     plain_stats = {k: v for k, v in stats.items() if isinstance(v, int | float | str) and not k.startswith("log_count/DEBUG")}
     with sessions.begin() as session:
         session.execute(
@@ -222,9 +243,9 @@ def run_plan(plan: CrawlPlan) -> None:
 
         def on_closed(
             spider: Spider, reason: str,
-            _crawler: Crawler = crawler, _run: int = source["run_id"], _had: bool = bool(known),
+            _crawler: Crawler = crawler, _source: SourcePlan = source, _had: bool = bool(known),
         ) -> None:
-            _record_run(_crawler, _run, _had, sessions, reason)
+            _record_run(_crawler, _source, _had, sessions, reason)
 
         crawler.signals.connect(on_closed, signal=signals.spider_closed, weak=False)
         process.crawl(

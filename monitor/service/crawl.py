@@ -21,7 +21,7 @@ from models.store import mark_removed
 from models.tables import Business, CrawlRun, Source
 from monitor.config import Config, SourceConfig
 from monitor.service.locks import serialize_transaction
-from spiders.runner import CrawlPlan
+from spiders.runner import CrawlPlan, spider_class
 
 
 @dataclass
@@ -35,6 +35,8 @@ class SourceOutcome:
     new: int = 0
     changed: int = 0
     removed: int = 0
+    baseline: bool = False  # the source's first crawl: what it stored is a silent baseline
+    notes: list[str] = field(default_factory=list)  # the run's data-quality notes (pages failed, cut short, …)
 
 
 @dataclass
@@ -92,12 +94,14 @@ def _plan(config: Config, runs: list[tuple[SourceConfig, Source, CrawlRun]], ful
                 "run_id": run.id,
                 "name": source.name,
                 "kind": source.kind,
-                "url": source.url,
+                # As the site must be asked for every review newest first (config check says so once).
+                "url": spider_class(source.kind).crawl_url(source.url),
                 "max_pages": source_config.max_pages or crawl.max_pages,
                 "options": source_config.options,
                 "render": source_config.render,
                 "obey_robots": crawl.obey_robots if source_config.obey_robots is None else source_config.obey_robots,
                 "baseline": source.baseline_at is None,
+                "allow_empty": source_config.allow_empty,
                 # Stop paging at known reviews only when the last run finished cleanly (and no full crawl is asked).
                 "incremental": not full and source.baseline_at is not None and source.state == "ok",
             }
@@ -156,6 +160,7 @@ def run_crawl(
                 entry["incremental"] = False
         run_ids = [run.id for _, _, run in runs]
         incremental = {source["run_id"]: source["incremental"] for source in plan["sources"]}
+        first = {source["run_id"]: source["baseline"] for source in plan["sources"]}
     if not run_ids:
         return CrawlResult()
 
@@ -177,7 +182,7 @@ def run_crawl(
                 removed = mark_removed(session, run.source_id, not_seen_since=run.started_at, now=now)
             result.sources.append(
                 SourceOutcome(run.source.name, run.outcome, run.error, run.requests, run.pages, run.items, run.new,
-                              run.changed, removed)
+                              run.changed, removed, baseline=first[run.id], notes=run_notes(run.stats))
             )
         prune_runs(session, [source.id for _, source, _ in runs], older_than=now - config.crawl.keep_runs,
                    keep=run_ids)
@@ -242,7 +247,7 @@ def _health_applied(source: Source, run: CrawlRun) -> bool:
         if source.last_success_at is None:
             return False
         return run.finished_at is None or source.last_success_at >= run.finished_at
-    return source.state not in ("ok", "new")  # a failure counted leaves the source failing, blocked or broken
+    return source.state not in ("ok", "new")  # a failure counted leaves the source failing, blocked, broken or empty
 
 
 # What a run's stats mean for the operator, for runs that ended ok but met something worth knowing.
@@ -297,4 +302,4 @@ def _update_health(source: Source, run: CrawlRun, now: datetime) -> None:
         return
     source.consecutive_failures += 1
     source.last_error = run.error
-    source.state = run.outcome if run.outcome in ("blocked", "broken") else "failing"
+    source.state = run.outcome if run.outcome in ("blocked", "broken", "empty") else "failing"

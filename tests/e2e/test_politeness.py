@@ -135,7 +135,8 @@ def test_a_challenge_with_retry_after_still_reaches_the_block_check_after_the_re
         log = [r for r in site.requests if r.path == "/review/a.example"]
 
     [line] = problems(result)
-    assert "src-a blocked: blocked: cloudflare" in line, line
+    assert "src-a blocked: cloudflare answered instead of the page" in line and "next crawl" in line, line
+    assert "blocked: blocked" not in line
     assert len(log) == 3  # the first try and RETRY_TIMES = 2 retries, each after the asked second
     assert min(b.at - a.at for a, b in pairwise(log)) >= 0.95
 

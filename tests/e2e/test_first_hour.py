@@ -1,0 +1,148 @@
+"""An owner's first hour (issue 16): what a new user meets around the demo, each finding pinned through the CLI."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli import run_cli
+from tests.e2e.conftest import DOMAIN, site_review, write_config
+
+
+def with_source_lines(config: Path, *lines: str) -> None:
+    """Add keys to the one source of a write_config config (after its `url:` line)."""
+    text = config.read_text()
+    url_line = next(line for line in text.splitlines() if line.strip().startswith("url:"))
+    indent = url_line[: len(url_line) - len(url_line.lstrip())]
+    config.write_text(text.replace(url_line, url_line + "".join(f"\n{indent}{line}" for line in lines)))
+
+
+# --- 1. a wrong kind or URL watches nothing, and says so ------------------------------------------------
+
+
+def test_a_source_whose_pages_give_no_reviews_is_empty_with_a_hint_on_every_crawl(e2e):
+    e2e.publish([site_review(n, 5, 10 + n) for n in range(5)])
+    url = f"{e2e.site.url}/review/{DOMAIN}"
+    write_config(e2e.tmp, e2e.site.url, e2e.slack.api_url, source=("acme-yelp", "yelp", url))  # a Trustpilot page
+    for _ in range(2):
+        result = e2e.crawl()
+        assert result.code == 1, result.stdout
+        assert "empty" in result.stdout
+        [line] = [line for line in result.stderr.splitlines() if "acme-yelp" in line]
+        assert "no reviews read" in line and f"check the kind; try `repwatch extract {url} --spider auto`" in line
+    health = e2e.repwatch("sources", "health")
+    assert "acme-yelp" in health.stdout and " empty " in health.stdout, health.stdout
+    assert "check the kind" in health.stdout
+
+
+def test_a_source_allowed_to_be_empty_crawls_ok_with_no_reviews(e2e):
+    e2e.site.set_page(f"/review/{DOMAIN}", "<html><body><p>No reviews yet.</p></body></html>")
+    with_source_lines(e2e.config, "allow_empty: true")
+    result = e2e.crawl()
+    assert result.code == 0, result.stderr
+    assert " ok " in result.stdout
+
+
+def test_config_check_names_the_kind_that_fits_a_url_on_another_site(tmp_path):
+    config = write_config(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9/api/",
+                          source=("acme", "trustpilot", "https://www.yelp.com/biz/acme-coffee"))
+    result = run_cli("config", "check", "--config", str(config), env={"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert result.code == 0, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "www.yelp.com" in line]
+    assert "is not a Trustpilot site" in line and "kind: yelp fits it" in line
+
+
+def test_extract_with_a_spider_that_reads_nothing_says_so_and_fails(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text("<html><head><title>Acme</title></head><body><p>Hello</p></body></html>")
+    result = run_cli("extract", str(page), "--spider", "trustpilot", "--url", "https://www.consumeraffairs.com/x.html")
+    assert result.code == 1 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert "--spider trustpilot reading found no reviews" in line and "--spider auto" in line
+
+
+# --- 2. site URLs asked for every review, newest first ---------------------------------------------------
+
+
+def test_config_check_says_once_how_a_trustpilot_and_a_yelp_url_are_crawled(tmp_path):
+    config = write_config(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9/api/",
+                          source=("acme", "trustpilot", "https://www.trustpilot.com/review/acme.example"))
+    text = config.read_text().replace("      - name: acme\n", "      - name: acme-yelp\n"
+                                      "        kind: yelp\n        url: https://www.yelp.com/biz/acme?osq=coffee\n"
+                                      "      - name: acme\n")
+    config.write_text(text)
+    result = run_cli("config", "check", "--config", str(config), env={"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert result.code == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "crawled as" in line]
+    assert len(notes) == 2, result.stderr
+    assert any("https://www.trustpilot.com/review/acme.example?sort=recency&languages=all" in n for n in notes)
+    assert any("https://www.yelp.com/biz/acme?osq=coffee&sort_by=date_desc" in n for n in notes)
+
+
+def test_a_trustpilot_url_with_its_own_language_keeps_it_and_is_sorted_newest_first():
+    from spiders.sites.trustpilot import TrustpilotSpider
+
+    assert (TrustpilotSpider.crawl_url("https://de.trustpilot.com/review/a.de?languages=de")
+            == "https://de.trustpilot.com/review/a.de?languages=de&sort=recency")
+    # a copy of the page elsewhere (the demo, a test server) has no site defaults to undo
+    assert TrustpilotSpider.crawl_url("http://127.0.0.1:8000/review/a.de") == "http://127.0.0.1:8000/review/a.de"
+
+
+# --- 3. the silent baseline is said, and can be worked ---------------------------------------------------
+
+
+def history() -> list:
+    """45 reviews newest first: two recent negatives (alerted) and older history of every rating."""
+    from tests.e2e.test_crawl import history as crawl_history
+
+    return crawl_history()
+
+
+def json_lines(text: str) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_the_first_crawl_says_what_it_stored_as_a_baseline_and_the_owner_can_list_it(e2e):
+    e2e.publish(history())
+    first = e2e.crawl()
+    assert first.code == 0, first.stderr
+    [line] = [line for line in first.stdout.splitlines() if "silent baseline" in line]
+    older_negatives = [r for r in history()[4:] if r.rating <= 2]
+    assert line.startswith("45 reviews stored as a silent baseline by the first crawl")
+    assert f"{len(older_negatives)} of them negative and unanswered" in line
+    assert "`repwatch reviews --unanswered --include-baseline`" in line
+
+    plain = e2e.repwatch("reviews", "--unanswered")
+    assert f"Not listed: {len(older_negatives)} older negative reviews from the silent baseline" in plain.stdout
+    listed = json_lines(e2e.repwatch("reviews", "--unanswered", "--format", "json").stdout)
+    assert len(listed) == 2
+    everything = json_lines(e2e.repwatch("reviews", "--unanswered", "--include-baseline", "--format", "json").stdout)
+    assert len(everything) == 2 + len(older_negatives)
+    assert sum(r["baseline"] for r in everything) == len(older_negatives)
+
+    second = e2e.crawl()  # said once: the second crawl is no baseline
+    assert "baseline" not in second.stdout
+
+
+# --- 7. --since is the review's date, --seen-since when repwatch first saw it ------------------------------
+
+
+def test_since_filters_on_the_published_date_and_seen_since_on_first_seen(e2e):
+    e2e.publish(history())
+    assert e2e.crawl().code == 0
+    recent = json_lines(e2e.repwatch("reviews", "--since", "2d", "--format", "json").stdout)
+    assert sorted(r["id"] for r in recent) and len(recent) == 3  # published 3, 6 and 30 hours ago
+    seen = json_lines(e2e.repwatch("reviews", "--seen-since", "2d", "--format", "json").stdout)
+    assert len(seen) == 45  # all first seen by this crawl, back to 2026's history
+    helped = run_cli("reviews", "--help", env={"COLUMNS": "200"})
+    assert "published on the site within" in helped.stdout and "first seen by repwatch within" in helped.stdout
+
+
+# --- 8. errors -------------------------------------------------------------------------------------------
+
+
+def test_reviews_of_a_source_not_in_the_config_is_an_error(e2e):
+    result = e2e.repwatch("reviews", "--source", "acme-trustpilott")
+    assert result.code == 1 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert "acme-trustpilott" in line and "did you mean 'acme-trustpilot'" in line
