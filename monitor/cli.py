@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -138,7 +139,8 @@ def crawl(
             loaded.source(name)
         except ConfigError as exc:
             fail(exc.problems[0])
-    report = pipeline.crawl(loaded, source, full=full, send=not no_alerts, stage=err.status)
+    progress, stage = crawl_display()
+    report = pipeline.crawl(loaded, source, full=full, send=not no_alerts, stage=stage, progress=progress)
     for name, holder in report.skipped:
         err.print(Text(f"repwatch: source {name}: skipped, another crawl ({holder}) holds its lock"))
     if report.all_locked:
@@ -180,6 +182,39 @@ def crawl(
         err.print(Text(f"repwatch: {terminal_safe(problem)}"))
     if report.problems:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def crawl_display() -> tuple[Callable[[dict[str, Any]], None], Callable[[str], Any]]:
+    """How a crawl shows its progress: on a terminal, a live line per source (pages and reviews read as they come);
+    otherwise (cron, a pipe) one line per source when it is done. Returns (progress callback, stage)."""
+    if not err.is_terminal:
+        def line(event: dict[str, Any]) -> None:
+            if event.get("done"):
+                err.print(Text(f"{terminal_safe(str(event['source']), 200)}: {event.get('outcome')}, "
+                               f"{plural(int(event.get('pages', 0)), 'page')}, "
+                               f"{plural(int(event.get('reviews', 0)), 'review')} read, {event.get('seconds', 0):.1f} s"))
+        return line, err.status
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                   TextColumn("{task.fields[pages]} · {task.fields[reviews]}"), TimeElapsedColumn(), console=err)
+    tasks: dict[str, Any] = {}
+
+    def update(event: dict[str, Any]) -> None:
+        name = terminal_safe(str(event.get("source", "")), 100)
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=None, pages="", reviews="")
+        done = bool(event.get("done"))
+        bar.update(tasks[name], pages=plural(int(event.get("pages", 0)), "page"),
+                   reviews=plural(int(event.get("reviews", 0)), "review") + (" stored" if done else " read"),
+                   description=f"{name}: {event.get('outcome')}" if done else name,
+                   **({"total": 1, "completed": 1} if done else {}))
+
+    def stage(text: str) -> Any:
+        return bar if text.startswith("crawling") else err.status(text)
+
+    return update, stage
 
 
 # --- run: the scheduler daemon ---------------------------------------------------------------------

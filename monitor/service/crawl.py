@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +24,7 @@ from models.store import mark_removed
 from models.tables import Business, CrawlRun, Source
 from monitor.config import Config, SourceConfig
 from monitor.service.locks import serialize_transaction
-from spiders.runner import CrawlPlan, spider_class
+from spiders.runner import CrawlPlan, crawl_log_handler, spider_class
 
 
 @dataclass
@@ -110,16 +113,52 @@ def _plan(config: Config, runs: list[tuple[SourceConfig, Source, CrawlRun]], ful
     }
 
 
-def _run_child(plan_path: Path, timeout: float, log_path: Path) -> str | None:
+# A crawl's progress for the person watching, one event per page read and one per source done: {"source",
+# "pages", "reviews"} and, when the source is done, "done": True, "outcome" and "seconds".
+Progress = Callable[[dict[str, Any]], None]
+
+
+def _read_progress(stream: IO[bytes], progress: Progress | None) -> None:
+    """Drain the child's stdout (its progress lines), handing each event to `progress`."""
+    for line in stream:
+        if progress is None:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # something else printed on stdout: not ours to show
+        if isinstance(event, dict):
+            progress(event)
+
+
+def _log_child_output(log_path: Path, output: bytes) -> None:
+    """What the child printed outside its log (a traceback on a crash), into the crawl log."""
+    text = output.decode("utf-8", "replace").strip()
+    if not text:
+        return
+    handler = crawl_log_handler(log_path)
+    try:
+        handler.emit(logging.makeLogRecord({"name": "repwatch.crawl", "levelno": logging.ERROR, "levelname": "ERROR",
+                                            "msg": "crawl process output:\n%s", "args": (text[-64_000:],)}))
+    finally:
+        handler.close()
+
+
+def _run_child(plan_path: Path, timeout: float, log_path: Path, progress: Progress | None = None) -> str | None:
     """Run the crawl child; returns an error line if it did not exit cleanly."""
-    with open(log_path, "ab", opener=private_opener) as log:
+    open(log_path, "ab", opener=private_opener).close()  # 0600 from the start: the handlers only append to it
+    with tempfile.TemporaryFile() as output:
         child = subprocess.Popen(
             [sys.executable, "-m", "spiders.runner", str(plan_path)],
-            stdout=log,
-            stderr=log,
+            stdout=subprocess.PIPE,
+            stderr=output,
             start_new_session=True,  # so a timeout can stop the whole group
-            umask=PRIVATE_UMASK,  # its HTTP cache and anything else it writes under data_dir: 0600
+            umask=PRIVATE_UMASK,  # its HTTP cache, its log and anything else it writes under data_dir: 0600
         )
+        assert child.stdout is not None
+        reader = threading.Thread(target=_read_progress, args=(child.stdout, progress), name="crawl-progress",
+                                  daemon=True)
+        reader.start()
         try:
             code = child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -130,13 +169,19 @@ def _run_child(plan_path: Path, timeout: float, log_path: Path) -> str | None:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
             raise
+        finally:
+            reader.join(timeout=5)
+            child.stdout.close()
+            output.seek(0)
+            _log_child_output(log_path, output.read())
     if code != 0:
         return f"crawl process exited with code {code} (see {log_path})"
     return None
 
 
 def run_crawl(
-    config: Config, sessions: sessionmaker[Session], source_names: list[str] | None = None, *, full: bool = False
+    config: Config, sessions: sessionmaker[Session], source_names: list[str] | None = None, *, full: bool = False,
+    progress: Progress | None = None,
 ) -> CrawlResult:
     """Crawl the chosen sources (all when None) and record each run's outcome on its Source.
 
@@ -155,6 +200,9 @@ def run_crawl(
         session.flush()
         plan = _plan(config, runs, full)
         plan["parent_pid"] = os.getpid()  # the child dies with us (spiders/runner.die_with_parent)
+        logs = private_dir(config.data_dir / "logs")
+        plan["log_file"] = str(logs / "crawl.log")
+        plan["progress"] = progress is not None
         for entry in plan["sources"]:
             if entry["source_id"] in whole:
                 entry["incremental"] = False
@@ -164,11 +212,10 @@ def run_crawl(
     if not run_ids:
         return CrawlResult()
 
-    logs = private_dir(config.data_dir / "logs")
     with tempfile.TemporaryDirectory(prefix="repwatch-plan-") as tmp:
         plan_path = Path(tmp) / "plan.json"
         plan_path.write_text(json.dumps(plan), encoding="utf-8")
-        child_error = _run_child(plan_path, config.crawl.timeout.total_seconds(), logs / "crawl.log")
+        child_error = _run_child(plan_path, config.crawl.timeout.total_seconds(), logs / "crawl.log", progress)
 
     result = CrawlResult()
     now = datetime.now(UTC)
@@ -272,13 +319,19 @@ RUN_NOTES = {
 
 
 def run_notes(stats: dict[str, Any] | None) -> list[str]:
-    """The noteworthy counts of a run, as short phrases ("2 page(s) failed to load"), data problems included."""
+    """The noteworthy counts of a run, as short phrases ("2 pages failed to load"), data problems included."""
     stats = stats or {}
-    notes = [text.format(n=stats[key]) for key, text in RUN_NOTES.items() if stats.get(key)]
+    notes = [_counted(text, stats[key]) for key, text in RUN_NOTES.items() if stats.get(key)]
     problems = sum(v for k, v in stats.items() if k.startswith("repwatch/problem/") and isinstance(v, int))
     if problems:
-        notes.append(f"{problems} review(s) with unreadable fields")
+        notes.append(_counted("{n} review(s) with unreadable fields", problems))
     return notes
+
+
+def _counted(text: str, n: Any) -> str:
+    """A RUN_NOTES phrase for `n`: "1 page failed to load", "2 pages failed to load"."""
+    one = n == 1
+    return text.format(n=n).replace("(es)", "" if one else "es").replace("(s)", "" if one else "s")
 
 
 def covered_whole_source(run: CrawlRun) -> bool:

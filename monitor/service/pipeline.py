@@ -15,7 +15,7 @@ from models.db import connect, migrate, session_factory
 from monitor.config import Config
 from monitor.sentiment import Scorer
 from monitor.service import alerting
-from monitor.service.crawl import CrawlResult, run_crawl
+from monitor.service.crawl import CrawlResult, Progress, run_crawl
 from monitor.service.followups import (
     BaselineCount,
     FollowupReport,
@@ -87,7 +87,7 @@ class CrawlReport:
 
 
 def crawl(config: Config, source_names: list[str] | None = None, *, full: bool = False, send: bool = True,
-          stage: Stage = quiet_stage) -> CrawlReport:
+          stage: Stage = quiet_stage, progress: Progress | None = None) -> CrawlReport:
     """Crawl the sources (all when None), store and score new reviews, queue follow-ups and send what is due.
 
     A source another crawl holds (a flock on this machine, an advisory lock on PostgreSQL for every machine) is
@@ -113,7 +113,7 @@ def crawl(config: Config, source_names: list[str] | None = None, *, full: bool =
         sessions = open_sessions(config)
         held.callback(dispose, sessions)
         with stage(f"crawling {len(crawled)} sources…"):
-            report.result = run_crawl(config, sessions, crawled, full=full)
+            report.result = run_crawl(config, sessions, crawled, full=full, progress=progress)
         scorer = Scorer.from_config(config)
         with stage("reading new reviews…"):
             # The model's part of scoring, before the lock below: crawls on other cores and machines read theirs

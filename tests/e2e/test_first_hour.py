@@ -1,6 +1,7 @@
 """An owner's first hour (issue 16): what a new user meets around the demo, each finding pinned through the CLI."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.cli import run_cli
@@ -26,7 +27,7 @@ def test_a_source_whose_pages_give_no_reviews_is_empty_with_a_hint_on_every_craw
         result = e2e.crawl()
         assert result.code == 1, result.stdout
         assert "empty" in result.stdout
-        [line] = [line for line in result.stderr.splitlines() if "acme-yelp" in line]
+        [line] = [line for line in result.stderr.splitlines() if line.startswith("repwatch: source acme-yelp")]
         assert "no reviews read" in line and f"check the kind; try `repwatch extract {url} --spider auto`" in line
     health = e2e.repwatch("sources", "health")
     assert "acme-yelp" in health.stdout and " empty " in health.stdout, health.stdout
@@ -146,3 +147,72 @@ def test_reviews_of_a_source_not_in_the_config_is_an_error(e2e):
     assert result.code == 1 and result.stdout == ""
     [line] = result.stderr.splitlines()
     assert "acme-trustpilott" in line and "did you mean 'acme-trustpilot'" in line
+
+
+# --- 5. a crawl log that shows each page, rotated; the summary names each source's problems -----------------
+
+
+def test_the_crawl_log_has_a_timestamped_line_per_page_and_the_summary_names_a_failed_page(e2e):
+    import re
+
+    e2e.publish(history())
+    e2e.site.set_status(f"/review/{DOMAIN}?page=2", 404)
+    result = e2e.crawl()
+    assert result.code == 0, result.stderr
+    [note] = [line for line in result.stderr.splitlines() if line.startswith("repwatch:")]
+    assert note == "repwatch: source acme-trustpilot: 1 page failed to load"
+    log = (e2e.tmp / "data" / "logs" / "crawl.log").read_text().splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    [page_1] = [line for line in log if "page 1:" in line]
+    assert re.match(rf"{stamp} INFO repwatch.crawl: source acme-trustpilot page 1: HTTP 200, 20 reviews, \d+\.\d\d s: "
+                    rf"http://127\.0\.0\.1:\d+/review/{DOMAIN}$", page_1), page_1
+    [failed] = [line for line in log if "acme-trustpilot: HTTP 404" in line]
+    assert re.match(rf"{stamp} WARNING repwatch.crawl: source acme-trustpilot: HTTP 404 at .*\?page=2$", failed), failed
+    [done] = [line for line in log if "acme-trustpilot: ok," in line]
+    assert re.match(rf"{stamp} INFO repwatch.crawl: source acme-trustpilot: ok, 1 page, 20 reviews \(20 new\), ", done)
+
+
+def test_the_crawl_log_is_rotated(tmp_path, monkeypatch):
+    import logging
+
+    from spiders import runner
+
+    monkeypatch.setattr(runner, "LOG_MAX_BYTES", 1000)
+    handler = runner.crawl_log_handler(tmp_path / "crawl.log")
+    try:
+        for n in range(100):
+            handler.emit(logging.makeLogRecord({"name": "repwatch.crawl", "msg": f"source a page {n}: HTTP 200"}))
+    finally:
+        handler.close()
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["crawl.log"] + [f"crawl.log.{n}" for n in range(1, runner.LOG_BACKUPS + 1)]
+    assert all(p.stat().st_size <= 1000 for p in tmp_path.iterdir())
+
+
+# --- 10. progress per source -----------------------------------------------------------------------------
+
+
+def test_a_crawl_not_on_a_terminal_says_one_line_per_source_when_it_is_done(e2e):
+    e2e.publish(history())
+    result = e2e.crawl()
+    assert result.code == 0
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("acme-trustpilot:")]
+    assert re.match(r"acme-trustpilot: ok, 3 pages, 45 reviews read, \d+\.\d s$", line), line
+
+
+def test_a_crawl_on_a_terminal_shows_pages_and_reviews_read_as_they_come(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from monitor import cli
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=screen, force_terminal=True, width=100, color_system=None))
+    progress, stage = cli.crawl_display()
+    with stage("crawling 1 source…"):
+        progress({"source": "acme-trustpilot", "pages": 1, "reviews": 20})
+        progress({"source": "acme-trustpilot", "pages": 2, "reviews": 40})
+        progress({"source": "acme-trustpilot", "pages": 3, "reviews": 45, "done": True, "outcome": "ok", "seconds": 1})
+    shown = screen.getvalue()
+    assert "acme-trustpilot: ok" in shown and "3 pages · 45 reviews stored" in shown

@@ -300,7 +300,7 @@ def test_a_page_that_streams_past_the_max_size_is_cut_off_and_earlier_pages_are_
     # An ok run that met trouble still says so in `sources health`.
     health = crawled.repwatch("sources", "health").stdout
     row = next(line for line in health.splitlines() if " streamed " in line)
-    assert " ok " in row and "1 page(s) over the download limit" in health
+    assert " ok " in row and "1 page over the download limit" in health
 
 
 def test_a_compression_bomb_is_stopped_at_the_size_limit_not_by_running_out_of_memory(crawled):
@@ -393,7 +393,7 @@ def test_microdata_nested_too_deep_is_skipped_and_counted_and_the_json_ld_review
     assert (run.outcome, run.stats["repwatch/microdata_skipped"]) == ("ok", 1)
     assert crawled.stored("deep_microdata") == {"j1": "Burnt toast."}
     assert "RecursionError" not in (crawled.tmp / "data" / "logs" / "crawl.log").read_text()
-    assert "1 page(s) with microdata too deeply nested or too large to read" in crawled.health_notes("deep_microdata")
+    assert "1 page with microdata too deeply nested or too large to read" in crawled.health_notes("deep_microdata")
 
 
 def test_a_page_that_opens_with_a_flood_of_empty_comments_is_told_from_a_feed_at_once(crawled):
