@@ -367,8 +367,10 @@ def build_health(health: SourceHealth, *, mention: str | None = None) -> dict[st
 
 # slack-sdk logs request URLs and bodies at DEBUG (for a webhook the URL is the secret). Its clients log through
 # this logger, whose own level keeps that debug output from ever being produced, even under a DEBUG root logger.
+# Its ERROR lines ("Failed to send a request to Slack API server: …") are silenced too: the DeliveryError raised
+# with them is what repwatch reports, in one line of its own.
 _SDK_LOGGER = logging.getLogger("alerts.slack.sdk")
-_SDK_LOGGER.setLevel(logging.INFO)
+_SDK_LOGGER.setLevel(logging.CRITICAL)
 
 
 class SlackNotifier(Notifier):

@@ -63,6 +63,21 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     raise typer.Exit(code)
 
 
+# Wide enough for any table's natural width: where nobody reads a terminal, nothing is cut to fit one.
+UNBOUNDED_WIDTH = 10_000
+
+
+def show(table: Table) -> None:
+    """Print a table whole. Not on a terminal (cron's log, a pipe, a file) at its natural width, names and dates never
+    cut; on a terminal narrower than the table, long cells wrap onto more lines instead of ending in "…"."""
+    if out.is_terminal:
+        for column in table.columns:
+            column.no_wrap, column.overflow = False, "fold"
+        out.print(table)
+    else:
+        out.print(table)  # at UNBOUNDED_WIDTH (main)
+
+
 def open_config(path: Path) -> Config:
     from monitor.config import ConfigError, load_config
 
@@ -154,7 +169,7 @@ def crawl(
     for s in result.sources:
         style = "green" if s.outcome == "ok" else "red"
         table.add_row(s.name, Text(s.outcome, style=style), *(str(v) for v in (s.requests, s.pages, s.items, s.new, s.changed, s.removed)))
-    out.print(table)
+    show(table)
     summary = f"scored {plural(scored, 'review')}, {plural(queued, 'alert')} queued"
     extras = [(followups.updates, "update"), (followups.reminders, "reminder"), (followups.spikes, "spike alert")]
     summary += "".join(f", {n} {what}{'s' if n != 1 else ''}" for n, what in extras if n)
@@ -176,8 +191,8 @@ def crawl(
             line += (f", {waiting} of them negative and unanswered: "
                      "`repwatch reviews --unanswered --include-baseline`")
         out.print(Text(line))
-    for note in report.notes:
-        err.print(Text(f"repwatch: {terminal_safe(note)}"))
+    for note in report.notes:  # ok sources that met trouble on the way: part of the summary, not a failure
+        out.print(Text(terminal_safe(note)))
     for problem in report.problems:
         err.print(Text(f"repwatch: {terminal_safe(problem)}"))
     if report.problems:
@@ -482,7 +497,7 @@ def reviews(
         writer.writerows(records)
         return
     if unanswered:
-        out.print(reviews_table(records, title=f"unanswered negative reviews ({len(records)}{'+' if len(records) == limit else ''})"))
+        show(reviews_table(records, title=f"unanswered negative reviews ({len(records)}{'+' if len(records) == limit else ''})"))
         if records:
             out.print("Reply on the site, or `repwatch handle ID --note \"...\"` when answered another way.")
         left_out = 0 if include_baseline else baseline_waiting(loaded, source=source)
@@ -490,7 +505,7 @@ def reviews(
             out.print(Text(f"Not listed: {plural(left_out, 'older negative review')} from the silent baseline "
                            "(stored by a first crawl, never alerted): add --include-baseline to see them."))
         return
-    out.print(reviews_table(records))
+    show(reviews_table(records))
 
 
 @app.command()
@@ -555,7 +570,7 @@ def status(
     for s in report.sources:
         table.add_row(s.name, Text(s.state, style="green" if s.state == "ok" else "red"), str(s.failures),
                       when(s.last_crawl), s.last_outcome or "—", when(s.last_success), when(s.next_crawl), s.schedule)
-    out.print(table)
+    show(table)
     if report.outbox:
         table = Table(title="outbox (times UTC)", title_justify="left")
         for column in ("destination", "pending", "due now", "oldest", "next retry", "failed", "last error"):
@@ -563,7 +578,7 @@ def status(
         for d in report.outbox:
             table.add_row(d.destination, str(d.pending), str(d.due_now), when(d.oldest_pending), when(d.next_retry),
                           Text(str(d.failed), style="red" if d.failed else ""), Text(terminal_safe(d.last_error or "", 200)))
-        out.print(table)
+        show(table)
     else:
         out.print("outbox: empty, everything delivered")
     out.print(f"reviews waiting to be scored: {report.unscored} · unanswered negative reviews: {report.unanswered}")
@@ -644,7 +659,7 @@ def history(
             text += terminal_safe(f"\n↳ reply: {r['reply']}", 200)
         stars = "" if r["rating"] is None else f"{r['rating']:g}"
         table.add_row(r["seen_at"][:16].replace("T", " "), r["change"], stars, Text(text), (r["snippet_sha256"] or "")[:16])
-    out.print(table)
+    show(table)
 
 
 # --- digest ---------------------------------------------------------------------------------------
@@ -742,7 +757,7 @@ def sources_list() -> None:
     for name, spider in sorted(load_spiders().items()):
         doc = help_text(spider.__doc__)
         table.add_row(name, spider.site_name or name, Text(doc))  # Text: `div.review[data-id]` is not markup
-    out.print(table)
+    show(table)
 
 
 def help_text(docstring: str | None) -> str:
@@ -772,7 +787,7 @@ def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
             Text(terminal_safe(s.last_error, 120)),
             Text("; ".join(s.notes)),
         )
-    out.print(table)
+    show(table)
 
 
 @alerts_app.command("test")
@@ -798,9 +813,12 @@ def alerts_test(
     for name, outcome in outcomes:
         if isinstance(outcome, DeliveryError):
             failed = True
-            err.print(Text(f"{name}: FAILED: {outcome}"))
+            # A test is sent once: nothing retries it, whatever the delivery error says about the outbox.
+            text = str(outcome).removesuffix(", will retry")
+            err.print(Text(f"{name}: FAILED: {text}" + (" (temporary: try again later)" if outcome.retryable else "")))
         else:
-            out.print(Text(f"{name}: sent" + (f" ({outcome.remote_id})" if outcome.remote_id else "")))
+            channel = getattr(loaded.notifiers[name], "channel", None)
+            out.print(Text(f"{name}: sent" + (f" to {channel}" if channel else "")))
     if failed:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -826,6 +844,8 @@ def alerts_test_digest_email(loaded: Config, config: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (argv: sys.argv[1:] when None): one line on stderr for anything unexpected, a traceback
     only with REPWATCH_DEBUG=1. Always ends in SystemExit with the exit code."""
+    if not out.is_terminal:
+        out.width = UNBOUNDED_WIDTH  # cron's log or a pipe: no line cut or wrapped to a terminal's 80 columns
     try:
         app(args=argv, prog_name="repwatch")
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -330,8 +331,10 @@ def run_notes(stats: dict[str, Any] | None) -> list[str]:
 
 def _counted(text: str, n: Any) -> str:
     """A RUN_NOTES phrase for `n`: "1 page failed to load", "2 pages failed to load"."""
-    one = n == 1
-    return text.format(n=n).replace("(es)", "" if one else "es").replace("(s)", "" if one else "s")
+    return _PLURAL_MARK.sub(lambda mark: "" if n == 1 else mark[1], text.format(n=n))
+
+
+_PLURAL_MARK = re.compile(r"(?<!http)\((e?s)\)")  # "page(s)", "batch(es)"; not "http(s)"
 
 
 def covered_whole_source(run: CrawlRun) -> bool:

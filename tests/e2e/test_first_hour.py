@@ -159,8 +159,7 @@ def test_the_crawl_log_has_a_timestamped_line_per_page_and_the_summary_names_a_f
     e2e.site.set_status(f"/review/{DOMAIN}?page=2", 404)
     result = e2e.crawl()
     assert result.code == 0, result.stderr
-    [note] = [line for line in result.stderr.splitlines() if line.startswith("repwatch:")]
-    assert note == "repwatch: source acme-trustpilot: 1 page failed to load"
+    assert "source acme-trustpilot: 1 page failed to load" in result.stdout.splitlines()
     log = (e2e.tmp / "data" / "logs" / "crawl.log").read_text().splitlines()
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
     [page_1] = [line for line in log if "page 1:" in line]
@@ -216,3 +215,40 @@ def test_a_crawl_on_a_terminal_shows_pages_and_reviews_read_as_they_come(monkeyp
         progress({"source": "acme-trustpilot", "pages": 3, "reviews": 45, "done": True, "outcome": "ok", "seconds": 1})
     shown = screen.getvalue()
     assert "acme-trustpilot: ok" in shown and "3 pages · 45 reviews stored" in shown
+
+
+# --- 6. tables are never cut when not on a terminal; wrapped on one -----------------------------------------
+
+
+def test_tables_in_a_cron_log_keep_whole_names_and_dates_at_80_columns(e2e):
+    long_name = "twenix-trustpilot-reviews-of-the-flagship-store-in-the-old-town"
+    write_config(e2e.tmp, e2e.site.url, e2e.slack.api_url, source=(long_name, "trustpilot", f"{e2e.site.url}/review/{DOMAIN}"))
+    e2e.publish(history())
+    env = {"SLACK_BOT_TOKEN": "xoxb-e2e-token-123", "COLUMNS": "80"}
+    crawled = run_cli("crawl", "--config", str(e2e.config), env=env)
+    assert crawled.code == 0 and long_name in crawled.stdout, crawled.stdout
+    for args in (("sources", "health"), ("status",), ("reviews",)):
+        shown = run_cli(*args, "--config", str(e2e.config), env=env).stdout
+        assert long_name in shown and "…" not in shown, (args, shown)
+    listed = run_cli("reviews", "--config", str(e2e.config), env=env).stdout
+    assert re.search(r"\b\d{4}-\d\d-\d\d\b", listed)
+
+
+def test_tables_on_a_narrow_terminal_wrap_instead_of_cutting(monkeypatch):
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from monitor import cli
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "out", Console(file=screen, force_terminal=True, width=40, color_system=None))
+    table = Table()
+    for column in ("source", "last success"):
+        table.add_column(column, no_wrap=True)
+    table.add_row("twenix-trustpilot-reviews-of-the-store", "2026-12-06 05:00")
+    cli.show(table)
+    text = screen.getvalue()
+    assert "…" not in text
+    assert "2026-12-0" in text and "twenix-" in text and len(text.splitlines()) > 5

@@ -179,4 +179,4 @@ def test_obey_robots_false_on_one_source_applies_to_it_alone_and_is_logged(tmp_p
     assert problems(result) == [f"repwatch: source src-y failed: Forbidden by robots.txt at {forbidden}"]
     crawl_log = (tmp_path / "data" / "logs" / "crawl.log").read_text()
     warnings = [line for line in crawl_log.splitlines() if "robots.txt is NOT obeyed" in line]
-    assert len(warnings) == 1 and "src-x" in warnings[0] and warnings[0].startswith("WARNING")
+    assert len(warnings) == 1 and "src-x" in warnings[0] and " WARNING spiders.runner: " in warnings[0]
