@@ -89,6 +89,25 @@ def open_config(path: Path) -> Config:
         raise typer.Exit(EXIT_FAILURE) from None
 
 
+def print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("repwatch")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            found = "(not installed: run from a source tree)"
+        out.print(f"repwatch {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True, help="print repwatch's version and exit")] = False,
+) -> None:
+    """repwatch: watch review sites, score what people say, alert on negative reviews."""
+
+
 # --- init / config ----------------------------------------------------------------------------------
 
 
@@ -108,15 +127,14 @@ def init(
 @config_app.command("check")
 def config_check(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """Validate the config: exit 1 with one line per problem."""
-    from monitor.config import config_notes
+    from monitor.config import config_notes, literal_secrets
 
     loaded = open_config(config)
-    for note in config_notes(loaded):
+    for note in literal_secrets(loaded, config.read_text(encoding="utf-8")) + config_notes(loaded):
         err.print(Text(f"{config}: {note}"))
     sources = loaded.sources()
-    out.print(
-        f"{config}: OK ({len(loaded.businesses)} businesses, {len(sources)} sources, {len(loaded.notifiers)} notifiers)"
-    )
+    out.print(f"{config}: OK ({plural(len(loaded.businesses), 'business', 'businesses')}, "
+              f"{plural(len(sources), 'source')}, {plural(len(loaded.notifiers), 'notifier')})")
 
 
 @config_app.command("show")

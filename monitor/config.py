@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    SecretStr,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -266,6 +267,10 @@ class SourceConfig(Strict):
         if kind not in spiders:
             hint = difflib.get_close_matches(kind, spiders, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            if kind.lower() in KIND_HINTS:
+                fitting = [k for k in KIND_HINTS[kind.lower()][0] if k in spiders]
+                if fitting:
+                    did_you_mean = f" ({KIND_HINTS[kind.lower()][1]}: use kind {' or '.join(fitting)})"
             raise ValueError(f"unknown source kind {kind!r}{did_you_mean}; known: {', '.join(sorted(spiders))}")
         return kind
 
@@ -280,6 +285,20 @@ class SourceConfig(Strict):
             )
             raise ValueError(details) from None
         return self
+
+
+# Kinds people write that are not ours, and the kinds that read those pages.
+KIND_HINTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "rss": (("feed",), "RSS and Atom feeds are read by `feed`"),
+    "atom": (("feed",), "RSS and Atom feeds are read by `feed`"),
+    "google_alerts": (("feed",), "a Google Alert delivered as a feed is read by `feed`"),
+    "json-ld": (("schema_org",), "schema.org markup is read by `schema_org`"),
+    "jsonld": (("schema_org",), "schema.org markup is read by `schema_org`"),
+    "microdata": (("schema_org",), "schema.org markup is read by `schema_org`"),
+    "tripadvisor": (("schema_org", "selectors"), "no TripAdvisor spider: a page with schema.org reviews is read by "
+                    "`schema_org`, any other by CSS rules of your own"),
+    "css": (("selectors",), "CSS rules of your own are `selectors`"),
+}
 
 
 def _spiders(info: ValidationInfo) -> dict[str, Any]:
@@ -568,6 +587,27 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     return f"{path}: {message}"
 
 
+_ENTRY_PATH = re.compile(r"businesses\.(\d+)(?:\.sources\.(\d+))?(?:\.|(?=:))")
+
+
+def _by_name(problem: str, raw: Any) -> str:
+    """A problem under a business or a source named by its name, as the owner knows it: `source acme-yelp: kind: …`
+    for `businesses.0.sources.2.kind: …` (the index path stays where the entry has no name to go by)."""
+    found = _ENTRY_PATH.match(problem)
+    if not found or not isinstance(raw, dict):
+        return problem
+    try:
+        business = raw["businesses"][int(found[1])]
+        entry, what = (business, "business") if found[2] is None else (business["sources"][int(found[2])], "source")
+        name = entry["name"]
+    except (KeyError, IndexError, TypeError):
+        return problem
+    if not isinstance(name, str) or not name.strip():
+        return problem
+    rest = problem[found.end():].removeprefix(":").lstrip()
+    return f"{what} {name}: {rest}"
+
+
 def _notifier_kinds() -> list[str]:
     return list(NOTIFIERS)
 
@@ -592,7 +632,7 @@ def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, orig
     try:
         config = model.model_validate(raw, context={})
     except ConfigError as exc:
-        raise ConfigError(problems + exc.problems) from None
+        raise ConfigError([_by_name(p, raw) for p in problems + exc.problems]) from None
     except ValidationError as exc:
         nested: list[str] = []
         for error in exc.errors():
@@ -604,9 +644,9 @@ def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, orig
         # A value left empty by a missing variable fails again downstream: report it once.
         missing_paths = {p.split(":", 1)[0] for p in problems}
         nested = [n for n in nested if n.split(":", 1)[0] not in missing_paths]
-        raise ConfigError(problems + nested) from None
+        raise ConfigError([_by_name(p, raw) for p in problems + nested]) from None
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([_by_name(p, raw) for p in problems])
     if base_dir is not None and not config.data_dir.is_absolute():
         config = config.model_copy(update={"data_dir": base_dir / config.data_dir})
     return config
@@ -623,7 +663,8 @@ def load_config_and_text(path: Path | str) -> tuple[Config, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file (create one with `repwatch init`)"]) from None
+        where = path.resolve().parent
+        raise ConfigError([f"{path}: no such file in {where} (create one with `repwatch init`, or give --config FILE)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
     return parse_config(text, origin=str(path), base_dir=path.resolve().parent), text
@@ -661,6 +702,39 @@ def config_notes(config: Config) -> list[str]:
     for _, source in config.sources():
         notes.extend(source_notes(source, spiders))
     return notes
+
+
+def literal_secrets(config: Config, text: str) -> list[str]:
+    """Secrets written into the config file itself (a token pasted in, not `${SLACK_BOT_TOKEN}`), one line each: the
+    file gets copied, shared and committed; the environment or a ${file:…} does not."""
+    try:
+        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return []
+    found = []
+    places: list[tuple[str, Any, Any]] = []
+    raw_notifiers = raw.get("notifiers") if isinstance(raw, dict) else None
+    for name, entry in config.notifiers.items():
+        written = raw_notifiers.get(name) if isinstance(raw_notifiers, dict) else None
+        places.append((f"notifiers.{name}", entry, written))
+    raw_digest = raw.get("digest") if isinstance(raw, dict) else None
+    if config.digest is not None and isinstance(raw_digest, dict):
+        places.append(("digest.smtp", config.digest.smtp, raw_digest.get("smtp")))
+    for path, model, written in places:
+        if not isinstance(written, dict):
+            continue
+        for key, value in written.items():
+            if isinstance(getattr(model, str(key), None), SecretStr) and isinstance(value, str) and value \
+                    and not REFERENCE.search(value):
+                found.append(f"{path}.{key}: a secret written into the config file; put it in the environment "
+                             f"and write `{key}: ${{{_env_name(path, str(key))}}}` (docs/operations.md#secrets)")
+    return found
+
+
+def _env_name(path: str, key: str) -> str:
+    if path.startswith("notifiers.") and key == "token":
+        return "SLACK_BOT_TOKEN"
+    return re.sub(r"[^A-Z0-9]+", "_", f"{path.split('.', 1)[-1]}_{key}".upper()).strip("_")
 
 
 def _judged_host(url: str) -> str | None:

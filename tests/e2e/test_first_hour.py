@@ -252,3 +252,86 @@ def test_tables_on_a_narrow_terminal_wrap_instead_of_cutting(monkeypatch):
     text = screen.getvalue()
     assert "…" not in text
     assert "2026-12-0" in text and "twenix-" in text and len(text.splitlines()) > 5
+
+
+def config_with_source(tmp_path: Path, kind: str, url: str = "https://www.example.com/reviews", extra: str = "") -> Path:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""
+data_dir: data
+notifiers:
+  slack:
+    kind: slack
+    token: ${{SLACK_BOT_TOKEN}}
+    channel: "#reviews"
+    api_url: http://127.0.0.1:1/api/
+{extra}
+businesses:
+  - name: Twenix Café
+    notify: [slack]
+    sources:
+      - name: twenix-site
+        kind: schema_org
+        url: https://twenix.example/reviews
+      - name: twenix-feed
+        kind: {kind}
+        url: {url}
+""")
+    return config
+
+
+def check(config: Path, *args: str) -> "object":
+    return run_cli("config", "check", "--config", str(config), *args, env={"SLACK_BOT_TOKEN": "xoxb-1-2"})
+
+
+def test_config_problems_name_the_source_and_a_kind_from_elsewhere_gets_a_hint(tmp_path):
+    rss = check(config_with_source(tmp_path, "rss"))
+    assert rss.code == 1
+    [line] = rss.stderr.splitlines()
+    assert "source twenix-feed: kind: unknown source kind 'rss'" in line and "use kind feed" in line
+    assert "businesses.0" not in line
+    trip = check(config_with_source(tmp_path, "tripadvisor"))
+    assert "use kind schema_org or selectors" in trip.stderr
+
+
+def test_one_address_is_a_list_of_one_and_a_pasted_token_is_warned_about(tmp_path):
+    digest = """digest:
+  from: repwatch@twenix.example
+  to: owner@twenix.example
+  smtp:
+    host: 127.0.0.1
+    port: 2525
+    security: none"""
+    config = config_with_source(tmp_path, "feed", "https://www.google.com/alerts/feeds/1/2", extra=digest)
+    config.write_text(config.read_text().replace("${SLACK_BOT_TOKEN}", "xoxb-1234-5678-abcdef"))
+    result = check(config)
+    assert result.code == 0, result.stderr
+    assert "OK (1 business, 2 sources, 1 notifier)" in result.stdout
+    [warning] = [line for line in result.stderr.splitlines() if "secret" in line]
+    assert "notifiers.slack.token: a secret written into the config file" in warning
+    assert "token: ${SLACK_BOT_TOKEN}" in warning and "xoxb-1234" not in warning
+
+
+def test_extract_suggests_the_spider_meant(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text("<html></html>")
+    result = run_cli("extract", str(page), "--spider", "trustpilt")
+    assert result.code == 1 and "did you mean 'trustpilot'" in result.stderr
+
+
+def test_alerts_test_slack_that_cannot_connect_says_one_line_without_will_retry(tmp_path):
+    result = run_cli("alerts", "test", "slack", "--config", str(config_with_source(tmp_path, "feed")),
+                     env={"SLACK_BOT_TOKEN": "xoxb-1-2"})
+    assert result.code == 1
+    [line] = result.stderr.splitlines()  # no slack-sdk "Failed to send a request to Slack API server" line
+    assert line.startswith("slack: FAILED:") and "will retry" not in line and "try again later" in line
+
+
+def test_version_and_config_show_durations_as_written_and_a_missing_config_names_its_folder(tmp_path):
+    version = run_cli("--version")
+    assert version.code == 0 and version.stdout.startswith("repwatch ")
+    config = config_with_source(tmp_path, "feed")
+    config.write_text(config.read_text() + "crawl:\n  timeout: 15m\nalerting:\n  baseline_window: 72h\n")
+    shown = run_cli("config", "show", "--config", str(config), env={"SLACK_BOT_TOKEN": "xoxb-1-2"}).stdout
+    assert "timeout: 15m" in shown and "baseline_window: 3d" in shown and "PT" not in shown
+    missing = run_cli("crawl", "--config", "nowhere.yaml", cwd=tmp_path)
+    assert missing.code == 1 and f"nowhere.yaml: no such file in {tmp_path.resolve()}" in missing.stderr
