@@ -118,9 +118,14 @@ def init(
 ) -> None:
     """Write a commented config.yaml to start from."""
     if path.exists() and not force:
-        fail(f"{path} exists; use --force to overwrite it")
+        fail(f"{path.resolve()} exists; use --force to overwrite it, or start in a directory of your own "
+             "(`mkdir -p ~/repwatch && cd ~/repwatch && repwatch init`, or `repwatch init ~/repwatch/config.yaml`)")
     template = Path(__file__).parent / "templates" / "config.yaml"
-    path.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
     out.print(f"wrote {path}: edit the businesses and sources, set SLACK_BOT_TOKEN, then `repwatch config check`")
 
 

@@ -335,3 +335,86 @@ def test_version_and_config_show_durations_as_written_and_a_missing_config_names
     assert "timeout: 15m" in shown and "baseline_window: 3d" in shown and "PT" not in shown
     missing = run_cli("crawl", "--config", "nowhere.yaml", cwd=tmp_path)
     assert missing.code == 1 and f"nowhere.yaml: no such file in {tmp_path.resolve()}" in missing.stderr
+
+
+# --- 4. the real-use path works as written -----------------------------------------------------------------
+
+
+def test_init_in_an_empty_directory_gives_a_config_that_checks_and_a_checkout_says_where_to_go(tmp_path):
+    from tests.cli import run_process
+
+    home = tmp_path / "repwatch"
+    home.mkdir()
+    made = run_process("init", cwd=home)
+    assert made.code == 0 and (home / "config.yaml").is_file(), made.stderr
+    checked = run_process("config", "check", cwd=home, env={"SLACK_BOT_TOKEN": "xoxb-1-2"})
+    assert checked.code == 0 and "OK (1 business, 2 sources, 1 notifier)" in checked.stdout, checked.stderr
+    elsewhere = run_cli("init", str(tmp_path / "new" / "place" / "config.yaml"))
+    assert elsewhere.code == 0 and (tmp_path / "new" / "place" / "config.yaml").is_file()
+    again = run_cli("init", cwd=home)  # as in the checkout, which ships a config.yaml
+    assert again.code == 1 and "a directory of your own" in again.stderr and "repwatch init" in again.stderr
+
+
+def readme_block(heading: str, language: str) -> list[str]:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index(heading):]
+    block = section[section.index(f"```{language}\n") + len(language) + 4:]
+    return block[: block.index("```")].strip().splitlines()
+
+
+def test_the_demos_closing_box_and_the_readme_quick_start_give_the_same_commands(tmp_path):
+    from demo.__main__ import CRON_LINE, real_use_steps
+
+    def command(line: str) -> str:
+        return line.split("  #")[0].strip()
+
+    readme = [command(line) for line in readme_block("## Quick start for real use", "sh")]
+    demo = [command(line) for line in real_use_steps(Path("/path/to/repwatch"))]
+    assert demo[:-1] == readme
+    assert demo[-1] == "crontab -e, then: " + CRON_LINE
+    assert readme_block("Then crawl every 30 minutes", "cron") == [CRON_LINE]
+    assert "SLACK_BOT_TOKEN=xoxb" not in CRON_LINE  # the token stays in secrets.env, not in the crontab
+
+
+def test_an_installed_repwatch_gets_every_data_file_its_packages_read():
+    """`pip install` / `pipx install` copy only what pyproject's package-data names: a template or a language pack
+    left out works in the checkout and fails in the first hour of real use."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["*"]
+    packages = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    data = [p for pkg in packages for p in (root / pkg.rstrip("*")).rglob("*")
+            if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]
+    assert data  # the templates and language packs
+    left_out = [str(p.relative_to(root)) for p in data if not any(fnmatch.fnmatch(p.name, g) for g in patterns)]
+    assert not left_out
+
+
+# --- 11. small things -------------------------------------------------------------------------------------
+
+
+def test_after_handle_the_slack_thread_says_marked_handled_not_changed_on_the_site(e2e):
+    e2e.publish(history())
+    assert e2e.crawl().code == 0
+    alerted = json_lines(e2e.repwatch("reviews", "--unanswered", "--format", "json").stdout)[0]
+    before = len(e2e.slack.messages)
+    handled = e2e.repwatch("handle", str(alerted["id"]), "--note", "called the customer")
+    assert handled.code == 0, handled.stderr
+    texts = [str(m.get("text", "")) + str(m.get("blocks", "")) for m in e2e.slack.messages[before:]]
+    assert any(f"Review #{alerted['id']} marked handled" in t for t in texts), texts
+    assert not any("changed on Trustpilot" in t for t in texts)
+
+
+def test_the_digest_calls_a_site_what_the_alerts_call_it(e2e):
+    e2e.publish(history())
+    assert e2e.crawl().code == 0
+    from datetime import UTC, datetime, timedelta
+
+    newest = datetime.now(UTC) - timedelta(hours=3)  # the week of the newest review (published 3 h ago)
+    week = e2e.repwatch("digest", "--week", newest.strftime("%G-W%V"))
+    assert week.code == 0, week.stderr
+    named = [line for line in week.stdout.splitlines() if "★ " in line or "acme-trustpilot" in line]
+    assert named and all("Trustpilot" in line and "127.0.0.1" not in line for line in named), named
