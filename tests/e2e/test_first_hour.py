@@ -418,3 +418,75 @@ def test_the_digest_calls_a_site_what_the_alerts_call_it(e2e):
     assert week.code == 0, week.stderr
     named = [line for line in week.stdout.splitlines() if "★ " in line or "acme-trustpilot" in line]
     assert named and all("Trustpilot" in line and "127.0.0.1" not in line for line in named), named
+
+
+# --- 12. the docs say what the program does ----------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+SLACK_EXAMPLE = REPO / "docs" / "slack-alert-example.json"
+
+
+def demo_hostile_alert(tmp_path: Path) -> dict:
+    """The Slack payload of the demo's hostile review, from the demo's own pages, config and first crawl."""
+    from datetime import UTC, datetime
+
+    from demo.__main__ import CONFIG, DEMO_TOKEN
+    from demo.reviews import MENTIONS_PATH, demo_pages, mentions_feed
+    from demo.server import SiteServer
+    from demo.slack_receiver import SlackReceiver
+
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.read_text().replace("data_dir: ../data/demo", f"data_dir: {tmp_path / 'data'}"))
+    with SiteServer(robots_txt="User-agent: *\nDisallow: /admin/\n") as site, SlackReceiver(token=DEMO_TOKEN) as slack:
+        now = datetime.now(UTC)
+        for path, body in demo_pages(now, base_url=site.url).items():
+            site.set_page(path, body)
+        site.set_page(MENTIONS_PATH, mentions_feed(now, base_url=site.url))
+        env = {"DEMO_SITE_URL": site.url, "DEMO_SLACK_API": slack.api_url, "SLACK_BOT_TOKEN": DEMO_TOKEN}
+        crawled = run_cli("crawl", "--config", str(config), env=env)
+        assert crawled.code == 0, crawled.stderr
+        [message] = [m for m in slack.messages if "READ THIS" in str(m.get("blocks"))]
+    return {"text": message["text"], "blocks": message["blocks"]}
+
+
+def comparable(payload: dict) -> str:
+    """The payload as the docs keep it, with what differs from run to run (the port, the date) made the same."""
+    import json
+
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "YYYY-MM-DD HH:MM UTC", text)
+
+
+def test_the_example_slack_payload_in_the_docs_is_what_the_demo_sends(tmp_path):
+    """docs/slack-alert-example.json is the demo's hostile alert; REPWATCH_REGENERATE_DOCS=1 rewrites it."""
+    import json
+    import os
+
+    payload = demo_hostile_alert(tmp_path)
+    if os.environ.get("REPWATCH_REGENERATE_DOCS"):
+        SLACK_EXAMPLE.write_text(json.dumps(payload, ensure_ascii=False, sort_keys=True, indent=2) + "\n")
+    assert comparable(json.loads(SLACK_EXAMPLE.read_text())) == comparable(payload), (
+        "docs/slack-alert-example.json drifted from the demo: REPWATCH_REGENERATE_DOCS=1 pytest "
+        "tests/e2e/test_first_hour.py -k example_slack_payload rewrites it")
+
+
+def test_the_source_states_are_the_same_in_the_help_and_the_docs():
+    help_text = run_cli("sources", "health", "--help", env={"COLUMNS": "300"}).stdout
+    states = {"new", "ok", "failing", "blocked", "broken", "empty"}
+    assert {w.strip(",.()") for w in " ".join(help_text.split()).split()} >= states
+    sources_md = (REPO / "docs" / "sources.md").read_text()
+    paragraph = sources_md[sources_md.index("Each source has a **state**"):].split("\n\n")[0]
+    assert set(re.findall(r"`([a-z]+)`", paragraph)) == states
+    cli_md = (REPO / "docs" / "cli.md").read_text()
+    assert set(re.findall(r"`([a-z]+)`", cli_md[cli_md.index("Every configured source with its kind, state"):][:200])) == states
+
+
+def test_no_cron_line_in_the_docs_carries_a_secret():
+    seen = 0
+    for doc in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+        for line in doc.read_text().splitlines():
+            if re.match(r"\s*(\*|\d+|@\w+)[/\d,*-]*\s.*repwatch ", line):
+                seen += 1
+                assert "secrets.env" in line and not re.search(r"(TOKEN|PASSWORD)=", line), (doc.name, line)
+    assert seen >= 2  # README's and scheduling.md's
