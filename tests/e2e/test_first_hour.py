@@ -490,3 +490,11 @@ def test_no_cron_line_in_the_docs_carries_a_secret():
                 seen += 1
                 assert "secrets.env" in line and not re.search(r"(TOKEN|PASSWORD)=", line), (doc.name, line)
     assert seen >= 2  # README's and scheduling.md's
+
+
+def test_alerts_test_slack_names_the_owners_business_and_the_channel(e2e):
+    result = e2e.repwatch("alerts", "test", "slack")
+    assert result.code == 0, result.stderr
+    assert result.stdout.strip() == "slack: sent to #reviews"
+    [message] = e2e.slack.messages
+    assert "Acme Coffee" in str(message) and "Example Bakery" not in str(message)
