@@ -246,8 +246,9 @@ def crawl_display() -> tuple[Callable[[dict[str, Any]], None], Callable[[str], A
         done = bool(event.get("done"))
         bar.update(tasks[name], pages=plural(int(event.get("pages", 0)), "page"),
                    reviews=plural(int(event.get("reviews", 0)), "review") + (" stored" if done else " read"),
-                   description=f"{name}: {event.get('outcome')}" if done else name,
-                   **({"total": 1, "completed": 1} if done else {}))
+                   description=f"{name}: {event.get('outcome')}" if done else name)
+        if done:
+            bar.update(tasks[name], total=1, completed=1)
 
     def stage(text: str) -> Any:
         return bar if text.startswith("crawling") else err.status(text)
@@ -541,10 +542,11 @@ def deliver(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
 
     done = pipeline.deliver(open_config(config))
     scored, queued, followups, report = done.scored, done.queued, done.followups, done.delivery
-    parts = [(scored, "scored"), (queued, "alerts queued"), (followups.updates, "updates"),
-             (followups.reminders, "reminders"), (followups.spikes, "spike alerts"), (followups.health, "source notices"),
-             (report.sent, "sent"), (report.retrying, "waiting to retry"), (report.failed, "failed")]
-    out.print(", ".join(f"{n} {what}" for n, what in parts if n) or "nothing to do")
+    parts = [f"{scored} scored", plural(queued, "alert") + " queued", plural(followups.updates, "update"),
+             plural(followups.reminders, "reminder"), plural(followups.spikes, "spike alert"),
+             plural(followups.health, "source notice"), f"{report.sent} sent", f"{report.retrying} waiting to retry",
+             f"{report.failed} failed"]
+    out.print(", ".join(part for part in parts if not part.startswith("0 ")) or "nothing to do")
     for problem in report.problems:
         err.print(Text(f"repwatch: alerts: {terminal_safe(problem)}"))
     if report.problems:
