@@ -335,9 +335,11 @@ def extract(
     for review in reviews:
         sys.stdout.write(review.to_json() + "\n")
     if not reviews:
-        how = "no spider's" if spider == "auto" else f"--spider {spider}"
-        other = "" if spider == "auto" else "; try --spider auto, or another kind (`repwatch sources list`)"
-        fail(f"{terminal_safe(page.url, 200)}: {how} reading found no reviews{other}")
+        where = terminal_safe(page.url, 200)
+        if spider == "auto":
+            fail(f"{where}: no reviews found on this page (is it the page that lists them?)")
+        fail(f"{where}: --spider {spider} reading found no reviews; try --spider auto, or another kind "
+             "(`repwatch sources list`)")
 
 
 @app.command()
