@@ -114,7 +114,8 @@ BLOCKED_ADVICE = ("repwatch tries again on the next crawl; if it stays blocked, 
 
 def empty_hint(url: str) -> str:
     """What to try when a page gave no reviews: the kind may not fit the page."""
-    return f"check the kind; try `repwatch extract {url} --spider auto`"
+    return (f"check the kind; try `repwatch extract {url} --spider auto` (a page that builds its reviews with "
+            "JavaScript needs render: true)")
 
 
 def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool, allow_empty: bool = False,
