@@ -114,9 +114,12 @@ def main() -> int:
     console.print(Panel.fit(
         f"Demo finished in {time.monotonic() - started:.0f} s.\n\n"
         "[bold]For real use[/], in a directory of your own (this checkout ships its own config.yaml):\n"
-        + "".join(f"  {line}\n" for line in real_use_steps(checkout)) + "\n"
+        + "".join(f"  {line}\n" for line in real_use_steps(checkout)[:-1]) + "\n"
         "README.md (\"Quick start for real use\") and docs/ cover Slack setup, scheduling, Docker and every command.",
     ))
+    # The cron line on a line of its own, outside the box: a wrapped line with borders would not paste.
+    console.print("Then every 30 minutes from cron: `crontab -e` and add", markup=False, highlight=False)
+    console.print(real_use_steps(checkout)[-1], markup=False, highlight=False, soft_wrap=True)
     return code
 
 
@@ -132,7 +135,7 @@ def real_use_steps(checkout: Path) -> list[str]:
         "set -a && . ./secrets.env && set +a    # secrets come from the environment, never from config.yaml",
         ".venv/bin/repwatch config check && .venv/bin/repwatch alerts test slack",
         ".venv/bin/repwatch crawl               # first run: a silent baseline, then alerts on new negatives",
-        "crontab -e, then: " + CRON_LINE,
+        CRON_LINE,  # for `crontab -e`
     ]
 
 

@@ -230,7 +230,10 @@ def run_crawl(
                 removed = mark_removed(session, run.source_id, not_seen_since=run.started_at, now=now)
             result.sources.append(
                 SourceOutcome(run.source.name, run.outcome, run.error, run.requests, run.pages, run.items, run.new,
-                              run.changed, removed, baseline=first[run.id], notes=run_notes(run.stats))
+                              run.changed, removed, baseline=first[run.id],
+                              # what the crawl met on the way; field-level data problems (a review without stars
+                              # on a site that allows that) stay in `sources health`
+                              notes=run_notes(run.stats, data_problems=False))
             )
         prune_runs(session, [source.id for _, source, _ in runs], older_than=now - config.crawl.keep_runs,
                    keep=run_ids)
@@ -319,12 +322,12 @@ RUN_NOTES = {
 }
 
 
-def run_notes(stats: dict[str, Any] | None) -> list[str]:
+def run_notes(stats: dict[str, Any] | None, *, data_problems: bool = True) -> list[str]:
     """The noteworthy counts of a run, as short phrases ("2 pages failed to load"), data problems included."""
     stats = stats or {}
     notes = [_counted(text, stats[key]) for key, text in RUN_NOTES.items() if stats.get(key)]
     problems = sum(v for k, v in stats.items() if k.startswith("repwatch/problem/") and isinstance(v, int))
-    if problems:
+    if problems and data_problems:
         notes.append(_counted("{n} review(s) with unreadable fields", problems))
     return notes
 

@@ -371,7 +371,7 @@ def test_the_demos_closing_box_and_the_readme_quick_start_give_the_same_commands
     readme = [command(line) for line in readme_block("## Quick start for real use", "sh")]
     demo = [command(line) for line in real_use_steps(Path("/path/to/repwatch"))]
     assert demo[:-1] == readme
-    assert demo[-1] == "crontab -e, then: " + CRON_LINE
+    assert demo[-1] == CRON_LINE
     assert readme_block("Then crawl every 30 minutes", "cron") == [CRON_LINE]
     assert "SLACK_BOT_TOKEN=xoxb" not in CRON_LINE  # the token stays in secrets.env, not in the crontab
 
