@@ -6,6 +6,7 @@ import io
 import re
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -191,12 +192,15 @@ def _when():
 
 
 def build_digest(
-    session: Session, business: str, week: IsoWeek, *, topics: TopicFinder, now: datetime | None = None
+    session: Session, business: str, week: IsoWeek, *, topics: TopicFinder, now: datetime | None = None,
+    site_names: Mapping[str, str] | None = None,
 ) -> Digest:
     """Every number of one business's digest, read from the database (SQLite or PostgreSQL).
 
     `topics` finds complaint topics in the negative reviews (the built-ins and config.yaml's `topics:`).
+    `site_names`: source name → the site's name as the alerts say it ("Trustpilot"); other sources show their host.
     """
+    names = site_names or {}
     now = now or datetime.now(UTC)
     business_id = session.scalar(select(Business.id).where(Business.name == business))
     if business_id is None:  # configured but never crawled: an honest empty digest
@@ -206,7 +210,7 @@ def build_digest(
 
     counts = func.count(Review.id)
     by_source = [
-        SourceCount(name, _site(url), count)
+        SourceCount(name, names.get(name) or _site(url), count)
         for name, url, count in session.execute(
             select(Source.name, Source.url, counts)
             .outerjoin(Review, and_(Review.source_id == Source.id, when >= week.start, when < week.end))
@@ -227,8 +231,8 @@ def build_digest(
         Review.severity.is_not(None),  # news when found, not a first crawl's history (as `reviews --unanswered`)
         when < week.end,
     )
-    negatives, negatives_total = _review_lines(session, negative_this_week, now)
-    open_negatives, open_total = _review_lines(session, unanswered, now)
+    negatives, negatives_total = _review_lines(session, negative_this_week, now, names)
+    open_negatives, open_total = _review_lines(session, unanswered, now, names)
 
     reply_pairs = session.execute(
         select(Review.published_at, Review.reply_published_at)
@@ -321,7 +325,8 @@ def _empty_weeks(week: IsoWeek) -> list[WeekPoint]:
     return [WeekPoint(week.shifted(i - CHART_WEEKS + 1), dict.fromkeys(LABELS, 0), None) for i in range(CHART_WEEKS)]
 
 
-def _review_lines(session: Session, condition: Any, now: datetime) -> tuple[list[ReviewLine], int]:
+def _review_lines(session: Session, condition: Any, now: datetime,
+                  site_names: Mapping[str, str]) -> tuple[list[ReviewLine], int]:
     when = _when()
     total = session.scalar(select(func.count(Review.id)).join(Source).where(condition)) or 0
     rows = session.execute(
@@ -331,15 +336,17 @@ def _review_lines(session: Session, condition: Any, now: datetime) -> tuple[list
         .order_by(when, Review.id)
         .limit(LIST_LIMIT)
     ).all()
-    return [_line(review, name, source_url, published, now) for review, name, source_url, published in rows], total
+    return [_line(review, name, source_url, published, now, site_names.get(name))
+            for review, name, source_url, published in rows], total
 
 
-def _line(review: Review, source: str, source_url: str, published: datetime, now: datetime) -> ReviewLine:
+def _line(review: Review, source: str, source_url: str, published: datetime, now: datetime,
+          site_name: str | None = None) -> ReviewLine:
     text = f"{review.title}: {review.body}" if review.title else review.body
     return ReviewLine(
         review_id=review.id,
         source=source,
-        site=_site(review.url) or _site(source_url),
+        site=site_name or _site(review.url) or _site(source_url),
         url=safe_link(review.url),
         rating=review.rating,
         author=_clean(review.author, 60) or "anonymous",

@@ -13,10 +13,11 @@ from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -96,7 +97,9 @@ class MailSettings(Strict):
     model_config = ConfigDict(**Strict.model_config, serialize_by_alias=True)
 
     sender: str = Field(alias="from", description='e.g. "repwatch <repwatch@example.com>"')
-    to: list[str] = Field(min_length=1)
+    # one address may be written without a list: `to: owner@example.com`
+    to: Annotated[list[str], BeforeValidator(lambda value: [value] if isinstance(value, str) else value)] = Field(
+        min_length=1)
     smtp: SmtpSettings
 
     @field_validator("sender")

@@ -377,7 +377,10 @@ def _one_line(alert: Alert, limit: int = 160) -> str:
 def build_update_reply(update: AlertUpdate) -> dict[str, Any]:
     """The thread reply (or, without a thread, the new message) that says what changed on a review."""
     alert = update.alert
-    headline = ("✅ " if update.settled else "✏️ ") + f"Review #{alert.review_id} changed on {alert.site}"
+    # Marked handled in repwatch is no change on the site: the headline says which it was.
+    handled = bool(update.changes) and all(change.startswith("marked handled") for change in update.changes)
+    what = "marked handled" if handled else f"changed on {alert.site}"
+    headline = ("✅ " if update.settled else "✏️ ") + f"Review #{alert.review_id} {what}"
     lines = [f"• {change}" for change in update.changes] + [_one_line(alert, 300)]
     if update.settled:
         lines.append("No action needed now.")
@@ -449,8 +452,10 @@ def build_health(health: SourceHealth, *, mention: str | None = None) -> dict[st
 
 # slack-sdk logs request URLs and bodies at DEBUG (for a webhook the URL is the secret). Its clients log through
 # this logger, whose own level keeps that debug output from ever being produced, even under a DEBUG root logger.
+# Its ERROR lines ("Failed to send a request to Slack API server: …") are silenced too: the DeliveryError raised
+# with them is what repwatch reports, in one line of its own.
 _SDK_LOGGER = logging.getLogger("alerts.slack.sdk")
-_SDK_LOGGER.setLevel(logging.INFO)
+_SDK_LOGGER.setLevel(logging.CRITICAL)
 
 
 class SlackNotifier(Notifier):

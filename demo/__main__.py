@@ -114,17 +114,34 @@ def main() -> int:
     console.print(Panel.fit(
         f"Demo finished in {time.monotonic() - started:.0f} s.\n\n"
         "[bold]For real use[/], in a directory of your own (this checkout ships its own config.yaml):\n"
-        f"  python3 -m venv .venv && .venv/bin/pip install {checkout}\n"
-        "  .venv/bin/repwatch init            # writes a commented config.yaml\n"
-        "  $EDITOR config.yaml                # your business, its review pages, your Slack channel\n"
-        "  echo 'SLACK_BOT_TOKEN=xoxb-...' > secrets.env && chmod 600 secrets.env\n"
-        "  set -a && . ./secrets.env && set +a\n"
-        "  .venv/bin/repwatch config check && .venv/bin/repwatch alerts test slack\n"
-        "  .venv/bin/repwatch crawl           # first run: a silent baseline, then alerts on new negatives\n"
-        "  crontab -e:  */30 * * * * cd DIR && set -a && . ./secrets.env && set +a && .venv/bin/repwatch crawl\n\n"
+        + "".join(f"  {line}\n" for line in real_use_steps(checkout)[:-1]) + "\n"
         "README.md (\"Quick start for real use\") and docs/ cover Slack setup, scheduling, Docker and every command.",
     ))
+    # The cron line on a line of its own, outside the box: a wrapped line with borders would not paste.
+    console.print("Then every 30 minutes from cron: `crontab -e` and add", markup=False, highlight=False)
+    console.print(real_use_steps(checkout)[-1], markup=False, highlight=False, soft_wrap=True)
     return code
+
+
+def real_use_steps(checkout: Path) -> list[str]:
+    """The commands of README.md's "Quick start for real use", as they work when typed (tests/e2e/test_first_hour.py
+    runs them and compares them with the README)."""
+    return [
+        "mkdir -p ~/repwatch && cd ~/repwatch",
+        f"python3 -m venv .venv && .venv/bin/pip install {checkout}",
+        ".venv/bin/repwatch init                # writes a commented config.yaml",
+        "$EDITOR config.yaml                    # your business, its review pages, your Slack channel",
+        "echo 'SLACK_BOT_TOKEN=xoxb-...' > secrets.env && chmod 600 secrets.env",
+        "set -a && . ./secrets.env && set +a    # secrets come from the environment, never from config.yaml",
+        ".venv/bin/repwatch config check && .venv/bin/repwatch alerts test slack",
+        ".venv/bin/repwatch crawl               # first run: a silent baseline, then alerts on new negatives",
+        CRON_LINE,  # for `crontab -e`
+    ]
+
+
+# The cron line of README.md: the token comes from secrets.env, as for every other command, never from the crontab.
+CRON_LINE = ("*/30 * * * * cd ~/repwatch && set -a && . ./secrets.env && set +a && .venv/bin/repwatch crawl "
+             ">> data/cron.log 2>&1")
 
 
 if __name__ == "__main__":

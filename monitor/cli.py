@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -52,9 +53,29 @@ ConfigOption = Annotated[
 ]
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """"1 review", "2 reviews" ("1 business", "2 businesses" with `many`)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     err.print(Text(f"repwatch: {message}"))
     raise typer.Exit(code)
+
+
+# Wide enough for any table's natural width: where nobody reads a terminal, nothing is cut to fit one.
+UNBOUNDED_WIDTH = 10_000
+
+
+def show(table: Table) -> None:
+    """Print a table whole. Not on a terminal (cron's log, a pipe, a file) at its natural width, names and dates never
+    cut; on a terminal narrower than the table, long cells wrap onto more lines instead of ending in "…"."""
+    if out.is_terminal:
+        for column in table.columns:
+            column.no_wrap, column.overflow = False, "fold"
+        out.print(table)
+    else:
+        out.print(table)  # at UNBOUNDED_WIDTH (main)
 
 
 def open_config(path: Path) -> Config:
@@ -68,6 +89,25 @@ def open_config(path: Path) -> Config:
         raise typer.Exit(EXIT_FAILURE) from None
 
 
+def print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("repwatch")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            found = "(not installed: run from a source tree)"
+        out.print(f"repwatch {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True, help="print repwatch's version and exit")] = False,
+) -> None:
+    """repwatch: watch review sites, score what people say, alert on negative reviews."""
+
+
 # --- init / config ----------------------------------------------------------------------------------
 
 
@@ -78,24 +118,28 @@ def init(
 ) -> None:
     """Write a commented config.yaml to start from."""
     if path.exists() and not force:
-        fail(f"{path} exists; use --force to overwrite it")
+        fail(f"{path.resolve()} exists; use --force to overwrite it, or start in a directory of your own "
+             "(`mkdir -p ~/repwatch && cd ~/repwatch && repwatch init`, or `repwatch init ~/repwatch/config.yaml`)")
     template = Path(__file__).parent / "templates" / "config.yaml"
-    path.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
     out.print(f"wrote {path}: edit the businesses and sources, set SLACK_BOT_TOKEN, then `repwatch config check`")
 
 
 @config_app.command("check")
 def config_check(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """Validate the config: exit 1 with one line per problem."""
-    from monitor.config import config_notes
+    from monitor.config import config_notes, literal_secrets
 
     loaded = open_config(config)
-    for note in config_notes(loaded):
+    for note in literal_secrets(loaded, config.read_text(encoding="utf-8")) + config_notes(loaded):
         err.print(Text(f"{config}: {note}"))
     sources = loaded.sources()
-    out.print(
-        f"{config}: OK ({len(loaded.businesses)} businesses, {len(sources)} sources, {len(loaded.notifiers)} notifiers)"
-    )
+    out.print(f"{config}: OK ({plural(len(loaded.businesses), 'business', 'businesses')}, "
+              f"{plural(len(sources), 'source')}, {plural(len(loaded.notifiers), 'notifier')})")
 
 
 @config_app.command("show")
@@ -123,6 +167,7 @@ def crawl(
     A source another crawl is busy with is skipped with one line; exit 75 if every source was skipped.
     """
     from monitor.config import ConfigError
+    from monitor.schedules import format_duration
     from monitor.service import pipeline
     from monitor.service.locks import EXIT_LOCKED
 
@@ -132,7 +177,8 @@ def crawl(
             loaded.source(name)
         except ConfigError as exc:
             fail(exc.problems[0])
-    report = pipeline.crawl(loaded, source, full=full, send=not no_alerts, stage=err.status)
+    progress, stage = crawl_display()
+    report = pipeline.crawl(loaded, source, full=full, send=not no_alerts, stage=stage, progress=progress)
     for name, holder in report.skipped:
         err.print(Text(f"repwatch: source {name}: skipped, another crawl ({holder}) holds its lock"))
     if report.all_locked:
@@ -146,8 +192,8 @@ def crawl(
     for s in result.sources:
         style = "green" if s.outcome == "ok" else "red"
         table.add_row(s.name, Text(s.outcome, style=style), *(str(v) for v in (s.requests, s.pages, s.items, s.new, s.changed, s.removed)))
-    out.print(table)
-    summary = f"scored {scored} reviews, {queued} alerts queued"
+    show(table)
+    summary = f"scored {plural(scored, 'review')}, {plural(queued, 'alert')} queued"
     extras = [(followups.updates, "update"), (followups.reminders, "reminder"), (followups.spikes, "spike alert")]
     summary += "".join(f", {n} {what}{'s' if n != 1 else ''}" for n, what in extras if n)
     if delivery is not None:
@@ -159,10 +205,55 @@ def crawl(
         if delivery.failed:
             summary += f", {delivery.failed} failed"
     out.print(summary)
+    if report.baselines:
+        waiting = report.baseline_unanswered
+        line = (f"{plural(report.baseline_stored, 'review')} stored as a silent baseline by "
+                f"{'the first crawl' if len(report.baselines) == 1 else 'first crawls'} (no alerts for reviews older "
+                f"than {format_duration(loaded.alerting.baseline_window)})")
+        if waiting:
+            line += (f", {waiting} of them negative and unanswered: "
+                     "`repwatch reviews --unanswered --include-baseline`")
+        out.print(Text(line))
+    for note in report.notes:  # ok sources that met trouble on the way: part of the summary, not a failure
+        out.print(Text(terminal_safe(note)))
     for problem in report.problems:
         err.print(Text(f"repwatch: {terminal_safe(problem)}"))
     if report.problems:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def crawl_display() -> tuple[Callable[[dict[str, Any]], None], Callable[[str], Any]]:
+    """How a crawl shows its progress: on a terminal, a live line per source (pages and reviews read as they come);
+    otherwise (cron, a pipe) one line per source when it is done. Returns (progress callback, stage)."""
+    if not err.is_terminal:
+        def line(event: dict[str, Any]) -> None:
+            if event.get("done"):
+                err.print(Text(f"{terminal_safe(str(event['source']), 200)}: {event.get('outcome')}, "
+                               f"{plural(int(event.get('pages', 0)), 'page')}, "
+                               f"{plural(int(event.get('reviews', 0)), 'review')} read, {event.get('seconds', 0):.1f} s"))
+        return line, err.status
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                   TextColumn("{task.fields[pages]} · {task.fields[reviews]}"), TimeElapsedColumn(), console=err)
+    tasks: dict[str, Any] = {}
+
+    def update(event: dict[str, Any]) -> None:
+        name = terminal_safe(str(event.get("source", "")), 100)
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=None, pages="", reviews="")
+        done = bool(event.get("done"))
+        bar.update(tasks[name], pages=plural(int(event.get("pages", 0)), "page"),
+                   reviews=plural(int(event.get("reviews", 0)), "review") + (" stored" if done else " read"),
+                   description=f"{name}: {event.get('outcome')}" if done else name)
+        if done:
+            bar.update(tasks[name], total=1, completed=1)
+
+    def stage(text: str) -> Any:
+        return bar if text.startswith("crawling") else err.status(text)
+
+    return update, stage
 
 
 # --- run: the scheduler daemon ---------------------------------------------------------------------
@@ -243,6 +334,12 @@ def extract(
         fail(str(exc))
     for review in reviews:
         sys.stdout.write(review.to_json() + "\n")
+    if not reviews:
+        where = terminal_safe(page.url, 200)
+        if spider == "auto":
+            fail(f"{where}: no reviews found on this page (is it the page that lists them?)")
+        fail(f"{where}: --spider {spider} reading found no reviews; try --spider auto, or another kind "
+             "(`repwatch sources list`)")
 
 
 @app.command()
@@ -384,25 +481,38 @@ def train(
 def reviews(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     negative: Annotated[bool, typer.Option("--negative", help="only negative reviews")] = False,
-    since: Annotated[str | None, typer.Option("--since", help="first seen within, e.g. 7d or 24h")] = None,
-    source: Annotated[str | None, typer.Option("--source", "-s")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="published on the site within, e.g. 7d or 24h (the review's own date)")] = None,
+    seen_since: Annotated[str | None, typer.Option("--seen-since", help="first seen by repwatch within, e.g. 7d or 24h (a first crawl sees years of history at once)")] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="only this source")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
     output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
     unanswered: Annotated[bool, typer.Option("--unanswered", help="negative reviews with no reply on the site and not handled, oldest first")] = False,
+    include_baseline: Annotated[bool, typer.Option("--include-baseline", help="with --unanswered: also the older negatives a source's first crawl stored without an alert (the silent baseline)")] = False,
 ) -> None:
     """List stored reviews, newest first (--unanswered: the ones still waiting for a reply, oldest first)."""
-    from monitor.service.reviews import ReviewQuery, list_reviews
+    from monitor.config import ConfigError
+    from monitor.service.reviews import ReviewQuery, baseline_waiting, list_reviews
 
     if output not in ("table", "json", "csv"):
         fail(f"--format must be table, json or csv, not {output!r}")
-    window: timedelta | None = None
-    if since:
+    if include_baseline and not unanswered:
+        fail("--include-baseline goes with --unanswered")
+    windows: dict[str, timedelta | None] = {}
+    for option, value in (("--since", since), ("--seen-since", seen_since)):
         try:
-            window = parse_duration(since)
+            windows[option] = parse_duration(value) if value else None
         except ValueError as exc:
-            fail(f"--since: {exc}")
-    query = ReviewQuery(negative=negative, seen_within=window, source=source, limit=limit, unanswered=unanswered)
-    records = list_reviews(open_config(config), query)
+            fail(f"{option}: {exc}")
+    loaded = open_config(config)
+    if source is not None:
+        try:
+            loaded.source(source)
+        except ConfigError as exc:
+            fail(exc.problems[0])
+    query = ReviewQuery(negative=negative, seen_within=windows["--seen-since"], source=source, limit=limit,
+                        unanswered=unanswered, include_baseline=include_baseline,
+                        published_within=windows["--since"])
+    records = list_reviews(loaded, query)
     if output == "json":
         for record in records:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -413,11 +523,15 @@ def reviews(
         writer.writerows(records)
         return
     if unanswered:
-        out.print(reviews_table(records, title=f"unanswered negative reviews ({len(records)}{'+' if len(records) == limit else ''})"))
+        show(reviews_table(records, title=f"unanswered negative reviews ({len(records)}{'+' if len(records) == limit else ''})"))
         if records:
             out.print("Reply on the site, or `repwatch handle ID --note \"...\"` when answered another way.")
+        left_out = 0 if include_baseline else baseline_waiting(loaded, source=source)
+        if left_out:
+            out.print(Text(f"Not listed: {plural(left_out, 'older negative review')} from the silent baseline "
+                           "(stored by a first crawl, never alerted): add --include-baseline to see them."))
         return
-    out.print(reviews_table(records))
+    show(reviews_table(records))
 
 
 @app.command()
@@ -430,10 +544,11 @@ def deliver(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
 
     done = pipeline.deliver(open_config(config))
     scored, queued, followups, report = done.scored, done.queued, done.followups, done.delivery
-    parts = [(scored, "scored"), (queued, "alerts queued"), (followups.updates, "updates"),
-             (followups.reminders, "reminders"), (followups.spikes, "spike alerts"), (followups.health, "source notices"),
-             (report.sent, "sent"), (report.retrying, "waiting to retry"), (report.failed, "failed")]
-    out.print(", ".join(f"{n} {what}" for n, what in parts if n) or "nothing to do")
+    parts = [f"{scored} scored", plural(queued, "alert") + " queued", plural(followups.updates, "update"),
+             plural(followups.reminders, "reminder"), plural(followups.spikes, "spike alert"),
+             plural(followups.health, "source notice"), f"{report.sent} sent", f"{report.retrying} waiting to retry",
+             f"{report.failed} failed"]
+    out.print(", ".join(part for part in parts if not part.startswith("0 ")) or "nothing to do")
     for problem in report.problems:
         err.print(Text(f"repwatch: alerts: {terminal_safe(problem)}"))
     if report.problems:
@@ -482,7 +597,7 @@ def status(
     for s in report.sources:
         table.add_row(s.name, Text(s.state, style="green" if s.state == "ok" else "red"), str(s.failures),
                       when(s.last_crawl), s.last_outcome or "—", when(s.last_success), when(s.next_crawl), s.schedule)
-    out.print(table)
+    show(table)
     if report.outbox:
         table = Table(title="outbox (times UTC)", title_justify="left")
         for column in ("destination", "pending", "due now", "oldest", "next retry", "failed", "last error"):
@@ -490,7 +605,7 @@ def status(
         for d in report.outbox:
             table.add_row(d.destination, str(d.pending), str(d.due_now), when(d.oldest_pending), when(d.next_retry),
                           Text(str(d.failed), style="red" if d.failed else ""), Text(terminal_safe(d.last_error or "", 200)))
-        out.print(table)
+        show(table)
     else:
         out.print("outbox: empty, everything delivered")
     out.print(f"reviews waiting to be scored: {report.unscored} · unanswered negative reviews: {report.unanswered}")
@@ -571,7 +686,7 @@ def history(
             text += terminal_safe(f"\n↳ reply: {r['reply']}", 200)
         stars = "" if r["rating"] is None else f"{r['rating']:g}"
         table.add_row(r["seen_at"][:16].replace("T", " "), r["change"], stars, Text(text), (r["snippet_sha256"] or "")[:16])
-    out.print(table)
+    show(table)
 
 
 # --- digest ---------------------------------------------------------------------------------------
@@ -672,7 +787,7 @@ def sources_list() -> None:
         verified = spider.verified_on or "no real page verified it yet"
         # Text: `div.review[data-id]` is not markup
         table.add_row(name, spider.site_name or name, Text(doc), Text(verified))
-    out.print(table)
+    show(table)
 
 
 def help_text(docstring: str | None) -> str:
@@ -683,7 +798,7 @@ def help_text(docstring: str | None) -> str:
 
 @sources_app.command("health")
 def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
-    """State of every configured source: ok, blocked, broken, failing, or new (never crawled)."""
+    """State of every configured source: new (never crawled), ok, failing, blocked, broken or empty (pages read, no reviews)."""
     from monitor.service.pipeline import open_sessions
     from monitor.service.status import source_health
 
@@ -702,7 +817,7 @@ def sources_health(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
             Text(terminal_safe(s.last_error, 120)),
             Text("; ".join(s.notes)),
         )
-    out.print(table)
+    show(table)
 
 
 @alerts_app.command("test")
@@ -728,9 +843,12 @@ def alerts_test(
     for name, outcome in outcomes:
         if isinstance(outcome, DeliveryError):
             failed = True
-            err.print(Text(f"{name}: FAILED: {outcome}"))
+            # A test is sent once: nothing retries it, whatever the delivery error says about the outbox.
+            text = str(outcome).removesuffix(", will retry")
+            err.print(Text(f"{name}: FAILED: {text}" + (" (temporary: try again later)" if outcome.retryable else "")))
         else:
-            out.print(Text(f"{name}: sent" + (f" ({outcome.remote_id})" if outcome.remote_id else "")))
+            channel = getattr(loaded.notifiers[name], "channel", None)
+            out.print(Text(f"{name}: sent" + (f" to {channel}" if channel else "")))
     if failed:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -951,7 +1069,10 @@ def trail(
         what = f"{event.action}: " + (f"{event.before} → {event.after}" if event.before else f"{event.after}")
         table.add_row(format_when(event.at), Text(terminal_safe(event.actor, 100)), event.via,
                       Text(terminal_safe(what + (" (on a stale view)" if event.stale else ""), 400)))
-    out.print(table if events else Text(f"review #{review_id}: nobody has acted on it yet"))
+    if not events:
+        out.print(Text(f"review #{review_id}: nobody has acted on it yet"))
+        return
+    show(table)
 
 
 def _password(password_file: Path | None, *, confirm: bool = True) -> str:
@@ -1010,7 +1131,10 @@ def users_list(
         table.add_column(column, overflow="fold")
     for p in people:
         table.add_row(p.name, p.role, "yes" if p.can_log_in else "no", p.slack_user_id or "", format_when(p.created_at))
-    out.print(table if people else Text("nobody yet: `repwatch users add NAME --role owner`"))
+    if not people:
+        out.print(Text("nobody yet: `repwatch users add NAME --role owner`"))
+        return
+    show(table)
 
 
 @users_app.command("remove")
@@ -1270,6 +1394,8 @@ def reply(
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (argv: sys.argv[1:] when None): one line on stderr for anything unexpected, a traceback
     only with REPWATCH_DEBUG=1. Always ends in SystemExit with the exit code."""
+    if not out.is_terminal:
+        out.width = UNBOUNDED_WIDTH  # cron's log or a pipe: no line cut or wrapped to a terminal's 80 columns
     try:
         app(args=argv, prog_name="repwatch")
     except KeyboardInterrupt:

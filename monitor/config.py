@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import types
@@ -9,7 +10,7 @@ import typing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Union
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -19,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -249,6 +251,7 @@ class SourceConfig(Strict):
     obey_robots: bool | None = Field(None, description="override crawl.obey_robots for this source (logged)")
     download_delay: float | None = Field(None, ge=0, description="override crawl.download_delay for this source")
     concurrency: int | None = Field(None, ge=1, le=64, description="override crawl.concurrency for this source")
+    allow_empty: bool = Field(False, description="a page that may list no reviews yet: a crawl reading none is ok")
     options: dict[str, Any] = Field(default_factory=dict)
     schedule: ScheduleRule | None = Field(None, description="override schedule.crawl for this source")
 
@@ -266,6 +269,10 @@ class SourceConfig(Strict):
         if kind not in spiders:
             hint = difflib.get_close_matches(kind, spiders, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            if kind.lower() in KIND_HINTS:
+                fitting = [k for k in KIND_HINTS[kind.lower()][0] if k in spiders]
+                if fitting:
+                    did_you_mean = f" ({KIND_HINTS[kind.lower()][1]}: use kind {' or '.join(fitting)})"
             raise ValueError(f"unknown source kind {kind!r}{did_you_mean}; known: {', '.join(sorted(spiders))}")
         return kind
 
@@ -280,6 +287,20 @@ class SourceConfig(Strict):
             )
             raise ValueError(details) from None
         return self
+
+
+# Kinds people write that are not ours, and the kinds that read those pages.
+KIND_HINTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "rss": (("feed",), "RSS and Atom feeds are read by `feed`"),
+    "atom": (("feed",), "RSS and Atom feeds are read by `feed`"),
+    "google_alerts": (("feed",), "a Google Alert delivered as a feed is read by `feed`"),
+    "json-ld": (("schema_org",), "schema.org markup is read by `schema_org`"),
+    "jsonld": (("schema_org",), "schema.org markup is read by `schema_org`"),
+    "microdata": (("schema_org",), "schema.org markup is read by `schema_org`"),
+    "tripadvisor": (("schema_org", "selectors"), "no TripAdvisor spider: a page with schema.org reviews is read by "
+                    "`schema_org`, any other by CSS rules of your own"),
+    "css": (("selectors",), "CSS rules of your own are `selectors`"),
+}
 
 
 def _spiders(info: ValidationInfo) -> dict[str, Any]:
@@ -654,6 +675,27 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     return f"{path}: {message}"
 
 
+_ENTRY_PATH = re.compile(r"businesses\.(\d+)(?:\.sources\.(\d+))?(?:\.|(?=:))")
+
+
+def _by_name(problem: str, raw: Any) -> str:
+    """A problem under a business or a source named by its name, as the owner knows it: `source acme-yelp: kind: …`
+    for `businesses.0.sources.2.kind: …` (the index path stays where the entry has no name to go by)."""
+    found = _ENTRY_PATH.match(problem)
+    if not found or not isinstance(raw, dict):
+        return problem
+    try:
+        business = raw["businesses"][int(found[1])]
+        entry, what = (business, "business") if found[2] is None else (business["sources"][int(found[2])], "source")
+        name = entry["name"]
+    except (KeyError, IndexError, TypeError):
+        return problem
+    if not isinstance(name, str) or not name.strip():
+        return problem
+    rest = problem[found.end():].removeprefix(":").lstrip()
+    return f"{what} {name}: {rest}"
+
+
 def _notifier_kinds() -> list[str]:
     return list(NOTIFIERS)
 
@@ -678,7 +720,7 @@ def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, orig
     try:
         config = model.model_validate(raw, context={})
     except ConfigError as exc:
-        raise ConfigError(problems + exc.problems) from None
+        raise ConfigError([_by_name(p, raw) for p in problems + exc.problems]) from None
     except ValidationError as exc:
         nested: list[str] = []
         for error in exc.errors():
@@ -690,9 +732,9 @@ def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, orig
         # A value left empty by a missing variable fails again downstream: report it once.
         missing_paths = {p.split(":", 1)[0] for p in problems}
         nested = [n for n in nested if n.split(":", 1)[0] not in missing_paths]
-        raise ConfigError(problems + nested) from None
+        raise ConfigError([_by_name(p, raw) for p in problems + nested]) from None
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([_by_name(p, raw) for p in problems])
     if base_dir is not None and not config.data_dir.is_absolute():
         config = config.model_copy(update={"data_dir": base_dir / config.data_dir})
     return config
@@ -709,16 +751,24 @@ def load_config_and_text(path: Path | str) -> tuple[Config, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file (create one with `repwatch init`)"]) from None
+        where = path.resolve().parent
+        raise ConfigError([f"{path}: no such file in {where} (create one with `repwatch init`, or give --config FILE)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
     return parse_config(text, origin=str(path), base_dir=path.resolve().parent), text
+
+
+# How model_dump(mode="json") writes a timedelta (pydantic: ISO 8601, "PT15M", "P7D", "P1DT2H")
+_ISO_DURATION = re.compile(r"P(?=.*\d)(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?")
+_TIMEDELTA: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 
 
 def redacted(config: Config) -> dict[str, Any]:
     """The config as a plain dict for display: secrets (SecretStr) as '**********', and the password (or the user
     name alone) of every URL in any value, the database's and the queue's included, as '***'."""
     def masked(value: Any) -> Any:
+        if isinstance(value, str) and _ISO_DURATION.fullmatch(value):
+            return format_duration(_TIMEDELTA.validate_python(value))  # "15m" as written, not JSON's "PT15M"
         if isinstance(value, str):
             return mask_secrets(value)
         if isinstance(value, dict):
@@ -732,5 +782,79 @@ def redacted(config: Config) -> dict[str, Any]:
 
 
 def config_notes(config: Config) -> list[str]:
-    """Things to change that still work today (old ways of writing an entry), one line each, for `config check`."""
-    return [note for name, entry in config.notifiers.items() for note in deprecations(name, entry)]
+    """Things to change that still work today (old ways of writing an entry), and sources that may not read what
+    the owner thinks (a URL on another site than its kind's, a URL crawled with a query added), one line each, for
+    `config check`."""
+    notes = [note for name, entry in config.notifiers.items() for note in deprecations(name, entry)]
+    spiders = load_spiders()
+    for _, source in config.sources():
+        notes.extend(source_notes(source, spiders))
+    return notes
+
+
+def literal_secrets(config: Config, text: str) -> list[str]:
+    """Secrets written into the config file itself (a token pasted in, not `${SLACK_BOT_TOKEN}`), one line each: the
+    file gets copied, shared and committed; the environment or a ${file:…} does not."""
+    try:
+        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return []
+    found = []
+    places: list[tuple[str, Any, Any]] = []
+    raw_notifiers = raw.get("notifiers") if isinstance(raw, dict) else None
+    for name, entry in config.notifiers.items():
+        written = raw_notifiers.get(name) if isinstance(raw_notifiers, dict) else None
+        places.append((f"notifiers.{name}", entry, written))
+    raw_digest = raw.get("digest") if isinstance(raw, dict) else None
+    if config.digest is not None and isinstance(raw_digest, dict):
+        places.append(("digest.smtp", config.digest.smtp, raw_digest.get("smtp")))
+    for path, model, written in places:
+        if not isinstance(written, dict):
+            continue
+        for key, value in written.items():
+            if isinstance(getattr(model, str(key), None), SecretStr) and isinstance(value, str) and value \
+                    and not REFERENCE.search(value):
+                found.append(f"{path}.{key}: a secret written into the config file; put it in the environment "
+                             f"and write `{key}: ${{{_env_name(path, str(key))}}}` (docs/operations.md#secrets)")
+    return found
+
+
+def _env_name(path: str, key: str) -> str:
+    if path.startswith("notifiers.") and key == "token":
+        return "SLACK_BOT_TOKEN"
+    return re.sub(r"[^A-Z0-9]+", "_", f"{path.split('.', 1)[-1]}_{key}".upper()).strip("_")
+
+
+def _judged_host(url: str) -> str | None:
+    """The URL's host name, or None where no kind can be judged by it (an IP address, localhost: a copy of a site)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return None
+
+
+def source_notes(source: SourceConfig, spiders: dict[str, Any]) -> list[str]:
+    """`config check`'s word on one source: its URL's host does not fit its kind; its URL is crawled normalised."""
+    notes = []
+    spider = spiders[source.kind]
+    host = _judged_host(source.url)
+    if host is not None and spider.hosts and not spider.fits_host(host):
+        fitting = [name for name, other in spiders.items() if other.fits_host(host)]
+        advice = (f"kind: {fitting[0]} fits it" if fitting
+                  else f"try `repwatch extract {source.url} --spider auto` to find the kind that reads it")
+        notes.append(f"source {source.name}: {host} is not a {spider.site_name or source.kind} site "
+                     f"(kind: {source.kind} reads {spider.hosts[0]}); {advice}")
+    elif host is not None and not spider.hosts:
+        fitting = [name for name, other in spiders.items() if other.fits_host(host)]
+        if fitting:
+            notes.append(f"source {source.name}: {host} has a kind of its own: kind: {fitting[0]} reads its reviews "
+                         f"(kind: {source.kind} may read none)")
+    crawled = spider.crawl_url(source.url)
+    if crawled != source.url:
+        notes.append(f"source {source.name}: crawled as {crawled} (every review, newest first; "
+                     f"without it {spider.site_name or source.kind} would hide new ones)")
+    return notes

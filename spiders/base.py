@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import scrapy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scrapy.http import Response
-from w3lib.url import canonicalize_url
+from w3lib.url import add_or_replace_parameters, canonicalize_url
 
 from models.vocab import plugin_key
 from spiders.items import ReviewItem
@@ -22,6 +26,21 @@ REVIEW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, Ov
 # A DNS host name, as `allowed_hosts` lists them: labels of letters, digits and inner hyphens, joined by dots.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
+
+def with_query(url: str, wanted: dict[str, str]) -> str:
+    """`url` with these query parameters set (others kept): for `normalize_url` hooks."""
+    return str(add_or_replace_parameters(url, wanted))
+
+
+# The crawl log (data_dir/logs/crawl.log, rotated; spiders/runner.py sets it up): one INFO line per page.
+log = logging.getLogger("repwatch.crawl")
+
+
+def emit_progress(event: dict[str, Any]) -> None:
+    """One line of JSON on stdout for the `repwatch crawl` that waits on this child (its progress display)."""
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
 
 # name -> spider class; filled by ReviewSpider.__init_subclass__
 SPIDERS: dict[str, type[ReviewSpider]] = {}
@@ -57,6 +76,8 @@ class ReviewSpider(scrapy.Spider):
     # link's site, so an alert names that host instead of site_name.
     many_sites: ClassVar[bool] = False
     abstract: ClassVar[bool] = True
+    # A search for mentions or a feed: reading no review is a quiet day, not a kind that does not fit (`empty`).
+    may_be_empty: ClassVar[bool] = False
     # Hosts this spider is made for; `--spider auto` tries them before sniffing content.
     hosts: ClassVar[tuple[str, ...]] = ()
     # Per-source options (config.yaml `options:`), validated when the config loads.
@@ -69,6 +90,26 @@ class ReviewSpider(scrapy.Spider):
     # an offline extract has neither, and stores nothing.
     source_id: int
     baseline: bool  # the source's first crawl: its reviews are a silent baseline, never alerted on
+    progress: bool = False  # set by the runner: report pages and reviews read as they come (emit_progress)
+
+    @classmethod
+    def fits_host(cls, host: str) -> bool:
+        """Is `host` one of this spider's sites (or a subdomain of one)? Generic spiders (no `hosts`) fit none."""
+        host = host.lower().rstrip(".")
+        return any(host == h or host.endswith("." + h) for h in cls.hosts)
+
+    @classmethod
+    def normalize_url(cls, url: str) -> str:
+        """The URL to crawl for `url`: a site whose default order or language filter would hide new reviews gets
+        the query that lists every review newest first (the crawl stops paging at known reviews). Default: as given."""
+        return url
+
+    @classmethod
+    def crawl_url(cls, url: str) -> str:
+        """The URL a crawl asks for: `normalize_url` on the spider's own sites; any other host (a copy of a page, a
+        test server) has none of the site's defaults to undo, and is asked as given."""
+        host = urlsplit(url).hostname or ""
+        return cls.normalize_url(url) if cls.fits_host(host) else url
 
     # Blocked answers must reach `parse` (after RetryMiddleware has had its tries) so they can be named.
     handle_httpstatus_list = [403, 429, 503]
@@ -98,6 +139,8 @@ class ReviewSpider(scrapy.Spider):
         self.render = render  # fetch pages through headless Chromium (config `render: true`, spiders/render.py)
         self.problems: Counter[str] = Counter()  # used when there is no crawler (offline extract)
         self.paged: set[str] = set()  # canonical URLs of the pages read this crawl: a "next" back to one is a cycle
+        self.pages_read = 0
+        self.reviews_read = 0
 
     # --- what a site spider implements -------------------------------------------------------------
 
@@ -181,6 +224,7 @@ class ReviewSpider(scrapy.Spider):
             reason = "; ".join(f"{r.type.__name__}: {r.getErrorMessage()}" for r in reasons)
         self.stat("fetch_errors")
         self.crawler.stats.set_value("repwatch/last_error", f"{reason} at {url}")
+        log.warning("source %s: %s at %s", self.source, reason, url)
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[ReviewItem | scrapy.Request]:
         # Not a generator function itself: for generator callbacks Scrapy 2.19 re-reads and re-parses the
@@ -193,9 +237,12 @@ class ReviewSpider(scrapy.Spider):
         from spiders.hostile import page_hazards, visited_urls
 
         vendor = detect_block(response.status, response.headers, response.body)
+        page = response.meta.get("page", 1)
         if vendor:
             self.crawler.stats.set_value("repwatch/blocked", vendor)
             self.record_evidence(response)
+            log.warning("source %s page %d: HTTP %d, blocked by %s: %s", self.source, page, response.status, vendor,
+                        response.url)
             return
         self.stat("pages")
         self.paged.update(visited_urls(response))
@@ -205,6 +252,12 @@ class ReviewSpider(scrapy.Spider):
         if not reviews:
             self.stat("empty_pages")
             self.record_evidence(response)
+        self.pages_read += 1
+        self.reviews_read += len(reviews)
+        log.info("source %s page %d: HTTP %d, %d reviews, %.2f s: %s", self.source, page, response.status, len(reviews),
+                 response.meta.get("download_latency", 0.0), response.url)
+        if self.progress:
+            emit_progress({"source": self.source, "pages": self.pages_read, "reviews": self.reviews_read})
         for review in reviews:
             review.source = self.source
             yield review
@@ -213,7 +266,6 @@ class ReviewSpider(scrapy.Spider):
         if reviews and all(r.external_id in self.known_ids for r in reviews) and not response.meta.get("unordered"):
             self.stat("stopped_at_known")
             return
-        page = response.meta.get("page", 1)
         next_url = self.next_page(response)
         if next_url and canonicalize_url(response.urljoin(next_url)) in self.paged:
             self.stat("pagination_cycle")  # a "next" back to a page read this crawl: the rest would repeat forever

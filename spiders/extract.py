@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import re
 import zlib
 from collections.abc import Callable
@@ -255,5 +256,7 @@ def spider_for(name: str) -> type[ReviewSpider]:
     """The spider class registered under `name` (ValueError naming the known ones if there is none)."""
     spiders = load_spiders()
     if name not in spiders:
-        raise ValueError(f"unknown spider {name!r}; known: {', '.join(spiders)} (or 'auto')")
+        close = difflib.get_close_matches(name, spiders, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown spider {name!r}{hint}; known: {', '.join(spiders)} (or 'auto')")
     return spiders[name]

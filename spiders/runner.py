@@ -47,6 +47,7 @@ class SourcePlan(TypedDict):
     concurrency: NotRequired[int]
     baseline: bool  # the source's first crawl
     incremental: bool  # stop paging at a page of known reviews
+    allow_empty: NotRequired[bool]  # a source that may list no reviews yet: zero read is ok, not `empty`
 
 
 class CrawlPlan(TypedDict):
@@ -57,6 +58,35 @@ class CrawlPlan(TypedDict):
     crawl: CrawlOptions
     sources: list[SourcePlan]
     parent_pid: NotRequired[int]  # set when a parent waits for us: we die with it (die_with_parent)
+    log_file: NotRequired[str]  # the crawl log (rotated); without it, log lines go to stderr
+    progress: NotRequired[bool]  # report pages and reviews read on stdout as they come (spiders.base.emit_progress)
+
+
+# The crawl log: a few MB of timestamped lines per source and page, kept with a few older files, never unbounded.
+LOG_MAX_BYTES = 5 * 1024 * 1024
+LOG_BACKUPS = 5
+
+
+def crawl_log_handler(path: Path) -> logging.Handler:
+    """The rotating handler of the crawl log (UTC timestamps); the crawl child and `repwatch crawl` both write it."""
+    from logging.handlers import RotatingFileHandler
+
+    handler = RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    return handler
+
+
+def setup_logging(log_file: str | None) -> None:
+    """Warnings of every library, and repwatch's own INFO lines (one per page, one per source), to the crawl log."""
+    handler = crawl_log_handler(Path(log_file)) if log_file else logging.StreamHandler(sys.stderr)
+    if not log_file:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("repwatch").setLevel(logging.INFO)
 
 
 def _evidence(stats: dict[str, Any]) -> str:
@@ -79,8 +109,24 @@ def _local_write_error(text: object) -> bool:
     return isinstance(text, str) and any(marker in text for marker in LOCAL_WRITE_ERRORS)
 
 
-def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tuple[str, str | None]:
-    """Decide ok / blocked / failed / broken for one finished spider from its stats (DESIGN §5.7)."""
+# What the operator can do about a bot wall (the message names the vendor; the state already says `blocked`).
+BLOCKED_ADVICE = ("repwatch tries again on the next crawl; if it stays blocked, crawl less often (schedule:), "
+                  "give crawl.user_agent a contact, or try render: true (docs/sources.md#when-a-source-goes-wrong)")
+
+
+def empty_hint(url: str) -> str:
+    """What to try when a page gave no reviews: the kind may not fit the page."""
+    return (f"check the kind; try `repwatch extract {url} --spider auto` (a page that builds its reviews with "
+            "JavaScript needs render: true)")
+
+
+def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool, allow_empty: bool = False,
+                url: str = "") -> tuple[str, str | None]:
+    """Decide ok / blocked / failed / broken / empty for one finished spider from its stats (DESIGN §5.7).
+
+    `empty`: pages were read but no review was, on a source that never had any: a wrong kind or URL watches
+    nothing, and must not pass for `ok` (unless the source is configured `allow_empty: true`).
+    """
     pages = stats.get("repwatch/pages", 0)
     items = stats.get("repwatch/items", 0)
     # A page cached or a review stored must not fail for want of disk and still count as an ok run: the reviews it
@@ -92,7 +138,7 @@ def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tup
         batches = stats.get("repwatch/store_errors", 1)
         return "failed", f"{batches} batch{'es' if batches != 1 else ''} of reviews could not be stored: {store_error}"
     if vendor := stats.get("repwatch/blocked"):
-        return "blocked", f"blocked: {vendor} at {_evidence(stats)}"
+        return "blocked", f"{vendor} answered instead of the page at {_evidence(stats)}; {BLOCKED_ADVICE}"
     if pages == 0:
         if error := stats.get("repwatch/last_error"):
             return "failed", error
@@ -103,20 +149,38 @@ def run_outcome(stats: dict[str, Any], reason: str, *, had_reviews: bool) -> tup
         return "failed", f"crawl ended early: {reason}"
     if items == 0 and had_reviews:
         return "broken", f"no reviews where there used to be some (layout changed?) at {_evidence(stats)}"
+    if items == 0 and not allow_empty:
+        page = str(stats.get("repwatch/evidence_url") or url)
+        return "empty", f"no reviews read at {page}: {empty_hint(url or page)}"
     if stats.get("repwatch/fetch_errors"):
         return "ok", f"some pages failed: {stats.get('repwatch/last_error')}"
     return "ok", None
 
 
 def _record_run(
-    crawler: Crawler, run_id: int, had_reviews: bool, sessions: sessionmaker[Session], reason: str
+    crawler: Crawler, source: SourcePlan, had_reviews: bool, sessions: sessionmaker[Session], reason: str,
+    progress: bool = False,
 ) -> None:
     from sqlalchemy import update
 
     from models.tables import CrawlRun
+    from spiders.base import emit_progress
 
     stats = crawler.stats.get_stats()
-    outcome, error = run_outcome(stats, reason, had_reviews=had_reviews)
+    run_id = source["run_id"]
+    outcome, error = run_outcome(stats, reason, had_reviews=had_reviews, allow_empty=source.get("allow_empty", False),
+                                 url=source["url"])
+    started = stats.get("start_time")
+    seconds = (datetime.now(UTC) - started).total_seconds() if isinstance(started, datetime) else 0.0
+    pages, items = stats.get("repwatch/pages", 0), stats.get("repwatch/items", 0)
+    logging.getLogger("repwatch.crawl").log(
+        logging.INFO if outcome == "ok" else logging.WARNING,
+        "source %s: %s, %d page%s, %d review%s (%d new), %.1f s%s", source["name"], outcome, pages,
+        "" if pages == 1 else "s", items, "" if items == 1 else "s", stats.get("repwatch/new", 0), seconds,
+        f": {error}" if error else "")
+    if progress:
+        emit_progress({"source": source["name"], "pages": pages, "reviews": items, "done": True, "outcome": outcome,
+                       "seconds": round(seconds, 2)})
     plain_stats = {k: v for k, v in stats.items() if isinstance(v, int | float | str) and not k.startswith("log_count/DEBUG")}
     with sessions.begin() as session:
         session.execute(
@@ -235,9 +299,9 @@ def run_plan(plan: CrawlPlan) -> None:
 
         def on_closed(
             spider: Spider, reason: str,
-            _crawler: Crawler = crawler, _run: int = source["run_id"], _had: bool = bool(known),
+            _crawler: Crawler = crawler, _source: SourcePlan = source, _had: bool = bool(known),
         ) -> None:
-            _record_run(_crawler, _run, _had, sessions, reason)
+            _record_run(_crawler, _source, _had, sessions, reason, progress=bool(plan.get("progress")))
 
         crawler.signals.connect(on_closed, signal=signals.spider_closed, weak=False)
         process.crawl(
@@ -251,6 +315,7 @@ def run_plan(plan: CrawlPlan) -> None:
             run_id=source["run_id"],
             baseline=source["baseline"],
             render=bool(source.get("render")),
+            progress=bool(plan.get("progress")),
         )
     # What exists now (modules, settings, spiders) lives as long as the process: out of the collector's sight.
     # Measured on a 500-page crawl: the collector took ~0.65 s as it was, ~0.25 s with the freeze, ~0.19 s with
@@ -297,9 +362,9 @@ def die_with_parent(parent: int | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     gc.disable()  # until run_plan has imported and set up everything (see there)
     argv = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     plan_path = Path(argv[0])
     plan: CrawlPlan = json.loads(plan_path.read_text(encoding="utf-8"))
+    setup_logging(plan.get("log_file"))
     die_with_parent(plan.get("parent_pid"))
     if plan.get("parent_pid") is not None:
         # Ours to remove: it names the database (a password, for some), and a parent killed now never cleans up.

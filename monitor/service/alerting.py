@@ -138,11 +138,13 @@ def notifiers_of_kind(config: Config, kind: str) -> dict[str, Notifier]:
 
 
 def business_for(config: Config, notifier: str) -> str | None:
-    """The first business whose alerts go to this notifier, for a test alert that names it; None when none does."""
+    """The first business whose alerts go to this notifier (else the first business), for a test alert that names
+    it; None when the config lists no business."""
     for business in config.businesses:
         if notifier in business.notify:
             return business.name
-    return None
+    # reached through routes or source health only: still the owner's business, not a made-up one
+    return config.businesses[0].name if config.businesses else None
 
 
 def outbox_settings(config: Config) -> OutboxSettings:

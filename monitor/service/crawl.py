@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +25,7 @@ from models.store import mark_removed
 from models.tables import Business, CrawlRun, Source
 from monitor.config import Config, SourceConfig
 from monitor.service.locks import serialize_transaction
-from spiders.runner import CrawlPlan
+from spiders.runner import CrawlPlan, crawl_log_handler, spider_class
 
 
 @dataclass
@@ -35,6 +39,8 @@ class SourceOutcome:
     new: int = 0
     changed: int = 0
     removed: int = 0
+    baseline: bool = False  # the source's first crawl: what it stored is a silent baseline
+    notes: list[str] = field(default_factory=list)  # the run's data-quality notes (pages failed, cut short, …)
 
 
 @dataclass
@@ -92,12 +98,15 @@ def _plan(config: Config, runs: list[tuple[SourceConfig, Source, CrawlRun]], ful
                 "run_id": run.id,
                 "name": source.name,
                 "kind": source.kind,
-                "url": source.url,
+                # As the site must be asked for every review newest first (config check says so once).
+                "url": spider_class(source.kind).crawl_url(source.url),
                 "max_pages": source_config.max_pages or crawl.max_pages,
                 "options": source_config.options,
                 "render": source_config.render,
                 "obey_robots": crawl.obey_robots if source_config.obey_robots is None else source_config.obey_robots,
                 "baseline": source.baseline_at is None,
+                # a search for mentions (reddit, bluesky, …) or a feed may rightly find nothing this time
+                "allow_empty": source_config.allow_empty or spider_class(source.kind).may_be_empty,
                 # Stop paging at known reviews only when the last run finished cleanly (and no full crawl is asked).
                 "incremental": not full and source.baseline_at is not None and source.state == "ok",
             }
@@ -106,16 +115,52 @@ def _plan(config: Config, runs: list[tuple[SourceConfig, Source, CrawlRun]], ful
     }
 
 
-def _run_child(plan_path: Path, timeout: float, log_path: Path) -> str | None:
+# A crawl's progress for the person watching, one event per page read and one per source done: {"source",
+# "pages", "reviews"} and, when the source is done, "done": True, "outcome" and "seconds".
+Progress = Callable[[dict[str, Any]], None]
+
+
+def _read_progress(stream: IO[bytes], progress: Progress | None) -> None:
+    """Drain the child's stdout (its progress lines), handing each event to `progress`."""
+    for line in stream:
+        if progress is None:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # something else printed on stdout: not ours to show
+        if isinstance(event, dict):
+            progress(event)
+
+
+def _log_child_output(log_path: Path, output: bytes) -> None:
+    """What the child printed outside its log (a traceback on a crash), into the crawl log."""
+    text = output.decode("utf-8", "replace").strip()
+    if not text:
+        return
+    handler = crawl_log_handler(log_path)
+    try:
+        handler.emit(logging.makeLogRecord({"name": "repwatch.crawl", "levelno": logging.ERROR, "levelname": "ERROR",
+                                            "msg": "crawl process output:\n%s", "args": (text[-64_000:],)}))
+    finally:
+        handler.close()
+
+
+def _run_child(plan_path: Path, timeout: float, log_path: Path, progress: Progress | None = None) -> str | None:
     """Run the crawl child; returns an error line if it did not exit cleanly."""
-    with open(log_path, "ab", opener=private_opener) as log:
+    open(log_path, "ab", opener=private_opener).close()  # 0600 from the start: the handlers only append to it
+    with tempfile.TemporaryFile() as output:
         child = subprocess.Popen(
             [sys.executable, "-m", "spiders.runner", str(plan_path)],
-            stdout=log,
-            stderr=log,
+            stdout=subprocess.PIPE,
+            stderr=output,
             start_new_session=True,  # so a timeout can stop the whole group
-            umask=PRIVATE_UMASK,  # its HTTP cache and anything else it writes under data_dir: 0600
+            umask=PRIVATE_UMASK,  # its HTTP cache, its log and anything else it writes under data_dir: 0600
         )
+        assert child.stdout is not None
+        reader = threading.Thread(target=_read_progress, args=(child.stdout, progress), name="crawl-progress",
+                                  daemon=True)
+        reader.start()
         try:
             code = child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -126,13 +171,19 @@ def _run_child(plan_path: Path, timeout: float, log_path: Path) -> str | None:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
             raise
+        finally:
+            reader.join(timeout=5)
+            child.stdout.close()
+            output.seek(0)
+            _log_child_output(log_path, output.read())
     if code != 0:
         return f"crawl process exited with code {code} (see {log_path})"
     return None
 
 
 def run_crawl(
-    config: Config, sessions: sessionmaker[Session], source_names: list[str] | None = None, *, full: bool = False
+    config: Config, sessions: sessionmaker[Session], source_names: list[str] | None = None, *, full: bool = False,
+    progress: Progress | None = None,
 ) -> CrawlResult:
     """Crawl the chosen sources (all when None) and record each run's outcome on its Source.
 
@@ -156,19 +207,22 @@ def run_crawl(
                 entry["download_delay"] = source_config.download_delay
             if source_config.concurrency is not None:
                 entry["concurrency"] = source_config.concurrency
+        logs = private_dir(config.data_dir / "logs")
+        plan["log_file"] = str(logs / "crawl.log")
+        plan["progress"] = progress is not None
         for entry in plan["sources"]:
             if entry["source_id"] in whole:
                 entry["incremental"] = False
         run_ids = [run.id for _, _, run in runs]
         incremental = {source["run_id"]: source["incremental"] for source in plan["sources"]}
+        first = {source["run_id"]: source["baseline"] for source in plan["sources"]}
     if not run_ids:
         return CrawlResult()
 
-    logs = private_dir(config.data_dir / "logs")
     with tempfile.TemporaryDirectory(prefix="repwatch-plan-") as tmp:
         plan_path = Path(tmp) / "plan.json"
         plan_path.write_text(json.dumps(plan), encoding="utf-8")
-        child_error = _run_child(plan_path, config.crawl.timeout.total_seconds(), logs / "crawl.log")
+        child_error = _run_child(plan_path, config.crawl.timeout.total_seconds(), logs / "crawl.log", progress)
 
     result = CrawlResult()
     now = datetime.now(UTC)
@@ -182,7 +236,10 @@ def run_crawl(
                 removed = mark_removed(session, run.source_id, not_seen_since=run.started_at, now=now)
             result.sources.append(
                 SourceOutcome(run.source.name, run.outcome, run.error, run.requests, run.pages, run.items, run.new,
-                              run.changed, removed)
+                              run.changed, removed, baseline=first[run.id],
+                              # what the crawl met on the way; field-level data problems (a review without stars
+                              # on a site that allows that) stay in `sources health`
+                              notes=run_notes(run.stats, data_problems=False))
             )
         prune_runs(session, [source.id for _, source, _ in runs], older_than=now - config.crawl.keep_runs,
                    keep=run_ids)
@@ -247,7 +304,7 @@ def _health_applied(source: Source, run: CrawlRun) -> bool:
         if source.last_success_at is None:
             return False
         return run.finished_at is None or source.last_success_at >= run.finished_at
-    return source.state not in ("ok", "new")  # a failure counted leaves the source failing, blocked or broken
+    return source.state not in ("ok", "new")  # a failure counted leaves the source failing, blocked, broken or empty
 
 
 # What a run's stats mean for the operator, for runs that ended ok but met something worth knowing.
@@ -271,14 +328,22 @@ RUN_NOTES = {
 }
 
 
-def run_notes(stats: dict[str, Any] | None) -> list[str]:
-    """The noteworthy counts of a run, as short phrases ("2 page(s) failed to load"), data problems included."""
+def run_notes(stats: dict[str, Any] | None, *, data_problems: bool = True) -> list[str]:
+    """The noteworthy counts of a run, as short phrases ("2 pages failed to load"), data problems included."""
     stats = stats or {}
-    notes = [text.format(n=stats[key]) for key, text in RUN_NOTES.items() if stats.get(key)]
+    notes = [_counted(text, stats[key]) for key, text in RUN_NOTES.items() if stats.get(key)]
     problems = sum(v for k, v in stats.items() if k.startswith("repwatch/problem/") and isinstance(v, int))
-    if problems:
-        notes.append(f"{problems} review(s) with unreadable fields")
+    if problems and data_problems:
+        notes.append(_counted("{n} review(s) with unreadable fields", problems))
     return notes
+
+
+def _counted(text: str, n: Any) -> str:
+    """A RUN_NOTES phrase for `n`: "1 page failed to load", "2 pages failed to load"."""
+    return _PLURAL_MARK.sub(lambda mark: "" if n == 1 else mark[1], text.format(n=n))
+
+
+_PLURAL_MARK = re.compile(r"(?<!http)\((e?s)\)")  # "page(s)", "batch(es)"; not "http(s)"
 
 
 def covered_whole_source(run: CrawlRun) -> bool:
@@ -302,4 +367,4 @@ def _update_health(source: Source, run: CrawlRun, now: datetime) -> None:
         return
     source.consecutive_failures += 1
     source.last_error = run.error
-    source.state = run.outcome if run.outcome in ("blocked", "broken") else "failing"
+    source.state = run.outcome if run.outcome in ("blocked", "broken", "empty") else "failing"

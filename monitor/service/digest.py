@@ -23,6 +23,7 @@ from monitor.config import Config, ConfigError
 from monitor.service.locks import DIGEST_LOCK, acquire, database_lock
 from monitor.service.pipeline import open_sessions
 from monitor.topics import TopicMatcher
+from spiders.registry import load_spiders
 
 __all__ = ["DigestOutcome", "IsoWeek", "business_names", "digests_for_week", "preview_html", "send_digest",
            "week_of"]
@@ -49,7 +50,15 @@ def digests_for_week(config: Config, week: IsoWeek, names: list[str], *,
     sessions = sessions or open_sessions(config)
     topics = TopicMatcher.from_config(config)
     with sessions() as session:
-        return [build_digest(session, name, week, topics=topics) for name in names]
+        return [build_digest(session, name, week, topics=topics, site_names=site_names(config)) for name in names]
+
+
+def site_names(config: Config) -> dict[str, str]:
+    """Source → the site's name where the alerts use one ("Trustpilot"), so the digest calls it the same; a generic
+    source (and a feed of posts from many sites) keeps its host."""
+    spiders = load_spiders()
+    return {source.name: spiders[source.kind].site_name for _, source in config.sources()
+            if source.kind in spiders and spiders[source.kind].site_name and not spiders[source.kind].many_sites}
 
 
 def preview_html(digest: Digest) -> str:

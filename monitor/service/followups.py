@@ -148,19 +148,40 @@ def not_queued(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, 
 # --- reminders -----------------------------------------------------------------------------------------------
 
 
-def unanswered(now: datetime, older_than: timedelta = timedelta(0)) -> Any:
+def unanswered(now: datetime, older_than: timedelta = timedelta(0), *, include_baseline: bool = False) -> Any:
     """The condition for a negative review nobody has answered: no reply on the site, not handled, still there,
     and news when found (a severity is set only on reviews that were worth an alert; history from a source's
-    first crawl has none)."""
+    first crawl has none). `include_baseline`: that history too (the older negatives stored without an alert)."""
+    news = Review.severity.is_not(None)
     return and_(
         Review.sentiment_label.in_(NEGATIVE_LABELS),
-        Review.severity.is_not(None),
+        or_(news, Review.baseline.is_(True)) if include_baseline else news,
         Review.reply_body.is_(None),
         Review.reply_published_at.is_(None),
         Review.status.not_in(HANDLED_STATUSES),
         Review.removed_at.is_(None),
         Review.first_seen_at <= now - older_than,
     )
+
+
+@dataclass(frozen=True)
+class BaselineCount:
+    """A source's silent baseline: the reviews its first crawl stored, and the older negatives among them that got no
+    alert and still wait for an answer (`repwatch reviews --unanswered --include-baseline` lists them)."""
+
+    stored: int
+    unanswered: int
+
+
+def baseline_counts(session: Session, source_names: list[str] | None, now: datetime) -> dict[str, BaselineCount]:
+    """Per source (all when None) with baseline reviews: how many there are and how many are unanswered, unalerted
+    negatives."""
+    waiting = and_(unanswered(now, include_baseline=True), Review.severity.is_(None))
+    statement = (select(Source.name, func.count(Review.id), func.count(Review.id).filter(waiting))
+                 .join(Source).where(Review.baseline.is_(True)).group_by(Source.name))
+    if source_names is not None:
+        statement = statement.where(Source.name.in_(source_names))
+    return {name: BaselineCount(stored, waiting_n) for name, stored, waiting_n in session.execute(statement)}
 
 
 def queue_reminders(session: Session, deadline: timedelta, now: datetime) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -14,8 +15,13 @@ from models.db import connect, migrate, session_factory
 from monitor.config import Config
 from monitor.sentiment import Scorer
 from monitor.service import alerting
-from monitor.service.crawl import CrawlResult, run_crawl
-from monitor.service.followups import FollowupReport, queue_followups
+from monitor.service.crawl import CrawlResult, Progress, run_crawl
+from monitor.service.followups import (
+    BaselineCount,
+    FollowupReport,
+    baseline_counts,
+    queue_followups,
+)
 from monitor.service.locks import (
     OUTBOX_LOCK,
     DatabaseLocks,
@@ -59,15 +65,29 @@ class CrawlReport:
     queued: int = 0
     followups: FollowupReport = field(default_factory=FollowupReport)
     delivery: DeliveryReport | None = None  # None when alerts were not sent (--no-alerts)
+    baselines: dict[str, BaselineCount] = field(default_factory=dict)  # sources whose first crawl this was
+
+    @property
+    def baseline_stored(self) -> int:
+        return sum(count.stored for count in self.baselines.values())
+
+    @property
+    def baseline_unanswered(self) -> int:
+        return sum(count.unanswered for count in self.baselines.values())
 
     @property
     def problems(self) -> list[str]:
         problems = [f"source {s.name} {s.outcome}: {s.error}" for s in self.result.failures]
         return problems + [f"alerts: {p}" for p in (self.delivery.problems if self.delivery else [])]
 
+    @property
+    def notes(self) -> list[str]:
+        """What went wrong in sources whose run was still ok (a page that failed to load, paging cut short)."""
+        return [f"source {s.name}: {'; '.join(s.notes)}" for s in self.result.sources if s.outcome == "ok" and s.notes]
+
 
 def crawl(config: Config, source_names: list[str] | None = None, *, full: bool = False, send: bool = True,
-          stage: Stage = quiet_stage) -> CrawlReport:
+          stage: Stage = quiet_stage, progress: Progress | None = None) -> CrawlReport:
     """Crawl the sources (all when None), store and score new reviews, queue follow-ups and send what is due.
 
     A source another crawl holds (a flock on this machine, an advisory lock on PostgreSQL for every machine) is
@@ -93,7 +113,7 @@ def crawl(config: Config, source_names: list[str] | None = None, *, full: bool =
         sessions = open_sessions(config)
         held.callback(dispose, sessions)
         with stage(f"crawling {len(crawled)} sources…"):
-            report.result = run_crawl(config, sessions, crawled, full=full)
+            report.result = run_crawl(config, sessions, crawled, full=full, progress=progress)
         scorer = Scorer.from_config(config)
         with stage("reading new reviews…"):
             # The model's part of scoring, before the lock below: crawls on other cores and machines read theirs
@@ -110,6 +130,10 @@ def crawl(config: Config, source_names: list[str] | None = None, *, full: bool =
                     # now (a source's leftovers from a killed crawl wait for its next crawl, or `repwatch deliver`).
                     report.scored, report.queued = score_pending(sessions, config, scorer, source_names=crawled)
                     report.followups = queue_followups(sessions, config)
+                    first = [s.name for s in report.result.sources if s.baseline and s.outcome == "ok"]
+                    if first:
+                        with sessions() as session:
+                            report.baselines = baseline_counts(session, first, datetime.now(UTC))
                 if send:
                     with stage("sending alerts…"):
                         report.delivery = alerting.deliver(sessions, config)

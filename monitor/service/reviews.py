@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerts.outbox import DeliveryReport
 from models.tables import Review, ReviewVersion, Source
 from monitor.config import Config
-from monitor.service.followups import unanswered
 from monitor.service.alerting import AlertBuilder
+from monitor.service.followups import baseline_counts, unanswered
 from monitor.service.pipeline import open_sessions, send_due
 from monitor.service.work import Actor, NoSuchReview, Outcome, set_status
 
-__all__ = ["NoSuchReview", "ReviewQuery", "draft_reply", "handle", "list_reviews", "review_history"]
+__all__ = ["NoSuchReview", "ReviewQuery", "baseline_waiting", "draft_reply", "handle", "list_reviews", "review_history"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class ReviewQuery:
     source: str | None = None
     limit: int = 50
     unanswered: bool = False
+    # with `unanswered`: also the older negatives a source's first crawl stored as a silent baseline (never alerted)
+    include_baseline: bool = False
+    published_within: timedelta | None = None  # published on the site within this long
 
 
 def list_reviews(config: Config, query: ReviewQuery, *, sessions: sessionmaker[Session] | None = None,
@@ -38,7 +41,8 @@ def list_reviews(config: Config, query: ReviewQuery, *, sessions: sessionmaker[S
     statement = select(Review, Source.name).join(Source).order_by(Review.published_at.desc().nulls_last(),
                                                                   Review.id.desc())
     if query.unanswered:
-        statement = select(Review, Source.name).join(Source).where(unanswered(now)).order_by(
+        statement = select(Review, Source.name).join(Source).where(
+            unanswered(now, include_baseline=query.include_baseline)).order_by(
             Review.first_seen_at, Review.published_at.asc().nulls_last(), Review.id)
     if query.negative:
         statement = statement.where(Review.sentiment_label == "neg")
@@ -49,6 +53,8 @@ def list_reviews(config: Config, query: ReviewQuery, *, sessions: sessionmaker[S
         if query.negative:
             in_window = in_window.where(Review.sentiment_label == "neg")
         statement = statement.where(Review.id.in_(in_window))
+    if query.published_within is not None:
+        statement = statement.where(Review.published_at >= now - query.published_within)
     if query.source:
         statement = statement.where(Source.name == query.source)
     with sessions() as session:
@@ -71,12 +77,23 @@ def list_reviews(config: Config, query: ReviewQuery, *, sessions: sessionmaker[S
             "status": r.status,
             "assignee": r.assignee,
             "incident": r.incident_id,
+            "baseline": r.baseline and r.severity is None,  # stored by the source's first crawl, never alerted
             # The customer has waited since they posted; without a date, since we saw it.
             "waiting_hours": round((now - (r.published_at or r.first_seen_at)).total_seconds() / 3600, 1)
             if query.unanswered else None,
         }
         for r, name in rows
     ]
+
+
+def baseline_waiting(config: Config, *, source: str | None = None, sessions: sessionmaker[Session] | None = None,
+                     now: datetime | None = None) -> int:
+    """How many unanswered negatives the silent baseline holds (what `--unanswered` leaves out without
+    `--include-baseline`)."""
+    sessions = sessions or open_sessions(config)
+    with sessions() as session:
+        counts = baseline_counts(session, [source] if source else None, now or datetime.now(UTC))
+    return sum(c.unanswered for c in counts.values())
 
 
 @dataclass(frozen=True)

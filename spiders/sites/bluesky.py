@@ -33,6 +33,7 @@ class BlueskySpider(ApiSpider):
 
     name = "bluesky"
     site_name = "Bluesky"
+    may_be_empty = True  # a search for mentions: none today is a quiet day
     hosts = ("public.api.bsky.app", "api.bsky.app")
     Options = BlueskyOptions
     options: BlueskyOptions

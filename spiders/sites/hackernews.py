@@ -33,6 +33,7 @@ class HackernewsSpider(ApiSpider):
 
     name = "hackernews"
     site_name = "Hacker News"
+    may_be_empty = True  # a search for mentions: none today is a quiet day
     hosts = ("hn.algolia.com",)
     Options = HackernewsOptions
     options: HackernewsOptions

@@ -46,6 +46,7 @@ class MastodonSpider(ApiSpider):
 
     name = "mastodon"
     site_name = "Mastodon"
+    may_be_empty = True  # a search for mentions: none today is a quiet day
     Options = MastodonOptions
     options: MastodonOptions
 

@@ -66,6 +66,7 @@ class RedditSpider(ApiSpider):
 
     name = "reddit"
     site_name = "Reddit"
+    may_be_empty = True  # a search for mentions: none today is a quiet day
     hosts = ("reddit.com", "www.reddit.com", "oauth.reddit.com", "old.reddit.com")
     Options = RedditOptions
     options: RedditOptions

@@ -6,12 +6,13 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from parsel import Selector
 from scrapy.http import HtmlResponse, Response, TextResponse
 from w3lib.url import add_or_replace_parameter, url_query_parameter
 
-from spiders.base import ReviewSpider
+from spiders.base import ReviewSpider, with_query
 from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import (
     clean_line,
@@ -42,6 +43,14 @@ class TrustpilotSpider(ReviewSpider):
         "fr.trustpilot.com", "es.trustpilot.com", "it.trustpilot.com", "nl.trustpilot.com", "no.trustpilot.com",
         "se.trustpilot.com", "pl.trustpilot.com", "pt.trustpilot.com", "au.trustpilot.com", "ca.trustpilot.com",
     )
+
+    @classmethod
+    def normalize_url(cls, url: str) -> str:
+        """Every language, newest first: Trustpilot's default is the visitor's language in relevance order."""
+        wanted = {"sort": "recency"}
+        if "languages" not in parse_qs(urlsplit(url).query):
+            wanted["languages"] = "all"
+        return with_query(url, wanted)
 
     @classmethod
     def sniff(cls, response: Response) -> bool:

@@ -11,7 +11,7 @@ from parsel import Selector
 from scrapy.http import HtmlResponse, Response, TextResponse
 from w3lib.url import add_or_replace_parameter
 
-from spiders.base import ReviewSpider
+from spiders.base import ReviewSpider, with_query
 from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import (
     clean_line,
@@ -50,6 +50,11 @@ class YelpSpider(ReviewSpider):
     hosts = ("yelp.com", "www.yelp.com", "m.yelp.com") + tuple(
         f"{prefix}yelp.{tld}" for tld in ("ca", "co.uk", "com.au", "ie", "de", "fr", "es", "it", "nl") for prefix in ("", "www.")
     )
+
+    @classmethod
+    def normalize_url(cls, url: str) -> str:
+        """Newest first: Yelp's default order is "Yelp Sort", which puts new reviews anywhere."""
+        return with_query(url, {"sort_by": "date_desc"})
 
     @classmethod
     def sniff(cls, response: Response) -> bool:

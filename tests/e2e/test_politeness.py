@@ -177,7 +177,8 @@ def test_a_challenge_with_retry_after_still_reaches_the_block_check_after_the_re
         log = [r for r in site.requests if r.path == "/review/a.example"]
 
     [line] = problems(result)
-    assert "src-a blocked: blocked: cloudflare" in line, line
+    assert "src-a blocked: cloudflare answered instead of the page" in line and "next crawl" in line, line
+    assert "blocked: blocked" not in line
     assert len(log) == 3  # the first try and RETRY_TIMES = 2 retries, each after the asked second
     assert min(b.at - a.at for a, b in pairwise(log)) >= 0.95
 
@@ -220,4 +221,4 @@ def test_obey_robots_false_on_one_source_applies_to_it_alone_and_is_logged(tmp_p
     assert problems(result) == [f"repwatch: source src-y failed: Forbidden by robots.txt at {forbidden}"]
     crawl_log = (tmp_path / "data" / "logs" / "crawl.log").read_text()
     warnings = [line for line in crawl_log.splitlines() if "robots.txt is NOT obeyed" in line]
-    assert len(warnings) == 1 and "src-x" in warnings[0] and warnings[0].startswith("WARNING")
+    assert len(warnings) == 1 and "src-x" in warnings[0] and " WARNING spiders.runner: " in warnings[0]

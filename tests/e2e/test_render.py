@@ -91,11 +91,12 @@ def test_render_stores_exactly_the_reviews_the_script_builds(site, tmp_path):
     print(f"render crawl of 2 pages: {elapsed:.1f} s")
 
 
-def test_without_render_the_same_source_finds_nothing_and_is_ok(site, tmp_path):
+def test_without_render_the_same_source_finds_nothing_and_says_so(site, tmp_path):
     result = crawl(tmp_path, site.url_for("/reviews"), render=False)
-    assert result.code == 0, result.stderr
+    assert result.code == 1  # a source that reads nothing is not ok (issue 16): `empty`, with what to try
+    assert "render: true" in result.stderr
     reviews, run = stored(tmp_path)
-    assert reviews == [] and (run.outcome, run.pages, run.items) == ("ok", 1, 0)
+    assert reviews == [] and (run.outcome, run.pages, run.items) == ("empty", 1, 0)
     assert not any(r.path.startswith("/api/") for r in site.requests)  # nothing ran the script
 
 

@@ -34,7 +34,7 @@ def test_a_bot_challenge_turns_the_source_blocked_and_names_the_vendor(e2e):
     result = e2e.crawl()
     assert result.code == 1
     [line] = problem_lines(result)
-    assert "acme-trustpilot blocked: blocked: cloudflare at" in line and "HTTP 503" in line and "sha256" in line
+    assert "acme-trustpilot blocked: cloudflare answered instead of the page at" in line and "HTTP 503" in line and "sha256" in line
     source = source_row(e2e)
     assert source.state == "blocked" and source.consecutive_failures == 1
     assert "blocked" in e2e.repwatch("sources", "health").stdout

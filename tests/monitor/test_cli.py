@@ -57,7 +57,7 @@ def test_init_writes_a_config_that_checks(tmp_path):
     assert again.code == 1 and "exists" in again.stderr
     check = run_cli("config", "check", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-1"})
     assert check.code == 0, check.stderr
-    assert "OK (1 businesses, 2 sources, 1 notifiers)" in check.stdout
+    assert "OK (1 business, 2 sources, 1 notifier)" in check.stdout
     missing = run_cli("config", "check", cwd=tmp_path, env={"SLACK_BOT_TOKEN": ""})
     assert missing.code == 1
 

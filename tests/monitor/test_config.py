@@ -43,9 +43,9 @@ def test_a_good_config_is_typed_with_defaults():
 def test_unknown_keys_are_named_with_their_path_and_a_hint():
     text = GOOD.replace("    notify: [team]", "    notfy: [team]").replace("        url:", "        ur1:")
     found = problems(text)
-    assert "businesses.0.notfy: unknown key (did you mean 'notify'?)" in found
-    assert any(p.startswith("businesses.0.sources.0.ur1: unknown key (did you mean 'url'?)") for p in found)
-    assert "businesses.0.sources.0.url: required key is missing" in found
+    assert "business Acme: notfy: unknown key (did you mean 'notify'?)" in found
+    assert any(p.startswith("source acme-tp: ur1: unknown key (did you mean 'url'?)") for p in found)
+    assert "source acme-tp: url: required key is missing" in found
 
 
 def test_all_problems_are_reported_at_once():
@@ -54,7 +54,7 @@ def test_all_problems_are_reported_at_once():
     found = problems(text)
     assert len(found) == 3, found
     assert any("did you mean 'trustpilot'" in p for p in found)
-    assert any(p.startswith("businesses.0.sources.0.url: must be an http:// or https:// URL") for p in found)
+    assert any(p.startswith("source acme-tp: url: must be an http:// or https:// URL") for p in found)
     assert any(p.startswith("crawl.max_pages:") for p in found)
 
 
@@ -73,7 +73,7 @@ def test_secrets_are_redacted_when_the_config_is_shown():
 def test_references_between_sections_are_checked():
     text = GOOD.replace("notify: [team]", "notify: [teem]") + GOOD.split("businesses:\n")[1]
     found = problems(text)
-    assert "businesses.0.notify.0: no notifier named 'teem' (did you mean 'team'?)" in found
+    assert "business Acme: notify.0: no notifier named 'teem' (did you mean 'team'?)" in found
     assert any("duplicate business 'Acme'" in p for p in found)
 
 
@@ -213,7 +213,7 @@ def test_a_cron_of_a_source_that_never_fires_is_named_by_its_path(tmp_path):
                         "url: https://www.trustpilot.com/review/acme.example\n        schedule: {cron: '0 0 31 4 *'}")
     checked = config_check(tmp_path, text)
     assert checked.code == 1
-    assert "businesses.0.sources.0.schedule.cron: '0 0 31 4 *' never fires" in checked.stderr
+    assert "source acme-tp: schedule.cron: '0 0 31 4 *' never fires" in checked.stderr
 
 
 def test_a_rare_cron_and_short_durations_that_work_still_pass(tmp_path):

@@ -297,7 +297,7 @@ def test_sighup_with_a_bad_config_keeps_the_old_schedule_and_says_why(tmp_path):
                                       data_dir=tmp_path / "data"))
     assert run.daemon.reload() is False
     assert run.lines[-1] == ("2026-03-02 12:00:00Z repwatch run: reload: bad config, keeping the old one: "
-                             "businesses.0.sources.1.schedule: give exactly one of `every:` (like 6h) or `cron:` "
+                             "source b: schedule: give exactly one of `every:` (like 6h) or `cron:` "
                              '(like "0 */6 * * *")')
     assert {job_id: (s.spec, s.due) for job_id, s in run.daemon.schedule.jobs.items()} == before
     assert run.daemon.snapshot_path.read_text() == snapshot  # the children still get the good config
@@ -384,7 +384,7 @@ def test_a_bad_source_schedule_names_the_source_path():
     with pytest.raises(ConfigError) as caught:
         parse_config(config_text({"a": "{cron: '* * * * 8'}"}), env={})
     assert caught.value.problems == [
-        "businesses.0.sources.0.schedule.cron: '* * * * 8': day of week: '8' is not 0-7 or sun-sat"]
+        "source a: schedule.cron: '* * * * 8': day of week: '8' is not 0-7 or sun-sat"]
 
 
 def test_deliver_runs_between_crawls_every_few_minutes_and_only_failures_are_logged(tmp_path):

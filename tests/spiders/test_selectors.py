@@ -139,7 +139,7 @@ businesses:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, env={})
     (problem,) = caught.value.problems
-    assert problem.startswith("businesses.0.sources.0: options.review: not a valid CSS selector ('article.entry[')")
+    assert problem.startswith("source kettle-guestbook: options.review: not a valid CSS selector ('article.entry[')")
     assert "options.next: not a valid XPath (\".//a[@class='older'\")" in problem
 
     good = parse_config(text.replace('"article.entry["', "article.entry").replace(".//a[@class='older'\"", ".//a[@class='older']\""), env={})
