@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.tables import Business, Delivery, Incident, Review, ReviewEvent, Source
@@ -138,21 +138,24 @@ def thread_alerts(session: Session, review_ids: Sequence[int]) -> int:
     The first alert is the one queued first for that destination among the incident's other posts; an alert the
     incident never sent to that destination leaves this one a normal alert.
     """
-    mine = session.execute(
-        select(Delivery.id, Delivery.destination, Review.incident_id)
+    # By review id only, kind and status tested here: in SQL, SQLite (no statistics) would read every alert by
+    # ix_delivery_kind_created instead (tests/models/test_query_plans.py).
+    rows = session.execute(
+        select(Delivery.id, Delivery.destination, Delivery.kind, Delivery.status, Delivery.parent_id,
+               Delivery.attempts, Review.incident_id)
         .join(Review, Delivery.review_id == Review.id)
-        .where(Delivery.review_id.in_(review_ids), Delivery.kind == "alert", Delivery.status == "pending",
-               Delivery.parent_id.is_(None), Delivery.attempts == 0, Review.incident_id.is_not(None))
+        .where(Delivery.review_id.in_(review_ids), Review.incident_id.is_not(None))
     ).all()
+    mine = [(row.id, row.destination, row.incident_id) for row in rows
+            if row.kind == "alert" and row.status == "pending" and row.parent_id is None and row.attempts == 0]
     threaded = 0
     for delivery_id, destination, incident_id in mine:
-        first = session.scalar(
-            select(func.min(Delivery.id)).join(Review, Delivery.review_id == Review.id)
-            .where(Review.incident_id == incident_id, Delivery.kind == "alert",
-                   Delivery.destination == destination, Delivery.id < delivery_id)
-        )
-        if first is not None:
-            session.execute(update(Delivery).where(Delivery.id == delivery_id).values(parent_id=first))
+        posts = select(Review.id).where(Review.incident_id == incident_id)  # ix_review_incident_id
+        earlier = [row.id for row in session.execute(
+            select(Delivery.id, Delivery.kind, Delivery.destination).where(Delivery.review_id.in_(posts))
+        ) if row.kind == "alert" and row.destination == destination and row.id < delivery_id]
+        if earlier:
+            session.execute(update(Delivery).where(Delivery.id == delivery_id).values(parent_id=min(earlier)))
             threaded += 1
     return threaded
 

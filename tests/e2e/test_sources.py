@@ -94,5 +94,5 @@ def test_every_named_wall_turns_the_source_blocked_not_broken(e2e, page, status,
     result = e2e.crawl()
     assert result.code == 1
     [line] = problem_lines(result)
-    assert f"acme-trustpilot blocked: blocked: {vendor} at" in line and f"HTTP {status}" in line and "sha256" in line
+    assert f"acme-trustpilot blocked: {vendor} answered instead of the page at" in line and f"HTTP {status}" in line and "sha256" in line
     assert source_row(e2e).state == "blocked"
