@@ -377,14 +377,18 @@ def _one_line(alert: Alert, limit: int = 160) -> str:
 def build_update_reply(update: AlertUpdate) -> dict[str, Any]:
     """The thread reply (or, without a thread, the new message) that says what changed on a review."""
     alert = update.alert
-    # Marked handled in repwatch is no change on the site: the headline says which it was.
-    handled = bool(update.changes) and all(change.startswith("marked handled") for change in update.changes)
-    what = "marked handled" if handled else f"changed on {alert.site}"
+    # Marked by the team in repwatch ("marked resolved by ana: …") is no change on the site: the headline says so.
+    by_team = bool(update.changes) and all(change.startswith("marked ") for change in update.changes)
+    what = visible_text(update.changes[0].split(":", 1)[0], single_line=True) if by_team else f"changed on {alert.site}"
     headline = ("✅ " if update.settled else "✏️ ") + f"Review #{alert.review_id} {what}"
-    lines = [f"• {change}" for change in update.changes] + [_one_line(alert, 300)]
+    said = update.changes
+    if by_team:  # what follows "marked resolved by ana": the note, if any
+        said = [note.strip() for change in update.changes if ":" in change for note in [change.split(":", 1)[1]]]
+    lines = [f"• {change}" for change in said] + [_one_line(alert, 300)]
     if update.settled:
         lines.append("No action needed now.")
-    return _message(headline, lines, fallback=f"{headline}: {'; '.join(update.changes)}", link=alert.url)
+    fallback = f"{headline}: {'; '.join(said)}" if said else headline
+    return _message(headline, lines, fallback=fallback, link=alert.url)
 
 
 def build_reminder(reminder: Reminder, *, mention: str | None = None) -> dict[str, Any]:

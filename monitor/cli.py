@@ -615,6 +615,7 @@ def status(
 def handle(
     review_id: Annotated[int, typer.Argument(help="the review's id (repwatch reviews shows it)")],
     note: Annotated[str | None, typer.Option("--note", help="what was done, e.g. 'called the customer, refunded'")] = None,
+    actor: ActorOption = None,
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
 ) -> None:
     """Mark a review handled (the same as `repwatch resolve`): no reminder, its Slack alert updated."""
@@ -623,7 +624,7 @@ def handle(
 
     loaded = open_config(config)
     try:
-        outcome, report = handle_review(loaded, review_id, note=note)
+        outcome, report = handle_review(loaded, review_id, note=note, actor=_actor(actor))
     except NoSuchReview as exc:
         fail(str(exc))
     out.print(Text(f"review #{outcome.review_id} marked handled" + (f" ({terminal_safe(note, 200)})" if note else "")))

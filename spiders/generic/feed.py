@@ -39,7 +39,6 @@ class FeedSpider(ReviewSpider):
     name = "feed"
     site_name = "RSS / Atom feed"
     many_sites = True  # a Google Alerts or Reddit feed: each entry links to the site where it was written
-    may_be_empty = True  # a feed of mentions with no entry this week is a quiet week
 
     @classmethod
     def sniff(cls, response: Response) -> bool:

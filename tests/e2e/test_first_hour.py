@@ -396,15 +396,15 @@ def test_an_installed_repwatch_gets_every_data_file_its_packages_read():
 # --- 11. small things -------------------------------------------------------------------------------------
 
 
-def test_after_handle_the_slack_thread_says_marked_handled_not_changed_on_the_site(e2e):
+def test_after_handle_the_slack_thread_says_who_resolved_it_not_changed_on_the_site(e2e):
     e2e.publish(history())
     assert e2e.crawl().code == 0
     alerted = json_lines(e2e.repwatch("reviews", "--unanswered", "--format", "json").stdout)[0]
     before = len(e2e.slack.messages)
-    handled = e2e.repwatch("handle", str(alerted["id"]), "--note", "called the customer")
+    handled = e2e.repwatch("handle", str(alerted["id"]), "--note", "called the customer", "--as", "ana")
     assert handled.code == 0, handled.stderr
     texts = [str(m.get("text", "")) + str(m.get("blocks", "")) for m in e2e.slack.messages[before:]]
-    assert any(f"Review #{alerted['id']} marked handled" in t for t in texts), texts
+    assert any(f"Review #{alerted['id']} marked resolved by ana: called the customer" in t for t in texts), texts
     assert not any("changed on Trustpilot" in t for t in texts)
 
 
