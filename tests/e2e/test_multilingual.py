@@ -138,7 +138,7 @@ def section_texts(message: dict) -> list[str]:
 
 def button_url(message: dict) -> str:
     actions = next(b for b in message["blocks"] if b["type"] == "actions")
-    return actions["elements"][0]["url"]
+    return next(button["url"] for button in actions["elements"] if "url" in button)  # "Open review"
 
 
 def test_the_crawl_stores_each_post_with_its_detected_language_label_and_why(crawled):
