@@ -70,6 +70,7 @@ __all__ = [
 COMPLAINT_LABELS = (*sorted(NEGATIVE_LABELS), MIXED_LABEL)  # what the inbox shows by default
 ANY = "any"  # label=ANY: every label (None: the complaints)
 UNSCORED = "unscored"  # the label facet's name for reviews with no verdict yet
+LABELS = (*COMPLAINT_LABELS, "neu", "pos", UNSCORED)
 ORDERS = ("oldest", "newest", "waited")
 FACETS = ("business", "site", "stars", "label", "severity", "language", "topic", "status", "assignee")
 MAX_PER_PAGE = 200
@@ -115,6 +116,8 @@ class InboxQuery:
             raise InboxError(f"unknown status {unknown[0]!r} (statuses: {', '.join(REVIEW_STATUSES)})")
         if self.order not in ORDERS:
             raise InboxError(f"unknown order {self.order!r} (orders: {', '.join(ORDERS)})")
+        if self.label not in (None, ANY, *LABELS):
+            raise InboxError(f"unknown label {self.label!r} (labels: {', '.join(LABELS)}, or {ANY})")
         if any(not 0 <= s <= 5 for s in self.stars):
             raise InboxError("stars are 1 to 5 (0: no rating)")
         for start, end, what in ((self.published_from, self.published_to, "published"),
@@ -167,22 +170,10 @@ class InboxPage:
 # The list
 
 
-def _language() -> ColumnElement[Any]:
-    """The review's language: the scorer's when it determined one, else what the site said."""
-    return func.coalesce(func.nullif(Review.sentiment_lang, "und"), Review.language)
-
-
 def _when() -> ColumnElement[Any]:
-    """Since when the customer waits: publication, else first seen (alerts/digest.py's `_when`, same spelling)."""
+    """Since when the customer waits: publication, else first seen (alerts/digest.py's `_when`, same spelling, which
+    the indexes on it need)."""
     return func.coalesce(Review.published_at, Review.first_seen_at)
-
-
-def _stars() -> ColumnElement[Any]:
-    return case(*[(Review.rating >= s, s) for s in (5, 4, 3, 2, 1)], else_=0)
-
-
-def _label() -> ColumnElement[Any]:
-    return func.coalesce(Review.sentiment_label, UNSCORED)
 
 
 def _day_start(day: date) -> datetime:
@@ -191,6 +182,11 @@ def _day_start(day: date) -> datetime:
 
 def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _quoted(values: tuple[str, ...] | list[str]) -> str:
+    """A list of known words (validated statuses and labels) as SQL literals."""
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
 
 
 def search_terms(text: str | None) -> list[str]:
@@ -216,29 +212,47 @@ def _search(session: Session, words: str | None) -> ColumnElement[bool] | None:
         found = text(f"SELECT rowid FROM {REVIEW_FTS} WHERE {REVIEW_FTS} MATCH :search").bindparams(search=match)
         return Review.id.in_(found.columns(column("rowid", Integer)))
     # plainto_tsquery reads its text as plain words, whatever it holds
-    return text(f"{REVIEW_DOCUMENT} @@ plainto_tsquery('simple'::regconfig, :search)").bindparams(
-        search=" ".join(terms))
+    return and_(text(f"{REVIEW_DOCUMENT} @@ plainto_tsquery('simple'::regconfig, :search)").bindparams(
+        search=" ".join(terms)))
 
 
-def _conditions(session: Session, query: InboxQuery) -> list[ColumnElement[bool]]:
-    """The WHERE of a query (over review ⋈ source ⋈ business)."""
+@dataclass(frozen=True)
+class _SourceInfo:
+    business: str
+    name: str
+    kind: str
+
+
+def _source_table(session: Session) -> dict[int, _SourceInfo]:
+    """Every source with its business (a few thousand at most): the filters on business, source and site become a
+    list of source ids, and the counts need no join."""
+    return {source_id: _SourceInfo(business, name, kind) for source_id, name, kind, business in session.execute(
+        select(Source.id, Source.name, Source.kind, Business.name).join(Business, Source.business_id == Business.id))}
+
+
+def _conditions(session: Session, query: InboxQuery, sources: dict[int, _SourceInfo]) -> list[ColumnElement[bool]]:
+    """The WHERE of a query, over the review table alone.
+
+    The status and label lists are spelled as sorted literals (they are validated words): the default view's
+    `status IN ('assigned', 'new') AND sentiment_label IN ('mixed', 'neg')` is then the very condition of the
+    partial index ix_review_inbox (models.tables.OPEN_COMPLAINTS), which SQLite uses only when it sees that.
+    """
     where: list[ColumnElement[bool]] = []
+    if query.status:
+        where.append(and_(text(f"status IN ({_quoted(sorted(set(query.status)))})")))
     if query.label is None:
-        where.append(Review.sentiment_label.in_(COMPLAINT_LABELS))
+        where.append(and_(text(f"sentiment_label IN ({_quoted(sorted(COMPLAINT_LABELS))})")))
     elif query.label == UNSCORED:
         where.append(Review.sentiment_label.is_(None) | (Review.sentiment_label == UNSCORED))
     elif query.label != ANY:
         where.append(Review.sentiment_label == query.label)
     if not query.include_baseline:  # history from a first crawl, unless it was recent enough to alert
         where.append(Review.baseline.is_(False) | Review.severity.is_not(None))
-    if query.status:
-        where.append(Review.status.in_(query.status))
-    if query.business is not None:
-        where.append(Business.name == query.business)
-    if query.source is not None:
-        where.append(Source.name == query.source)
-    if query.site is not None:
-        where.append(Source.kind == query.site)
+    if query.business is not None or query.source is not None or query.site is not None:
+        ids = [source_id for source_id, info in sources.items()
+               if query.business in (None, info.business) and query.source in (None, info.name)
+               and query.site in (None, info.kind)]
+        where.append(Review.source_id.in_(ids))
     if query.stars:
         where.append(or_(*[
             Review.rating.is_(None) if s == 0 else and_(Review.rating >= s, Review.rating < s + 1) if s < 5
@@ -248,7 +262,10 @@ def _conditions(session: Session, query: InboxQuery) -> list[ColumnElement[bool]
     if query.severity is not None:
         where.append(Review.severity == query.severity)
     if query.language is not None:
-        where.append(_language() == query.language.lower())
+        lang = query.language.lower()
+        where.append(or_(Review.sentiment_lang == lang,
+                         and_(or_(Review.sentiment_lang.is_(None), Review.sentiment_lang == "und"),
+                              Review.language == lang)))
     if query.topic is not None:
         where.append(Review.topics.like(f"%,{_like_escape(query.topic)},%", escape="\\"))
     if query.assignee is not None:
@@ -294,63 +311,67 @@ def inbox(sessions: sessionmaker[Session], config: Config, query: InboxQuery | N
     now = now or datetime.now(UTC)
     per_page = max(1, min(query.per_page, MAX_PER_PAGE))
     with sessions() as session:
-        where = _conditions(session, query)
-        counts, total = _counts(session, where)
+        sources = _source_table(session)
+        where = _conditions(session, query, sources)
+        counts, total = _counts(session, where, sources)
         pages = max(1, -(-total // per_page))
         page = max(1, min(query.page, pages))
         when = _when()
         order: list[ColumnElement[Any]]
         if query.order == "newest":
             order = [when.desc(), Review.id.desc()]
-        elif query.order == "waited":
+        elif query.order == "waited" and not set(query.status or REVIEW_STATUSES) <= set(OPEN_STATUSES):
             order = [_waited_order(session, now).desc(), Review.id.asc()]
-        else:
+        else:  # oldest; and waited among open reviews only, whose wait runs until now: the oldest waited longest
             order = [when, Review.id.asc()]
-        rows = session.execute(
-            select(Review, Source, Business.name)
-            .join(Source, Review.source_id == Source.id)
-            .join(Business, Source.business_id == Business.id)
-            .where(*where)
-            .order_by(*order)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        ).all()
-        posts = _incident_sizes(session, [r.incident_id for r, _, _ in rows if r.incident_id is not None])
+        page_ids = list(session.scalars(
+            select(Review.id).where(*where).order_by(*order).limit(per_page).offset((page - 1) * per_page)))
+        loaded = {review.id: review for review in session.scalars(select(Review).where(Review.id.in_(page_ids)))}
+        reviews = [loaded[review_id] for review_id in page_ids]
+        posts = _incident_sizes(session, [r.incident_id for r in reviews if r.incident_id is not None])
+        source_rows = {s.id: s for s in session.scalars(select(Source).where(
+            Source.id.in_({r.source_id for r in reviews})))}
         sites = _Sites()
         deadline = config.alerting.reply_deadline
-        result = [_row(review, source, business, sites, posts, deadline, now) for review, source, business in rows]
+        result = [_row(review, source_rows[review.source_id], sources[review.source_id].business, sites, posts,
+                       deadline, now) for review in reviews]
         site_names = {kind: sites.kind_name(kind) for kind in counts["site"]}
     return InboxPage(result, total, counts, page, per_page, pages, query, site_names)
 
 
-def _counts(session: Session, where: list[ColumnElement[bool]]) -> tuple[dict[str, dict[str, int]], int]:
-    """Every facet's counts from one grouped query over the matching reviews (their combinations are few)."""
-    stars, label, language = _stars(), _label(), _language()
-    grouped = session.execute(
-        select(Business.name, Source.kind, stars, label, Review.severity, language, Review.topics, Review.status,
-               Review.assignee, func.count())
-        .select_from(Review)
-        .join(Source, Review.source_id == Source.id)
-        .join(Business, Source.business_id == Business.id)
-        .where(*where)
-        .group_by(Business.name, Source.kind, stars, label, Review.severity, language, Review.topics, Review.status,
-                  Review.assignee)
-    ).all()
+def _stars_of(rating: float | None) -> int:
+    return 0 if rating is None else max(0, min(5, int(rating)))
+
+
+def _language_of(sentiment_lang: str | None, language: str | None) -> str | None:
+    """The review's language: the scorer's when it determined one, else what the site said."""
+    return sentiment_lang if sentiment_lang not in (None, "und") else language
+
+
+def _counts(session: Session, where: list[ColumnElement[bool]],
+            sources: dict[int, _SourceInfo]) -> tuple[dict[str, dict[str, int]], int]:
+    """Every facet's counts from one grouped query over the matching reviews' own columns (the combinations are
+    few; ix_review_inbox holds them all for the default view, so the database reads that index alone)."""
+    columns = (Review.source_id, Review.rating, Review.sentiment_label, Review.severity, Review.sentiment_lang,
+               Review.language, Review.topics, Review.status, Review.assignee)
+    grouped = session.execute(select(*columns, func.count()).where(*where).group_by(*columns)).all()
     counters: dict[str, Counter[str]] = {facet: Counter() for facet in FACETS}
     total = 0
-    for business, kind, star, label_, severity, lang, topics, status, assignee, count in grouped:
+    for source_id, rating, label, severity, sentiment_lang, lang, topics, status, assignee, count in grouped:
         total += count
-        counters["business"][business] += count
-        counters["site"][kind] += count
-        counters["stars"][str(star)] += count
-        counters["label"][label_] += count
+        source = sources.get(source_id)
+        counters["business"][source.business if source else ""] += count
+        counters["site"][source.kind if source else ""] += count
+        counters["stars"][str(_stars_of(rating))] += count
+        counters["label"][label or UNSCORED] += count
         counters["severity"][severity or ""] += count
-        counters["language"][lang or ""] += count
+        counters["language"][_language_of(sentiment_lang, lang) or ""] += count
         for topic in decode_topics(topics):
             counters["topic"][topic] += count
         counters["status"][status] += count
         counters["assignee"][assignee or ""] += count
-    return {facet: dict(counter.most_common()) for facet, counter in counters.items()}, total
+    return {facet: dict(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
+            for facet, counter in counters.items()}, total
 
 
 def _incident_sizes(session: Session, incident_ids: list[int]) -> dict[int, int]:
@@ -407,7 +428,7 @@ def _row(review: Review, source: Source, business: str, sites: _Sites, posts: di
          deadline: timedelta | None, now: datetime) -> InboxRow:
     waited = _waited(review, now)
     left = _time_left(review, waited, deadline)
-    language = review.sentiment_lang if review.sentiment_lang not in (None, "und") else review.language
+    language = _language_of(review.sentiment_lang, review.language)
     return InboxRow(
         id=review.id, business=business, source=source.name, site=sites.of(source, review.url), kind=source.kind,
         stars=review.rating, author=terminal_safe(" ".join((review.author or "").split()), 80) or "anonymous",

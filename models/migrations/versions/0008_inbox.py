@@ -1,4 +1,5 @@
-"""The team inbox: full-text search over reviews, and each complaint's topics stored (filter and count by topic).
+"""The team inbox: full-text search over reviews, each complaint's topics stored (filter and count by topic), and
+an index of the open complaints (the default view).
 
 Search: on SQLite an FTS5 table over review title, body and author (external content: the text stays in `review`
 only), kept in step by triggers; on PostgreSQL a GIN index on the same text's `to_tsvector('simple', …)`.
@@ -17,6 +18,9 @@ depends_on = None
 
 # As models/tables.py spells them then (a migration keeps its own copy: the models move on).
 TOPICS_UNFILLED = "topics IS NULL AND sentiment_label IN ('neg', 'mixed')"
+OPEN_COMPLAINTS = "status IN ('assigned', 'new') AND sentiment_label IN ('mixed', 'neg')"
+INBOX_COLUMNS = [sa.text("coalesce(published_at, first_seen_at)"), "id", "source_id", "rating", "sentiment_label",
+                 "severity", "sentiment_lang", "language", "status", "assignee", "baseline", "topics"]
 POSTGRESQL_DOCUMENT = "to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || body || ' ' || coalesce(author, ''))"
 SQLITE_FTS = [
     "CREATE VIRTUAL TABLE review_fts USING fts5(title, body, author, content='review', content_rowid='id', "
@@ -41,6 +45,8 @@ def upgrade() -> None:
     op.add_column("review", sa.Column("topics", sa.Text(), nullable=True))
     op.create_index("ix_review_topics_unfilled", "review", ["id"], sqlite_where=sa.text(TOPICS_UNFILLED),
                     postgresql_where=sa.text(TOPICS_UNFILLED))
+    op.create_index("ix_review_inbox", "review", INBOX_COLUMNS, sqlite_where=sa.text(OPEN_COMPLAINTS),
+                    postgresql_where=sa.text(OPEN_COMPLAINTS))
     if op.get_bind().dialect.name == "sqlite":
         for statement in SQLITE_FTS:
             op.execute(statement)
@@ -55,6 +61,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE review_fts")
     else:
         op.drop_index("ix_review_fts", table_name="review")
+    op.drop_index("ix_review_inbox", table_name="review")
     op.drop_index("ix_review_topics_unfilled", table_name="review")
     # not a batch (a table copy on SQLite would lose the expression index ix_review_source_when)
     op.execute("ALTER TABLE review DROP COLUMN topics")
