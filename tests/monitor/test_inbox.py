@@ -2,6 +2,7 @@
 both engines (hostile input included), one review's page, and the dashboard's numbers against the digest's."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -21,10 +22,11 @@ from monitor.service.inbox import (
 from monitor.service.scoring import fill_topics
 from monitor.service.work import Actor, add_note, assign, save_draft, set_status
 from monitor.topics import TopicMatcher, encode_topics
+from tests.cli import run_cli
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday in 2026-W48
 ALICE = Actor("alice", "web")
-CONFIG = parse_config("""
+CONFIG_YAML = """
 alerting:
   reply_deadline: 48h
 businesses:
@@ -35,7 +37,8 @@ businesses:
   - name: Other Shop
     sources:
       - {name: other-trustpilot, kind: trustpilot, url: "https://www.trustpilot.com/review/other.example"}
-""", env={})
+"""
+CONFIG = parse_config(CONFIG_YAML, env={})
 
 
 def at(day: int, hour: int = 12) -> datetime:
@@ -318,3 +321,49 @@ def test_the_dashboard_has_the_digests_numbers(seeded):
     current = dashboard(sessions, CONFIG, "Acme Bakery", now=NOW)
     assert current.week == IsoWeek.parse("2026-W48") and current.new_negatives == 1  # polish (23 Nov)
     assert len(current.weeks) == 8
+
+
+# --------------------------------------------------------------------------------------------------------------
+# `repwatch inbox`
+
+
+def inbox_config(tmp_path, database_url) -> str:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\ndatabase: {json.dumps(database_url)}\n" + CONFIG_YAML)
+    return str(config)
+
+
+def test_repwatch_inbox_shows_the_default_view_and_filters_like_the_service(seeded, database_url, tmp_path):
+    sessions, ids = seeded
+    config = inbox_config(tmp_path, database_url)
+    shown = run_cli("inbox", "--config", config)
+    assert shown.code == 0, shown.stderr
+    assert shown.stdout.startswith("inbox: 6 reviews")
+    assert "Jane Late" in shown.stdout and "Trustpilot" in shown.stdout and "Lovely bread" not in shown.stdout
+    listed = run_cli("inbox", "--config", config, "--site", "trustpilot", "--stars", "1", "--stars", "2",
+                     "--unassigned", "--search", "refund", "--format", "json")
+    assert listed.code == 0, listed.stderr
+    answer = json.loads(listed.stdout)
+    assert [row["id"] for row in answer["rows"]] == [ids["elsewhere"], ids["refund"]]
+    assert answer["total"] == 2 and answer["counts"]["business"] == {"Acme Bakery": 1, "Other Shop": 1}
+    row = answer["rows"][1]
+    assert (row["author"], row["stars"], row["topics"], row["status"]) == ("Rob Refund", 2, ["refunds"], "new")
+    assert row["waited_hours"] > (NOW - at(20)).total_seconds() / 3600  # until now: today is later than NOW
+    settled = json.loads(run_cli("inbox", "--config", config, "--status", "resolved", "--status", "replied",
+                                 "--format", "json").stdout)
+    assert {r["id"] for r in settled["rows"]} == {ids["done"], ids["answered"]}
+    everything = json.loads(run_cli("inbox", "--config", config, "--status", "any", "--label", "any",
+                                    "--format", "json").stdout)
+    assert ids["praise"] in {r["id"] for r in everything["rows"]}
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--status", "handled"), "repwatch: unknown status 'handled'"),
+    (("--published-from", "20 Nov"), "repwatch: --published-from: expected a date like 2026-11-20, got '20 Nov'"),
+    (("--order", "best"), "repwatch: unknown order 'best'"),
+    (("--assignee", "bo", "--unassigned"), "repwatch: --assignee and --unassigned: choose one"),
+    (("--format", "xml"), "repwatch: --format must be table or json, not 'xml'"),
+])
+def test_repwatch_inbox_bad_input_is_one_line_and_exit_1(seeded, database_url, tmp_path, args, message):
+    result = run_cli("inbox", "--config", inbox_config(tmp_path, database_url), *args)
+    assert result.code == 1 and result.stderr.strip().startswith(message) and len(result.stderr.splitlines()) == 1
