@@ -208,7 +208,7 @@ Index(
     "ix_review_inbox",
     func.coalesce(Review.published_at, Review.first_seen_at), Review.id, Review.source_id, Review.rating,
     Review.sentiment_label, Review.severity, Review.sentiment_lang, Review.language, Review.status, Review.assignee,
-    Review.baseline, Review.topics,
+    Review.baseline, Review.topics, Review.incident_id,
     sqlite_where=text(OPEN_COMPLAINTS), postgresql_where=text(OPEN_COMPLAINTS),
 )
 Index("ix_review_version_seen", ReviewVersion.seen_at)  # followups: versions seen in the last 30 days

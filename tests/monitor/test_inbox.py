@@ -227,7 +227,7 @@ def test_a_resolved_review_leaves_the_default_view(seeded):
     assert ids["late"] not in ids_of(inbox(sessions, CONFIG, now=NOW))
 
 
-def test_an_incident_shows_how_many_posts_it_has(seeded):
+def test_an_incident_is_one_row_its_earliest_post_the_query_finds(seeded):
     sessions, ids = seeded
     with sessions.begin() as session:
         incident = Incident(business_id=session.get(Review, ids["late"]).source.business_id,
@@ -236,8 +236,14 @@ def test_an_incident_shows_how_many_posts_it_has(seeded):
         session.flush()
         for key in ("late", "polish"):
             session.get(Review, ids[key]).incident_id = incident.id
-    rows = {row.id: row for row in inbox(sessions, CONFIG, now=NOW).rows}
+    page = inbox(sessions, CONFIG, now=NOW)
+    rows = {row.id: row for row in page.rows}
+    assert ids["polish"] not in rows and page.total == 5 and page.counts["site"] == {"trustpilot": 4, "yelp": 1}
     assert rows[ids["late"]].incident_posts == 2 and rows[ids["refund"]].incident_posts == 1
+    # a filter the first post does not pass shows the other one
+    on_yelp = inbox(sessions, CONFIG, InboxQuery(site="yelp"), now=NOW)
+    assert ids_of(on_yelp) == [ids["polish"], ids["mixed"]] and on_yelp.rows[0].incident_posts == 2
+    assert ids_of(inbox(sessions, CONFIG, InboxQuery(text="przesyłkę"), now=NOW)) == [ids["polish"]]
     detail = review_detail(sessions, CONFIG, ids["late"], now=NOW)
     assert [(p.id, p.site, p.author) for p in detail.incident_posts] == [(ids["polish"], "Yelp", "Ola")]
 

@@ -19,8 +19,9 @@ depends_on = None
 # As models/tables.py spells them then (a migration keeps its own copy: the models move on).
 TOPICS_UNFILLED = "topics IS NULL AND sentiment_label IN ('neg', 'mixed')"
 OPEN_COMPLAINTS = "status IN ('assigned', 'new') AND sentiment_label IN ('mixed', 'neg')"
-INBOX_COLUMNS: list[str | sa.TextClause] = [sa.text("coalesce(published_at, first_seen_at)"), "id", "source_id", "rating", "sentiment_label",
-                 "severity", "sentiment_lang", "language", "status", "assignee", "baseline", "topics"]
+INBOX_COLUMNS: list[str | sa.TextClause] = [
+    sa.text("coalesce(published_at, first_seen_at)"), "id", "source_id", "rating", "sentiment_label", "severity",
+    "sentiment_lang", "language", "status", "assignee", "baseline", "topics", "incident_id"]
 POSTGRESQL_DOCUMENT = "to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || body || ' ' || coalesce(author, ''))"
 SQLITE_FTS = [
     "CREATE VIRTUAL TABLE review_fts USING fts5(title, body, author, content='review', content_rowid='id', "
