@@ -218,8 +218,15 @@ Index("ix_review_version_seen", ReviewVersion.seen_at)  # followups: versions se
 _NEWEST = Index("ix_review_newest", Review.published_at.desc().nulls_last(), Review.id.desc()).ddl_if(dialect="postgresql")
 _SEARCH = Index("ix_review_fts", text(REVIEW_DOCUMENT.replace("review.", "")), _table=cast(Table, Review.__table__),
                 postgresql_using="gin").ddl_if(dialect="postgresql")
+# The same over the open complaints alone: a search of the inbox's default view reads its few matches there
+# instead of intersecting every match with ix_review_inbox (180 → 135 ms at a million reviews).
+_SEARCH_OPEN = Index("ix_review_fts_open", text(REVIEW_DOCUMENT.replace("review.", "")),
+                     _table=cast(Table, Review.__table__), postgresql_using="gin",
+                     postgresql_where=text(OPEN_COMPLAINTS)).ddl_if(dialect="postgresql")
+# Text-expression indexes Alembic cannot compare (tests/models/test_migrations.py checks them by name).
+SEARCH_INDEXES = frozenset({_SEARCH.name, _SEARCH_OPEN.name})
 # For schema comparisons (Alembic's ignores ddl_if): indexes that exist only on PostgreSQL.
-POSTGRESQL_ONLY_INDEXES = frozenset({_NEWEST.name, _SEARCH.name})
+POSTGRESQL_ONLY_INDEXES = frozenset({_NEWEST.name, *SEARCH_INDEXES})
 
 
 class Delivery(Base):

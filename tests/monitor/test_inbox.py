@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from alerts.digest import IsoWeek, build_digest
 from models.tables import Business, Delivery, Incident, Review, ReviewVersion, Source
@@ -21,7 +22,7 @@ from monitor.service.inbox import (
 )
 from monitor.service.scoring import fill_topics
 from monitor.service.work import Actor, add_note, assign, save_draft, set_status
-from monitor.topics import TopicMatcher, encode_topics
+from monitor.topics import TopicMatcher, decode_topics, encode_topics
 from tests.cli import run_cli
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday in 2026-W48
@@ -306,6 +307,36 @@ def test_topics_of_complaints_scored_before_they_were_stored_are_filled(seeded):
         assert session.get(Review, ids["refund"]).topics == ",refunds,"
         assert session.get(Review, ids["praise"]).topics is None
     assert fill_topics(sessions, TopicMatcher.from_config(CONFIG)) == 0
+
+
+def test_a_crawled_complaint_is_scored_with_its_topics_and_found_by_search(sessions):
+    """The whole path: stored by a crawl (the search index's trigger), scored (topics stored), in the inbox."""
+    from models.store import store_reviews
+    from monitor.sentiment import Scorer
+    from monitor.service.scoring import score_pending
+    from spiders.items import ReviewItem
+
+    with sessions.begin() as session:
+        source = Source(business=Business(name="Acme Bakery"), name="acme-trustpilot", kind="trustpilot",
+                        url="https://www.trustpilot.com/review/acme.example", state="ok", baseline_at=NOW - timedelta(days=3))
+        session.add(source)
+        session.flush()
+        store_reviews(session, source.id, [
+            ReviewItem(source="acme-trustpilot", external_id=key, url=f"https://www.trustpilot.com/reviews/{key}",
+                       author=author, rating=rating, title=None, body=body, published_at=NOW - timedelta(hours=5),
+                       language="en", reply=None)
+            for key, author, rating, body in (
+                ("c1", "Quentin Q", 1, "The courier lost my parcel and the refund never came. Awful."),
+                ("p1", "Pat P", 5, "Lovely bread, the courier was quick."))
+        ], now=NOW - timedelta(hours=4))
+    score_pending(sessions, CONFIG, Scorer(), now=NOW - timedelta(hours=3))
+    with sessions() as session:
+        stored = dict(session.execute(select(Review.external_id, Review.topics)).all())
+    assert stored["p1"] is None and set(decode_topics(stored["c1"])) >= {"delivery", "refunds"}
+    [row] = inbox(sessions, CONFIG, InboxQuery(topic="refunds", text="quentin courier"), now=NOW).rows
+    assert row.author == "Quentin Q" and "delivery" in row.topics
+    assert ids_of(inbox(sessions, CONFIG, InboxQuery(text="courier"), now=NOW)) == [row.id]
+    assert len(inbox(sessions, CONFIG, InboxQuery(text="courier", label=ANY), now=NOW).rows) == 2
 
 
 def test_the_dashboard_has_the_digests_numbers(seeded):

@@ -2,7 +2,7 @@
 an index of the open complaints (the default view).
 
 Search: on SQLite an FTS5 table over review title, body and author (external content: the text stays in `review`
-only), kept in step by triggers; on PostgreSQL a GIN index on the same text's `to_tsvector('simple', …)`.
+only), kept in step by triggers; on PostgreSQL a GIN index on the same text's `to_tsvector('simple', …)`, and one over the open complaints only.
 monitor/service/inbox.py searches both through one interface; models/tables.py names them (REVIEW_FTS_*).
 
 Revision ID: 0008
@@ -53,6 +53,8 @@ def upgrade() -> None:
             op.execute(statement)
     else:
         op.execute(f"CREATE INDEX ix_review_fts ON review USING gin ({POSTGRESQL_DOCUMENT})")
+        op.execute(f"CREATE INDEX ix_review_fts_open ON review USING gin ({POSTGRESQL_DOCUMENT}) "
+                   f"WHERE {OPEN_COMPLAINTS}")
 
 
 def downgrade() -> None:
@@ -61,6 +63,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER {trigger}")
         op.execute("DROP TABLE review_fts")
     else:
+        op.drop_index("ix_review_fts_open", table_name="review")
         op.drop_index("ix_review_fts", table_name="review")
     op.drop_index("ix_review_inbox", table_name="review")
     op.drop_index("ix_review_topics_unfilled", table_name="review")
