@@ -60,6 +60,7 @@ from models.vocab import (
     REVIEW_STATUSES,
 )
 from monitor.config import Config
+from monitor.drafts import Drafts
 from monitor.service.alerting import AlertBuilder
 from monitor.service.reviews import ReviewHistory, review_history
 from monitor.service.work import Event, NoSuchReview, review_events
@@ -554,6 +555,7 @@ class ReviewDetail:
     alerts: list[AlertSent]
     draft_reply: str | None  # the team's edited draft, else the generated one in the review's language
     draft_edited: bool
+    generated_draft: str | None  # the draft repwatch wrote (in the review's language, for its first topic)
     events: list[Event]  # the audit trail, oldest first
     notes: list[Event]  # the events that are notes
     incident_id: int | None
@@ -591,6 +593,9 @@ def review_detail(sessions: sessionmaker[Session], config: Config, review_id: in
                     .where(other.incident_id == review.incident_id, other.id != review.id).order_by(other.id)
                 )
             ]
+        generated = Drafts(config.alerting.drafts).draft(
+            language=alert.language, topics=[t.name for t in alert.topics], author=review.author,
+            business=business.name, site=alert.site)
         stored_topics = decode_topics(review.topics)
         topics = stored_topics or tuple(t.name for t in alert.topics)
         matcher = TopicMatcher.from_config(config)
@@ -611,7 +616,8 @@ def review_detail(sessions: sessionmaker[Session], config: Config, review_id: in
             waited=waited, deadline=left, overdue=left is not None and left < timedelta(0),
             snoozed_until=review.snoozed_until, history=history,
             alerts=[AlertSent(d.destination, d.kind, d.created_at, d.sent_at, d.status) for d in deliveries],
-            draft_reply=review.draft_reply or alert.draft_reply, draft_edited=bool(review.draft_reply),
+            draft_reply=review.draft_reply or generated, draft_edited=bool(review.draft_reply),
+            generated_draft=generated,
             events=events, notes=[e for e in events if e.action == "note"],
             incident_id=review.incident_id, incident_posts=others,
         )

@@ -280,6 +280,7 @@ def test_the_review_page_has_everything(seeded):
     set_status(sessions, review_id, "replied", ALICE)
     detail = review_detail(sessions, CONFIG, review_id, now=NOW + timedelta(hours=1))
     assert detail.draft_reply == "Dear Jane, we are sorry." and detail.draft_edited
+    assert detail.generated_draft and "Jane" in detail.generated_draft
     assert detail.first_reply_at is not None and detail.time_to_first_reply == detail.first_reply_at - at(16)
     assert detail.deadline is None and not detail.overdue
 
