@@ -85,7 +85,7 @@ def team_state(engine: Any, log: Callable[[str], None]) -> dict[str, Any]:
     updated = round(time.perf_counter() - t0, 1)
     log(f"  statuses and assignees in {updated} s")
     t0 = time.perf_counter()
-    filled = fill_topics(session_factory(engine), builtin_matcher(), batch_size=5000, limit=10**9)
+    filled = fill_topics(session_factory(engine), builtin_matcher(), batch_size=5000, seconds=None)
     topics_s = round(time.perf_counter() - t0, 1)
     log(f"  topics of {filled:,} complaints in {topics_s} s")
     if engine.dialect.name == "postgresql":

@@ -1,6 +1,7 @@
 """The score stage: verdicts for reviews waiting to be scored, alert decisions, and outbox rows for them."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -158,11 +159,13 @@ def complaint_topics(matcher: TopicMatcher, review: Review, label: str | None, l
 
 
 def fill_topics(sessions: sessionmaker[Session], matcher: TopicMatcher, *, batch_size: int = BATCH_SIZE,
-                limit: int = 20 * BATCH_SIZE) -> int:
-    """Store the topics of complaints scored before they were stored (migration 0008), up to `limit` a run;
-    returns how many. Once all are filled this is one look into an empty index."""
+                seconds: float | None = 2.0) -> int:
+    """Store the topics of complaints scored before they were stored (migration 0008), for about `seconds` a run
+    (None: all; the run's alerts wait for it); returns how many. A million reviews hold ~240,000 complaints: a few
+    minutes of work in all (bench/bench_inbox.py). Once all are filled this is one look into an empty index."""
+    deadline = None if seconds is None else time.monotonic() + seconds
     filled = 0
-    while filled < limit:
+    while deadline is None or time.monotonic() < deadline:
         with sessions.begin() as session:
             # spelled as the partial index ix_review_topics_unfilled is: SQLite then reads that (small) index
             batch = session.scalars(select(Review).where(text(TOPICS_UNFILLED)).order_by(Review.id)
