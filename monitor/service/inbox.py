@@ -4,7 +4,10 @@ The web inbox and `repwatch inbox` both call these; the actions on a review are 
 
 The default view is the team's to-do list: complaints (sentiment `neg` or `mixed`) that were news when found (not
 the history a source's first crawl stored, unless recent enough to alert then: nobody is asked to answer a
-five-year-old review; `include_baseline` shows those too), still `new` or `assigned`, oldest first.
+five-year-old review; `include_baseline` shows those too), still `new` or `assigned`, oldest first. An incident
+(one complaint posted on several sites) is one row: its earliest post the query finds, with how many posts it has.
+Counts per facet are over every row the whole query finds. Search: words, all of them, in the title, text or
+author (SQLite FTS5, PostgreSQL full-text search; whole words, any case).
 """
 from __future__ import annotations
 
