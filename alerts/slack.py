@@ -381,7 +381,7 @@ def build_update_reply(update: AlertUpdate) -> dict[str, Any]:
     by_team = bool(update.changes) and all(change.startswith("marked ") for change in update.changes)
     what = visible_text(update.changes[0].split(":", 1)[0], single_line=True) if by_team else f"changed on {alert.site}"
     headline = ("✅ " if update.settled else "✏️ ") + f"Review #{alert.review_id} {what}"
-    said = update.changes
+    said = list(update.changes)
     if by_team:  # what follows "marked resolved by ana": the note, if any
         said = [note.strip() for change in update.changes if ":" in change for note in [change.split(":", 1)[1]]]
     lines = [f"• {change}" for change in said] + [_one_line(alert, 300)]

@@ -493,8 +493,12 @@ def _chunks(rows: Iterator[dict[str, Any]], size: int = CHUNK) -> Iterator[list[
 
 
 def write_rows(engine, table, rows: Iterator[dict[str, Any]]) -> int:
-    """Insert `rows` into `table` (dicts with every column): COPY on PostgreSQL, executemany on SQLite."""
+    """Insert `rows` into `table` (dicts with every column, or the column's default where a later migration added
+    it: the generator need not know every column): COPY on PostgreSQL, executemany on SQLite."""
     count = 0
+    defaults = {c.name: c.default.arg if c.default is not None and c.default.is_scalar else None
+                for c in table.columns}
+    rows = ({**defaults, **row} for row in rows)
     if engine.dialect.name == "postgresql":
         columns = [c.name for c in table.columns]
         json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}

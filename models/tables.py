@@ -3,7 +3,7 @@ team's work on complaints (people, incidents, the audit trail, actions received 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -22,6 +23,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Complaints whose topics are not stored yet (scored before 0008): the partial index below, and the score stage's
+# query for them (monitor/service/scoring.py fill_topics), spelled the same so that SQLite uses the index.
+TOPICS_UNFILLED = "topics IS NULL AND sentiment_label IN ('neg', 'mixed')"
+# The team inbox's default view: open complaints (monitor/service/inbox.py spells its query's condition so, the
+# lists sorted, for SQLite to see that the partial index ix_review_inbox answers it).
+OPEN_COMPLAINTS = "status IN ('assigned', 'new') AND sentiment_label IN ('mixed', 'neg')"
+# Full-text search over a review's title, body and author (migration 0008; monitor/service/inbox.py searches).
+# PostgreSQL: a GIN index on this expression; a query must spell it the same way (constants inline, not bound) for
+# the planner to use the index.
+REVIEW_DOCUMENT = ("to_tsvector('simple'::regconfig, coalesce(review.title, '') || ' ' || review.body || ' ' || "
+                   "coalesce(review.author, ''))")
+# SQLite: an FTS5 table with the text kept in `review` (external content), filled by triggers; these are the
+# virtual table and the shadow tables FTS5 makes for it, which the models do not describe.
+REVIEW_FTS = "review_fts"
+SQLITE_FTS_TABLES = frozenset({REVIEW_FTS, *(f"{REVIEW_FTS}_{part}" for part in ("data", "idx", "docsize", "config"))})
 
 
 def utcnow() -> datetime:
@@ -98,6 +115,9 @@ class Review(Base):
         # the digest's replies of the week (PostgreSQL read the whole table for them); only replied reviews
         Index("ix_review_replied", "reply_published_at", sqlite_where=text("reply_published_at IS NOT NULL"),
               postgresql_where=text("reply_published_at IS NOT NULL")),
+        # complaints whose topics are not stored yet: the score stage fills them a batch per run; empty after
+        Index("ix_review_topics_unfilled", "id", sqlite_where=text(TOPICS_UNFILLED),
+              postgresql_where=text(TOPICS_UNFILLED)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -145,6 +165,9 @@ class Review(Base):
     draft_reply: Mapped[str | None] = mapped_column(Text)  # the team's edit of the generated draft
     # bumped by every action: a form or a Slack message built on an older value is stale (monitor/service/work.py)
     work_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the complaint topics the score stage found in a complaint's text, as `,delivery,refund,` ("" none found;
+    # NULL: not a complaint, or scored before 0008 and not filled yet); the inbox filters and counts by them
+    topics: Mapped[str | None] = mapped_column(Text)
 
     source: Mapped[Source] = relationship()
     versions: Mapped[list[ReviewVersion]] = relationship(back_populates="review", order_by="ReviewVersion.id")
@@ -179,13 +202,31 @@ Index(
     func.coalesce(Review.published_at, Review.first_seen_at),
     Review.sentiment_label,
 )
+# The inbox's open complaints in the order it shows them, with every column its filters and counts read: the
+# default view's page and counts come from this (small) index alone, not from the million-row table.
+Index(
+    "ix_review_inbox",
+    func.coalesce(Review.published_at, Review.first_seen_at), Review.id, Review.source_id, Review.rating,
+    Review.sentiment_label, Review.severity, Review.sentiment_lang, Review.language, Review.status, Review.assignee,
+    Review.baseline, Review.topics, Review.incident_id,
+    sqlite_where=text(OPEN_COMPLAINTS), postgresql_where=text(OPEN_COMPLAINTS),
+)
 Index("ix_review_version_seen", ReviewVersion.seen_at)  # followups: versions seen in the last 30 days
 # `repwatch reviews`: the newest first, undated ones last. PostgreSQL cannot read that order from ix_review_published
 # (backwards it gives NULLS FIRST), so it sorted every review for 50 (1 s at a million); SQLite can (NULLs sort
 # first there) and has no syntax for this index.
 _NEWEST = Index("ix_review_newest", Review.published_at.desc().nulls_last(), Review.id.desc()).ddl_if(dialect="postgresql")
+_SEARCH = Index("ix_review_fts", text(REVIEW_DOCUMENT.replace("review.", "")), _table=cast(Table, Review.__table__),
+                postgresql_using="gin").ddl_if(dialect="postgresql")
+# The same over the open complaints alone: a search of the inbox's default view reads its few matches there
+# instead of intersecting every match with ix_review_inbox (180 → 135 ms at a million reviews).
+_SEARCH_OPEN = Index("ix_review_fts_open", text(REVIEW_DOCUMENT.replace("review.", "")),
+                     _table=cast(Table, Review.__table__), postgresql_using="gin",
+                     postgresql_where=text(OPEN_COMPLAINTS)).ddl_if(dialect="postgresql")
+# Text-expression indexes Alembic cannot compare (tests/models/test_migrations.py checks them by name).
+SEARCH_INDEXES = frozenset({_SEARCH.name, _SEARCH_OPEN.name})
 # For schema comparisons (Alembic's ignores ddl_if): indexes that exist only on PostgreSQL.
-POSTGRESQL_ONLY_INDEXES = frozenset({_NEWEST.name})
+POSTGRESQL_ONLY_INDEXES = frozenset({_NEWEST.name, *SEARCH_INDEXES})
 
 
 class Delivery(Base):

@@ -1392,6 +1392,115 @@ def reply(
                    + "; the next crawl records it"))
 
 
+# --- the team inbox ---------------------------------------------------------------------------------------------
+
+
+def _day_option(value: str | None, option: str) -> Any:
+    if value is None:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: expected a date like 2026-11-20, got {value!r}")
+
+
+def _hours(delta: timedelta | None) -> float | None:
+    return None if delta is None else round(delta.total_seconds() / 3600, 1)
+
+
+def _span(delta: timedelta) -> str:
+    hours = abs(delta.total_seconds()) / 3600
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
+
+
+@app.command()
+def inbox(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    business: Annotated[str | None, typer.Option("--business", "-b", help="a business's name")] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="a source's name")] = None,
+    site: Annotated[str | None, typer.Option("--site", help="a source kind, e.g. trustpilot")] = None,
+    stars: Annotated[list[int] | None, typer.Option("--stars", help="1-5 (0: no rating); repeat for several")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="neg, mixed, neu, pos, unscored or any (default: neg and mixed)")] = None,
+    severity: Annotated[str | None, typer.Option("--severity", help="normal, high or critical")] = None,
+    language: Annotated[str | None, typer.Option("--language", "--lang", help="e.g. en, pl")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", help="a complaint topic, e.g. delivery")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status", help="new, assigned, replied, resolved, not_complaint or any; repeat for several (default: new and assigned)")] = None,
+    assignee: Annotated[str | None, typer.Option("--assignee", help="a person's name")] = None,
+    unassigned: Annotated[bool, typer.Option("--unassigned", help="only reviews nobody has taken")] = False,
+    published_from: Annotated[str | None, typer.Option("--published-from", help="YYYY-MM-DD (UTC)")] = None,
+    published_to: Annotated[str | None, typer.Option("--published-to", help="YYYY-MM-DD, included")] = None,
+    seen_from: Annotated[str | None, typer.Option("--seen-from", help="first seen on or after, YYYY-MM-DD")] = None,
+    seen_to: Annotated[str | None, typer.Option("--seen-to", help="first seen on or before, YYYY-MM-DD")] = None,
+    search: Annotated[str | None, typer.Option("--search", "-q", help="words in the title, text or author (all of them)")] = None,
+    include_baseline: Annotated[bool, typer.Option("--include-baseline", help="also the history a source's first crawl stored")] = False,
+    order: Annotated[str, typer.Option("--order", help="oldest, newest or waited")] = "oldest",
+    page: Annotated[int, typer.Option("--page", min=1)] = 1,
+    per_page: Annotated[int, typer.Option("--per-page", min=1, max=200)] = 50,
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """The team inbox: complaints still waiting for a reply (new or assigned), oldest first, with how long each has
+    waited against alerting.reply_deadline; the options filter it as the web inbox does."""
+    from monitor.service.inbox import InboxError, InboxQuery
+    from monitor.service.inbox import inbox as inbox_page
+    from monitor.service.pipeline import open_sessions
+
+    if output not in ("table", "json"):
+        fail(f"--format must be table or json, not {output!r}")
+    if unassigned and assignee is not None:
+        fail("--assignee and --unassigned: choose one")
+    statuses = tuple(status or ())
+    query = InboxQuery(
+        business=business, source=source, site=site, stars=tuple(stars or ()), label=label, severity=severity,
+        language=language, topic=topic,
+        status=() if "any" in statuses else statuses or InboxQuery().status,
+        assignee="" if unassigned else assignee,
+        published_from=_day_option(published_from, "--published-from"),
+        published_to=_day_option(published_to, "--published-to"),
+        seen_from=_day_option(seen_from, "--seen-from"), seen_to=_day_option(seen_to, "--seen-to"),
+        text=search, include_baseline=include_baseline, page=page, per_page=per_page, order=order,
+    )
+    loaded = open_config(config)
+    try:
+        result = inbox_page(open_sessions(loaded), loaded, query)
+    except InboxError as exc:
+        fail(str(exc))
+    if output == "json":
+        rows = [{
+            "id": r.id, "business": r.business, "source": r.source, "site": r.site, "kind": r.kind, "stars": r.stars,
+            "author": r.author, "excerpt": r.excerpt, "language": r.language, "topics": list(r.topics),
+            "label": r.label, "severity": r.severity, "waited_hours": _hours(r.waited),
+            "deadline_hours": _hours(r.deadline), "overdue": r.overdue, "assignee": r.assignee, "status": r.status,
+            "incident_id": r.incident_id, "incident_posts": r.incident_posts, "url": r.url,
+            "published_at": r.published_at.isoformat() if r.published_at else None,
+            "first_seen_at": r.first_seen_at.isoformat(), "removed": r.removed, "work_version": r.work_version,
+        } for r in result.rows]
+        sys.stdout.write(json.dumps({"total": result.total, "page": result.page, "pages": result.pages,
+                                     "per_page": result.per_page, "counts": result.counts, "rows": rows},
+                                    ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"inbox: {result.total} review{'s' if result.total != 1 else ''}"
+                  + (f", page {result.page} of {result.pages}" if result.pages > 1 else ""),
+                  title_justify="left", expand=False)
+    for name, justify in (("id", "right"), ("site", "left"), ("★", "right"), ("author", "left"), ("lang", "left"),
+                          ("topics", "left"), ("waited", "right"), ("assignee", "left"), ("review", "left")):
+        table.add_column(name, justify=justify, overflow="fold", max_width=60 if name == "review" else 24)  # type: ignore[arg-type]
+    for r in result.rows:
+        waited = Text(_span(r.waited), style="red" if r.overdue else "")
+        if r.overdue and r.deadline is not None:
+            waited.append(f" (+{_span(r.deadline)})", style="red")
+        table.add_row(
+            str(r.id) + (f" ×{r.incident_posts}" if r.incident_posts > 1 else ""), Text(terminal_safe(r.site, 40)),
+            "" if r.stars is None else f"{r.stars:g}", Text(terminal_safe(r.author, 40)), r.language or "",
+            Text(", ".join(r.topics)), waited, Text(terminal_safe(r.assignee or "", 40)),
+            Text(terminal_safe(" ".join(r.excerpt.split()), 160)),
+        )
+    show(table)
+    if result.total:
+        out.print("Take one: `repwatch assign ID --to NAME`; settle it: `repwatch mark ID replied|resolved`.")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (argv: sys.argv[1:] when None): one line on stderr for anything unexpected, a traceback
     only with REPWATCH_DEBUG=1. Always ends in SystemExit with the exit code."""
