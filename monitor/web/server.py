@@ -1,0 +1,80 @@
+"""Serving the inbox: uvicorn on a socket bound before it starts (port 0 works), in the foreground or a thread."""
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Config
+from monitor.service.pipeline import open_sessions
+from monitor.web.app import SlackActions, create_app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket: connections made from now on wait in its backlog until the server takes them, so a
+    caller may connect as soon as this returns (no waiting for the server to say it started)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class WebServer:
+    """The inbox on (host, port): `start()` serves it in a thread (for `repwatch run` and the tests), `run()` in the
+    foreground (for `repwatch web`, which then stops on SIGINT/SIGTERM)."""
+
+    def __init__(self, config: Config, *, host: str | None = None, port: int | None = None,
+                 sessions: sessionmaker[Session] | None = None, clock: Callable[[], datetime] | None = None,
+                 slack_actions: SlackActions | None = None):
+        self.sessions = sessions or open_sessions(config)
+        self.app = create_app(config, self.sessions, clock=clock, slack_actions=slack_actions)
+        self.socket = bind(host or config.web.host, config.web.port if port is None else port)
+        # proxy_headers off: uvicorn would otherwise believe X-Forwarded-* from 127.0.0.1 whatever the config says;
+        # the app honours them only from web.trusted_proxies.
+        self.server = uvicorn.Server(uvicorn.Config(self.app, proxy_headers=False, server_header=False,
+                                                    access_log=False, log_level="warning", lifespan="off"))
+        self.thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.socket.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = self.socket.getsockname()[0]
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    def run(self) -> None:
+        try:
+            self.server.run(sockets=[self.socket])
+        finally:
+            self.socket.close()
+
+    def start(self) -> WebServer:
+        self.thread = threading.Thread(target=self.run, name="repwatch-web", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def __enter__(self) -> WebServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
