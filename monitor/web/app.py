@@ -17,16 +17,20 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from monitor.config import Config
-from monitor.service import users
 from models.vocab import REVIEW_STATUSES
+from monitor.config import Config
 from monitor.service import inbox as inbox_service
-from monitor.service import work
+from monitor.service import users, work
 from monitor.service.work import Actor, NoSuchReview, WorkError
 from monitor.web import views
 from monitor.web.security import (
