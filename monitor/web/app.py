@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -113,6 +114,10 @@ class Inbox:
         configured = settings.secret_key.get_secret_value() if settings.secret_key else None
         self.codec = CookieCodec(secret_key(configured, config.data_dir), settings.session_lifetime)
         self.throttle = LoginThrottle(self.clock)
+        # Logins ended by "Log out", until they would have expired anyway: a copy of the cookie kept elsewhere
+        # must not outlive the logout. In memory (a restart forgets it; the cookie still expires).
+        self.logged_out: dict[str, float] = {}
+        self._logged_out_lock = threading.Lock()
         self.proxies = Proxies(settings.trusted_proxies)
         self.slack_actions = slack_actions
         self.templates = jinja2.Environment(
@@ -130,6 +135,8 @@ class Inbox:
         peer = request.client.host if request.client else None
         session = self.codec.loads(request.cookies.get(COOKIE), self.clock())
         person = None
+        if session.user_id is not None and session.csrf in self.logged_out:
+            session = WebSession(changed=True)
         if session.user_id is not None:
             person = users.person(self.sessions, session.user_id)
             if person is None or person.session_epoch != session.epoch or not person.can_log_in:
@@ -194,6 +201,12 @@ class Inbox:
     async def logout(self, request: Request) -> Response:
         visitor = await run_in_threadpool(self.visitor, request)
         await self.form(request, visitor)
+        now = self.clock().timestamp()
+        with self._logged_out_lock:
+            for token, until in list(self.logged_out.items()):
+                if until < now:
+                    del self.logged_out[token]
+            self.logged_out[visitor.session.csrf] = visitor.session.issued + self.codec.lifetime.total_seconds()
         visitor.session = WebSession(changed=True)
         visitor.session.say("You are logged out.")
         return self.redirect(visitor, "/login")

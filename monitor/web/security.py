@@ -54,7 +54,7 @@ class WebSession:
     """What the cookie carries: who (user id and the password epoch it was issued under), the CSRF token, when it
     was issued, and a message for the next page."""
 
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # also the session's id (logout)
     user_id: int | None = None
     epoch: int = 0
     issued: float = 0.0  # POSIX seconds

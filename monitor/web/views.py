@@ -111,6 +111,7 @@ class InboxForm:
     order: str = "oldest"
     baseline: bool = False
     page: int = 1
+    per_page: int = 50
     me: str = ""
 
     @classmethod
@@ -118,16 +119,19 @@ class InboxForm:
         def one(name: str, default: str = "") -> str:
             return str(params.get(name) or default).strip()[:500]
 
-        try:
-            page = max(1, int(one("page", "1")))
-        except ValueError:
-            page = 1
+        def number(name: str, default: int) -> int:
+            try:
+                return max(1, int(one(name, str(default))))
+            except ValueError:
+                return default
+
         stars = tuple(s for s in params.getlist("stars") if s in ("0", "1", "2", "3", "4", "5"))
         return cls(business=one("business"), site=one("site"), stars=stars, label=one("label"),
                    severity=one("severity"), language=one("language"), topic=one("topic"),
                    status=one("status", OPEN), assignee=one("assignee"), published_from=one("published_from"),
                    published_to=one("published_to"), seen_from=one("seen_from"), seen_to=one("seen_to"),
-                   q=one("q"), order=one("order", "oldest"), baseline=bool(params.get("baseline")), page=page, me=me)
+                   q=one("q"), order=one("order", "oldest"), baseline=bool(params.get("baseline")),
+                   page=number("page", 1), per_page=number("per_page", 50), me=me)
 
     def query(self) -> InboxQuery:
         status: tuple[str, ...]
@@ -150,11 +154,11 @@ class InboxForm:
             topic=self.topic or None, status=status, assignee=assignee,
             published_from=_date(self.published_from), published_to=_date(self.published_to),
             seen_from=_date(self.seen_from), seen_to=_date(self.seen_to), text=self.q or None,
-            include_baseline=self.baseline, page=self.page, order=self.order)
+            include_baseline=self.baseline, page=self.page, per_page=self.per_page, order=self.order)
 
     @property
     def filtered(self) -> bool:
-        return self.query() != InboxQuery(page=self.page, order=self.order)
+        return self.query() != InboxQuery(page=self.page, per_page=self.per_page, order=self.order)
 
 
 def page_url(params: Any, page: int) -> str:
