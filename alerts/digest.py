@@ -154,6 +154,13 @@ class TopicCount:
 
 
 @dataclass(frozen=True)
+class SiteReply:
+    site: str  # the site's host name, as in SourceCount
+    replies: int  # replies that appeared on the site this week
+    median: timedelta | None
+
+
+@dataclass(frozen=True)
 class Digest:
     business: str
     week: IsoWeek
@@ -167,6 +174,16 @@ class Digest:
     median_reply: timedelta | None  # over replies that appeared on the site this week
     replies: int
     topics: list[TopicCount] = field(default_factory=list)  # top complaint topics of this week's negatives
+    # The same numbers by site, and the week's negatives answered within reply_deadline: what the web dashboard
+    # shows besides the digest's (monitor/service/inbox.py `dashboard` reads them from this same computation).
+    reply_by_site: list[SiteReply] = field(default_factory=list)
+    reply_deadline: timedelta | None = None
+    answered_in_time: int = 0  # of `answer_due`: first reply within reply_deadline of publication
+    answer_due: int = 0  # the week's negatives answered, or whose deadline has passed by `generated_at`
+
+    @property
+    def answered_in_time_share(self) -> float | None:
+        return self.answered_in_time / self.answer_due if self.answer_due else None
 
     @property
     def this_week(self) -> WeekPoint:
@@ -191,11 +208,13 @@ def _when():
 
 
 def build_digest(
-    session: Session, business: str, week: IsoWeek, *, topics: TopicFinder, now: datetime | None = None
+    session: Session, business: str, week: IsoWeek, *, topics: TopicFinder, now: datetime | None = None,
+    reply_deadline: timedelta | None = None,
 ) -> Digest:
     """Every number of one business's digest, read from the database (SQLite or PostgreSQL).
 
-    `topics` finds complaint topics in the negative reviews (the built-ins and config.yaml's `topics:`).
+    `topics` finds complaint topics in the negative reviews (the built-ins and config.yaml's `topics:`). The web
+    dashboard is this same digest for the week it is asked about (see `reply_by_site`, `answered_in_time`).
     """
     now = now or datetime.now(UTC)
     business_id = session.scalar(select(Business.id).where(Business.name == business))
@@ -231,14 +250,22 @@ def build_digest(
     open_negatives, open_total = _review_lines(session, unanswered, now)
 
     reply_pairs = session.execute(
-        select(Review.published_at, Review.reply_published_at)
+        select(Review.published_at, Review.reply_published_at, Review.url, Source.url)
         .join(Source)
         .where(mine, Review.published_at.is_not(None), Review.reply_published_at >= week.start, Review.reply_published_at < week.end)
     ).all()
     # A site showing only dates can put a same-day reply "before" the review: count it as immediate.
-    waits = [max((replied - published).total_seconds(), 0.0) for published, replied in reply_pairs
+    waits = [max((replied - published).total_seconds(), 0.0) for published, replied, _, _ in reply_pairs
              if published is not None and replied is not None]  # the query keeps only both
     median_reply = timedelta(seconds=statistics.median(waits)) if waits else None
+    by_site: dict[str, list[float]] = {}
+    for published, replied, review_url, source_url in reply_pairs:
+        if published is not None and replied is not None:
+            site = _site(review_url) or _site(source_url)
+            by_site.setdefault(site, []).append(max((replied - published).total_seconds(), 0.0))
+    reply_by_site = [SiteReply(site, len(site_waits), timedelta(seconds=statistics.median(site_waits)))
+                     for site, site_waits in sorted(by_site.items(), key=lambda item: (-len(item[1]), item[0]))]
+    in_time, due = _answered_in_time(session, negative_this_week, reply_deadline, now)
 
     return Digest(
         business=business,
@@ -253,7 +280,34 @@ def build_digest(
         median_reply=median_reply,
         replies=len(waits),
         topics=_top_topics(session, mine, week, negatives_total, topics),
+        reply_by_site=reply_by_site,
+        reply_deadline=reply_deadline,
+        answered_in_time=in_time,
+        answer_due=due,
     )
+
+
+def _answered_in_time(session: Session, condition: Any, deadline: timedelta | None,
+                      now: datetime) -> tuple[int, int]:
+    """(answered within the deadline, answered or past their deadline) among the reviews `condition` selects.
+
+    Answered = the first reply (the team's `replied`, or the business's reply the crawl saw on the site); a
+    review still inside its deadline and unanswered is not counted either way yet.
+    """
+    if deadline is None:
+        return 0, 0
+    rows = session.execute(
+        select(_when(), Review.first_reply_at, Review.reply_published_at).join(Source).where(condition)
+    ).all()
+    in_time = due = 0
+    for published, first_reply, site_reply in rows:
+        replied = min((t for t in (first_reply, site_reply) if t is not None), default=None)
+        if replied is not None:
+            due += 1
+            in_time += replied - published <= deadline
+        elif published + deadline <= now:
+            due += 1
+    return in_time, due
 
 
 def _negative_in(mine: Any, week: IsoWeek) -> Any:

@@ -23,6 +23,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# Complaints whose topics are not stored yet (scored before 0008): the partial index below, and the score stage's
+# query for them (monitor/service/scoring.py fill_topics), spelled the same so that SQLite uses the index.
+TOPICS_UNFILLED = "topics IS NULL AND sentiment_label IN ('neg', 'mixed')"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -98,6 +102,9 @@ class Review(Base):
         # the digest's replies of the week (PostgreSQL read the whole table for them); only replied reviews
         Index("ix_review_replied", "reply_published_at", sqlite_where=text("reply_published_at IS NOT NULL"),
               postgresql_where=text("reply_published_at IS NOT NULL")),
+        # complaints whose topics are not stored yet: the score stage fills them a batch per run; empty after
+        Index("ix_review_topics_unfilled", "id", sqlite_where=text(TOPICS_UNFILLED),
+              postgresql_where=text(TOPICS_UNFILLED)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -145,6 +152,9 @@ class Review(Base):
     draft_reply: Mapped[str | None] = mapped_column(Text)  # the team's edit of the generated draft
     # bumped by every action: a form or a Slack message built on an older value is stale (monitor/service/work.py)
     work_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the complaint topics the score stage found in a complaint's text, as `,delivery,refund,` ("" none found;
+    # NULL: not a complaint, or scored before 0008 and not filled yet); the inbox filters and counts by them
+    topics: Mapped[str | None] = mapped_column(Text)
 
     source: Mapped[Source] = relationship()
     versions: Mapped[list[ReviewVersion]] = relationship(back_populates="review", order_by="ReviewVersion.id")

@@ -14,6 +14,16 @@ from monitor.languages import MIXED_IN, TOPIC_TITLES, packs
 UNDETERMINED = ("", "und")
 
 
+def encode_topics(topics: Sequence[str]) -> str:
+    """How a review's topics are stored (Review.topics): `,delivery,refund,` (found with LIKE '%,delivery,%');
+    "" when none was found."""
+    return "," + ",".join(topics) + "," if topics else ""
+
+
+def decode_topics(stored: str | None) -> tuple[str, ...]:
+    return tuple(topic for topic in (stored or "").split(",") if topic)
+
+
 def builtin_topics() -> dict[str, dict[str, list[str]]]:
     """Topic → language → words, from the language packs (every topic of TOPIC_TITLES, languages in pack order)."""
     return {topic: {code: list(pack.topics[topic]) for code, pack in packs().items() if topic in pack.topics}

@@ -5,17 +5,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.outbox import enqueue, outbox_row
-from models.tables import Review, Source
+from models.tables import TOPICS_UNFILLED, Review, Source
 from models.vocab import MIXED_LABEL, NEGATIVE_LABELS
 from monitor import rules
 from monitor.config import Config
 from monitor.sentiment import Scorer, TextInput
 from monitor.sentiment.training import owner_verdict
 from monitor.sentiment.verdict import UNDETERMINED, Verdict
+from monitor.topics import TopicMatcher, encode_topics
 
 BATCH_SIZE = 500
 MAX_SCORED_CHARS = 5000  # VADER's cost grows faster than length (DESIGN §7); the opening says enough
@@ -75,6 +76,7 @@ def score_pending(
     businesses = businesses_by_source(config)
     settings = config.alerting
     critical = rules.CriticalWords(settings.critical_keywords)
+    matcher = TopicMatcher.from_config(config)
     scored = queued = 0
     last_id = 0
     while True:
@@ -124,6 +126,7 @@ def score_pending(
                         "sentiment_why": why,
                         "severity": decision.severity,
                         "scored_at": now,
+                        "topics": complaint_topics(matcher, review, verdict.label, verdict.lang),
                     }
                 )
                 business = businesses.get(source_name)
@@ -141,7 +144,37 @@ def score_pending(
             session.execute(update(Review), updates)
             queued += enqueue(session, deliveries)
             scored += len(batch)
+    fill_topics(sessions, matcher, batch_size=batch_size)
     return scored, queued
+
+
+def complaint_topics(matcher: TopicMatcher, review: Review, label: str | None, lang: str | None) -> str | None:
+    """A complaint's topics as stored (monitor.topics.encode_topics), found as its alert finds them; None for a
+    review that is no complaint."""
+    if label not in (*NEGATIVE_LABELS, MIXED_LABEL):
+        return None
+    language = lang if lang not in (None, UNDETERMINED) else review.language
+    return encode_topics(matcher.topics(scoring_text(review), language))
+
+
+def fill_topics(sessions: sessionmaker[Session], matcher: TopicMatcher, *, batch_size: int = BATCH_SIZE,
+                limit: int = 20 * BATCH_SIZE) -> int:
+    """Store the topics of complaints scored before they were stored (migration 0008), up to `limit` a run;
+    returns how many. Once all are filled this is one look into an empty index."""
+    filled = 0
+    while filled < limit:
+        with sessions.begin() as session:
+            # spelled as the partial index ix_review_topics_unfilled is: SQLite then reads that (small) index
+            batch = session.scalars(select(Review).where(text(TOPICS_UNFILLED)).order_by(Review.id)
+                                    .limit(batch_size)).all()
+            if not batch:
+                break
+            session.execute(update(Review), [
+                {"id": r.id, "topics": complaint_topics(matcher, r, r.sentiment_label, r.sentiment_lang) or ""}
+                for r in batch
+            ])
+            filled += len(batch)
+    return filled
 
 
 def _decide(review: Review, verdict: Verdict, text: str, scorer: Scorer, critical: rules.CriticalWords,
