@@ -1,7 +1,7 @@
 """How values read on the inbox's pages: times waited, stars, statuses, first lines (Jinja filters; no markup here)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -115,7 +115,7 @@ class InboxForm:
     me: str = ""
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str] | Any, *, me: str) -> InboxForm:
+    def from_params(cls, params: Any, *, me: str) -> InboxForm:
         def one(name: str, default: str = "") -> str:
             return str(params.get(name) or default).strip()[:500]
 

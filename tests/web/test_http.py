@@ -7,7 +7,6 @@ from html import unescape
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from models.tables import Review
 from monitor.config import ConfigError, parse_config
