@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             f"log in as [bold]{name}[/] with the password [bold]{password}[/] (made for this run; printed once)\n"
             "Ctrl-C stops it.",
         ))
-        server.run()
+        server.serve_until_signal()
     return code
 
 

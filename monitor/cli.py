@@ -773,11 +773,12 @@ def web(
         server = WebServer(loaded, host=host, port=port)
     except OSError as exc:
         fail(f"cannot listen on {host or loaded.web.host}:{loaded.web.port if port is None else port}: {exc.strerror or exc}")
-    out.print(Text(f"repwatch web: the inbox is at {server.url}/ (Ctrl-C stops it)"))
+    # Said on stderr, like the daemon's log lines: stdout stays empty for whoever pipes it.
+    err.print(Text(f"repwatch web: the inbox is at {server.url}/ (Ctrl-C stops it)"))
     if not any(person.can_log_in for person in list_users(server.sessions)):
-        out.print(Text("nobody can log in yet: `repwatch users add NAME --role owner` gives the first person a password"))
-    sys.stdout.flush()
-    server.run()
+        err.print(Text("repwatch web: nobody can log in yet: `repwatch users add NAME --role owner` gives the first "
+                       "person a password"))
+    server.serve_until_signal()
 
 
 def main(argv: list[str] | None = None) -> None:

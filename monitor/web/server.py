@@ -1,6 +1,7 @@
 """Serving the inbox: uvicorn on a socket bound before it starts (port 0 works), in the foreground or a thread."""
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from collections.abc import Callable
@@ -31,8 +32,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class WebServer:
-    """The inbox on (host, port): `start()` serves it in a thread (for `repwatch run` and the tests), `run()` in the
-    foreground (for `repwatch web`, which then stops on SIGINT/SIGTERM)."""
+    """The inbox on (host, port): `start()` serves it in a thread (for `repwatch run` and the tests),
+    `serve_until_signal()` until SIGINT/SIGTERM (for `repwatch web`)."""
 
     def __init__(self, config: Config, *, host: str | None = None, port: int | None = None,
                  sessions: sessionmaker[Session] | None = None, clock: Callable[[], datetime] | None = None,
@@ -62,6 +63,22 @@ class WebServer:
             self.server.run(sockets=[self.socket])
         finally:
             self.socket.close()
+
+    def serve_until_signal(self) -> None:
+        """`repwatch web`: serve until SIGINT or SIGTERM, then finish the requests under way and return (exit 0;
+        uvicorn in the main thread would re-raise the signal and die of it)."""
+        def stop(signum: int, frame: object) -> None:
+            self.server.should_exit = True
+
+        previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            assert self.thread is not None
+            while self.thread.is_alive():
+                self.thread.join(1.0)  # a bounded wait, so that the signal handler runs promptly
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def start(self) -> WebServer:
         self.thread = threading.Thread(target=self.run, name="repwatch-web", daemon=True)
