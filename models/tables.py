@@ -26,6 +26,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 # Complaints whose topics are not stored yet (scored before 0008): the partial index below, and the score stage's
 # query for them (monitor/service/scoring.py fill_topics), spelled the same so that SQLite uses the index.
 TOPICS_UNFILLED = "topics IS NULL AND sentiment_label IN ('neg', 'mixed')"
+# Full-text search over a review's title, body and author (migration 0008; monitor/service/inbox.py searches).
+# PostgreSQL: a GIN index on this expression; a query must spell it the same way (constants inline, not bound) for
+# the planner to use the index.
+REVIEW_DOCUMENT = ("to_tsvector('simple'::regconfig, coalesce(review.title, '') || ' ' || review.body || ' ' || "
+                   "coalesce(review.author, ''))")
+# SQLite: an FTS5 table with the text kept in `review` (external content), filled by triggers; these are the
+# virtual table and the shadow tables FTS5 makes for it, which the models do not describe.
+REVIEW_FTS = "review_fts"
+SQLITE_FTS_TABLES = frozenset({REVIEW_FTS, *(f"{REVIEW_FTS}_{part}" for part in ("data", "idx", "docsize", "config"))})
 
 
 def utcnow() -> datetime:
@@ -194,8 +203,10 @@ Index("ix_review_version_seen", ReviewVersion.seen_at)  # followups: versions se
 # (backwards it gives NULLS FIRST), so it sorted every review for 50 (1 s at a million); SQLite can (NULLs sort
 # first there) and has no syntax for this index.
 _NEWEST = Index("ix_review_newest", Review.published_at.desc().nulls_last(), Review.id.desc()).ddl_if(dialect="postgresql")
+_SEARCH = Index("ix_review_fts", text(REVIEW_DOCUMENT.replace("review.", "")), _table=Review.__table__,
+                postgresql_using="gin").ddl_if(dialect="postgresql")
 # For schema comparisons (Alembic's ignores ddl_if): indexes that exist only on PostgreSQL.
-POSTGRESQL_ONLY_INDEXES = frozenset({_NEWEST.name})
+POSTGRESQL_ONLY_INDEXES = frozenset({_NEWEST.name, _SEARCH.name})
 
 
 class Delivery(Base):

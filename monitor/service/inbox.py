@@ -15,7 +15,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    case,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from alerts.digest import (
@@ -27,7 +38,15 @@ from alerts.digest import (
     build_digest,
     safe_link,
 )
-from models.tables import Business, Delivery, Review, Source, UTCDateTime
+from models.tables import (
+    REVIEW_DOCUMENT,
+    REVIEW_FTS,
+    Business,
+    Delivery,
+    Review,
+    Source,
+    UTCDateTime,
+)
 from models.textsafe import terminal_safe
 from models.vocab import (
     HANDLED_STATUSES,
@@ -179,17 +198,26 @@ def search_terms(text: str | None) -> list[str]:
     gets them quoted as literal words)."""
     if not text:
         return []
-    cleaned = "".join(c if c.isprintable() else " " for c in text[:MAX_SEARCH_CHARS])
+    if len(text) > MAX_SEARCH_CHARS:  # cut at a word's end: half a word would find nothing
+        text = text[:MAX_SEARCH_CHARS + 1].rsplit(None, 1)[0] if " " in text[:MAX_SEARCH_CHARS] else text[:MAX_SEARCH_CHARS]
+    cleaned = "".join(c if c.isprintable() else " " for c in text)
     words = re.findall(r"\w+", cleaned)
     return list(dict.fromkeys(w.lower() for w in words))[:MAX_SEARCH_TERMS]
 
 
-def _search(session: Session, text: str | None) -> ColumnElement[bool] | None:
-    terms = search_terms(text)
+def _search(session: Session, words: str | None) -> ColumnElement[bool] | None:
+    """Reviews whose title, body or author has every word: SQLite's FTS5 table, PostgreSQL's GIN index."""
+    terms = search_terms(words)
     if not terms:
         return None
-    haystack = func.lower(func.coalesce(Review.title, "") + " " + Review.body + " " + func.coalesce(Review.author, ""))
-    return and_(*[haystack.like(f"%{_like_escape(term)}%", escape="\\") for term in terms])
+    if session.get_bind().dialect.name == "sqlite":
+        # each word a quoted FTS5 string: no word can be read as an operator (AND, NEAR, column:, *, ^)
+        match = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        found = text(f"SELECT rowid FROM {REVIEW_FTS} WHERE {REVIEW_FTS} MATCH :search").bindparams(search=match)
+        return Review.id.in_(found.columns(column("rowid", Integer)))
+    # plainto_tsquery reads its text as plain words, whatever it holds
+    return text(f"{REVIEW_DOCUMENT} @@ plainto_tsquery('simple'::regconfig, :search)").bindparams(
+        search=" ".join(terms))
 
 
 def _conditions(session: Session, query: InboxQuery) -> list[ColumnElement[bool]]:

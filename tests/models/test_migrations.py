@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from models.db import HEAD_REVISION, MIGRATIONS, connect, migrate, schema_revision
-from models.tables import POSTGRESQL_ONLY_INDEXES, Base
+from models.tables import POSTGRESQL_ONLY_INDEXES, SQLITE_FTS_TABLES, Base
 
 # SQLAlchemy cannot reflect SQLite's expression indexes, so Alembic skips ix_review_source_when there (with these
 # warnings); the tests below look for it by name instead.
@@ -84,14 +84,64 @@ def test_a_fresh_database_is_migrated_to_head_and_matches_the_models(database_ur
     postgresql = engine.dialect.name == "postgresql"
 
     def include(obj, name, type_, reflected, compare_to) -> bool:
+        if type_ == "index" and name == "ix_review_fts":  # a text expression Alembic cannot compare: see below
+            return False
         return postgresql or not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)
 
+    def include_name(name, type_, parent_names) -> bool:
+        # SQLite's full-text search: the FTS5 virtual table and its shadow tables, which no model describes
+        return not (type_ == "table" and name in SQLITE_FTS_TABLES)
+
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"include_object": include})
+        context = MigrationContext.configure(connection, opts={"include_object": include,
+                                                               "include_name": include_name})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
     assert SCALE_INDEXES <= index_names(engine)
     assert ("ix_review_newest" in index_names(engine)) == postgresql
+    assert search_machinery(engine) == ({"ix_review_fts"} if postgresql else
+                                        {"review_fts", "review_fts_insert", "review_fts_delete", "review_fts_update"})
+    engine.dispose()
+
+
+def search_machinery(engine) -> set[str]:
+    """The full-text search's objects: the FTS5 table and its triggers (SQLite), the GIN index (PostgreSQL)."""
+    if engine.dialect.name == "sqlite":
+        query = ("SELECT name FROM sqlite_master WHERE (type = 'table' AND name = 'review_fts') "
+                 "OR (type = 'trigger' AND name LIKE 'review_fts%')")
+    else:
+        query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'ix_review_fts'"
+    with engine.connect() as connection:
+        return {name for (name,) in connection.execute(text(query))}
+
+
+def test_upgrading_from_0007_makes_the_stored_reviews_searchable_and_back(database_url):
+    """0008: the reviews already stored are in the search index; edits and deletions keep it in step; down again."""
+    from monitor.service.inbox import _search
+
+    engine = connect(database_url)
+    upgrade_to(engine, "0007")
+    with engine.begin() as connection:
+        seed_review(connection, title="Cold croissants", author="Zoe")
+    migrate(engine)
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from models.tables import Review
+
+    def found(words: str) -> list[int]:
+        with Session(engine) as session:
+            return list(session.scalars(select(Review.id).where(_search(session, words))))
+
+    assert found("croissants") == found("bad zoe") == [7] and found("warm") == []
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE review SET body = 'warm and late' WHERE id = 7"))
+    assert found("warm late") == [7] and found("bad") == []
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM review WHERE id = 7"))
+    assert found("warm") == []
+    downgrade_to(engine, "0007")
+    assert search_machinery(engine) == set()
     engine.dispose()
 
 
