@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -28,6 +30,7 @@ from demo.slack_receiver import SlackReceiver, render_message
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "config.yaml"
 DEMO_TOKEN = "xoxb-demo-not-a-real-token"
+DEMO_USER = "demo"
 
 console = Console(highlight=False, width=max(Console().width, 110))
 
@@ -48,7 +51,30 @@ def show(messages: list[dict]) -> None:
         console.print()
 
 
-def main() -> int:
+def inbox_server(env: dict[str, str], port: int = 8080) -> tuple[Any, str, str]:
+    """The team inbox over the demo's database, with a demo owner whose password is made now (the demo's database
+    is new each run): (the server, not started yet; the login name; the password)."""
+    from monitor.config import parse_config
+    from monitor.service.pipeline import open_sessions
+    from monitor.service.users import add_user
+    from monitor.web.server import WebServer
+
+    config = parse_config(CONFIG.read_text(encoding="utf-8"), env=env, origin=str(CONFIG), base_dir=HERE)
+    sessions = open_sessions(config)
+    password = secrets.token_urlsafe(12)
+    add_user(sessions, DEMO_USER, "owner", password)
+    try:
+        server = WebServer(config, sessions=sessions, port=port)
+    except OSError:  # 8080 taken: any free port
+        server = WebServer(config, sessions=sessions, port=0)
+    return server, DEMO_USER, password
+
+
+def main(argv: list[str] | None = None) -> int:
+    # The inbox is served until Ctrl-C only for somebody at a terminal: run from a script, CI or a pipe, the demo
+    # ends (and says how to see the inbox) instead of waiting forever.
+    serve = "--no-inbox" not in (sys.argv[1:] if argv is None else argv)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
     started = time.monotonic()
     data_dir = (HERE / "../data/demo").resolve()
     if data_dir.exists():
@@ -120,6 +146,18 @@ def main() -> int:
     # The cron line on a line of its own, outside the box: a wrapped line with borders would not paste.
     console.print("Then every 30 minutes from cron: `crontab -e` and add", markup=False, highlight=False)
     console.print(real_use_steps(checkout)[-1], markup=False, highlight=False, soft_wrap=True)
+    if serve and not interactive:
+        console.print("The team inbox (docs/inbox.md) is served at the end of `make demo` run in a terminal, with a "
+                      "demo login; not here (no terminal to stop it with Ctrl-C).", markup=False, highlight=False)
+    if serve and interactive:
+        console.print(Rule("7. the team inbox: every complaint in one place, worked by the team (docs/inbox.md)"))
+        server, name, password = inbox_server(env)
+        console.print(Panel.fit(
+            f"[bold]The team inbox[/] with the demo's reviews: {server.url}/\n"
+            f"log in as [bold]{name}[/] with the password [bold]{password}[/] (made for this run; printed once)\n"
+            "Ctrl-C stops it.",
+        ))
+        server.serve_until_signal()
     return code
 
 

@@ -1501,6 +1501,37 @@ def inbox(
         out.print("Take one: `repwatch assign ID --to NAME`; settle it: `repwatch mark ID replied|resolved`.")
 
 
+# --- web: the team inbox -----------------------------------------------------------------------------
+
+
+@app.command()
+def web(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    host: Annotated[str | None, typer.Option("--host", help="address to listen on (default: web.host, 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=0, max=65535, help="TCP port (default: web.port, 8080)")] = None,
+) -> None:
+    """Serve the team inbox (the web pages to work complaints), until SIGINT/SIGTERM.
+
+    People log in with the passwords `repwatch users add` gave them. It uses the database the rest of repwatch uses
+    and runs next to `repwatch run` (or inside it: web.start_with_run). Behind a reverse proxy for a team, list the
+    proxy in web.trusted_proxies (docs/inbox.md).
+    """
+    loaded = open_config(config)
+    from monitor.service.users import list_users
+    from monitor.web.server import WebServer
+
+    try:
+        server = WebServer(loaded, host=host, port=port)
+    except OSError as exc:
+        fail(f"cannot listen on {host or loaded.web.host}:{loaded.web.port if port is None else port}: {exc.strerror or exc}")
+    # Said on stderr, like the daemon's log lines: stdout stays empty for whoever pipes it.
+    err.print(Text(f"repwatch web: the inbox is at {server.url}/ (Ctrl-C stops it)"))
+    if not any(person.can_log_in for person in list_users(server.sessions)):
+        err.print(Text("repwatch web: nobody can log in yet: `repwatch users add NAME --role owner` gives the first "
+                       "person a password"))
+    server.serve_until_signal()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (argv: sys.argv[1:] when None): one line on stderr for anything unexpected, a traceback
     only with REPWATCH_DEBUG=1. Always ends in SystemExit with the exit code."""

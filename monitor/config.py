@@ -395,6 +395,40 @@ def _default_languages() -> tuple[str, ...]:
     return DEFAULT_LANGUAGES
 
 
+class WebSettings(Strict):
+    """The team inbox (`repwatch web`, or `repwatch run` with `start_with_run`): where it listens, how logins last."""
+
+    host: str = Field("127.0.0.1", min_length=1, description="address to listen on; 0.0.0.0 for every interface")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port; 0 picks a free one")
+    secret_key: SecretStr | None = Field(
+        None, description="signs the login cookies: ${VAR} or ${file:PATH}, never written in the file; default: "
+        "a key generated once into data_dir/web-secret (0600)")
+    session_lifetime: Annotated[Duration, _at_least(timedelta(minutes=5), "how long a login lasts, like 12h")] = Field(
+        timedelta(hours=12), description="a login lasts this long, then the person logs in again")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks (10.0.0.0/8) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: the headers are ignored")
+    start_with_run: bool = Field(False, description="`repwatch run` serves the inbox too (in a thread)")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (for example `openssl rand -hex 32`)")
+        return key
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"expected an IP address or network like 10.0.0.0/8, got {proxy!r}") from None
+        return proxies
+
+
 class Config(Strict):
     """The whole config.yaml."""
 
@@ -410,6 +444,7 @@ class Config(Strict):
     sentiment: SentimentSettings = SentimentSettings()
     slack_actions: SlackActionsSettings | None = Field(
         None, description="buttons on Slack alerts that take, answer and close a complaint; off when absent")
+    web: WebSettings = WebSettings()
     topics: dict[str, dict[str, list[str]]] = Field(
         default_factory=dict,
         description="complaint topics: topic → language → keywords (`stem*` matches word starts); "
@@ -700,6 +735,17 @@ def _notifier_kinds() -> list[str]:
     return list(NOTIFIERS)
 
 
+def _literal_secrets(raw: dict[str, Any]) -> list[str]:
+    """web.secret_key signs every login: a key written in config.yaml ends up in backups and pastes, so only a
+    reference (${VAR} or ${file:PATH}) is taken."""
+    web = raw.get("web")
+    key = web.get("secret_key") if isinstance(web, dict) else None
+    reference = REFERENCE.fullmatch(key.strip()) if isinstance(key, str) else None
+    if key is None or (reference is not None and reference["default"] is None):
+        return []
+    return ["web.secret_key: give it as ${VAR} (an environment variable) or ${file:PATH}, not written in the file"]
+
+
 def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, origin: str = "config.yaml", base_dir: Path | None = None) -> Config:
     """Validate config text; raises ConfigError listing every problem."""
     try:
@@ -714,7 +760,7 @@ def parse_config(text: str, *, env: typing.Mapping[str, str] | None = None, orig
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([f"{origin}: the top level must be a mapping of keys, got {type(raw).__name__}"])
-    problems: list[str] = []
+    problems: list[str] = _literal_secrets(raw)
     raw = _interpolate(raw, "", os.environ if env is None else env, problems, base_dir)
     model = Config
     try:

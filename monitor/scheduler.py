@@ -36,6 +36,7 @@ from monitor.service.jobs import (
 )
 from monitor.service.locks import DAEMON_LOCK, EXIT_LOCKED, Lock, acquire
 from monitor.service.status import last_crawls
+from monitor.web.server import WebServer
 
 MAX_SLEEP = 60.0  # wake at least this often, so a wall-clock jump (suspend, NTP) is noticed within a minute
 STATE_FILE = "scheduler-state.json"
@@ -522,6 +523,7 @@ class Daemon:
             self.log(f"started (pid {os.getpid()}, config {self.config_path}, "
                      + (f"at most {self.config.schedule.max_concurrent_crawls} crawls at once)" if self.job_queue is None
                         else f"jobs queued as {self.job_queue.name} for `repwatch worker`)"))
+            web = self.start_web()
             self.begin()
             deadline: float | None = None
             while not (self.stopping and not self.children):
@@ -559,6 +561,8 @@ class Daemon:
                     self.listener.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     self.listener.kill()
+            if web is not None:
+                web.stop()
             self.log("stopped")
             return 0
         finally:
@@ -566,6 +570,20 @@ class Daemon:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
             self._lock.release()
+
+    def start_web(self) -> WebServer | None:
+        """The team inbox in a thread of the daemon, when web.start_with_run says so (a port in use is said and the
+        daemon goes on without it: the crawls matter more)."""
+        if not self.config.web.start_with_run:
+            return None
+        try:
+            server = WebServer(self.config).start()
+        except OSError as exc:
+            self.log(f"web: cannot listen on {self.config.web.host}:{self.config.web.port}: {exc.strerror or exc}; "
+                     "the inbox is not served")
+            return None
+        self.log(f"web: the inbox is at {server.url}/")
+        return server
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.inbox.put(("signal", signum))

@@ -31,7 +31,8 @@ ENV = {"SLACK_BOT_TOKEN": "xoxb-docs", "SLACK_APP_TOKEN": "xapp-docs", "SLACK_WE
        "REPWATCH_DB_PASSWORD": "pw", "SMTP_PASSWORD": "pw", "DEMO_SITE_URL": "http://127.0.0.1:8000",
        "DEMO_SLACK_API": "http://127.0.0.1:8001/api/", "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/x",
        "TEAMS_WEBHOOK_URL": "https://example.webhook.office.com/webhookb2/x", "OPS_WEBHOOK_TOKEN": "t",
-       "GOOGLE_CLIENT_ID": "1234.apps.googleusercontent.com", "GOOGLE_CLIENT_SECRET": "docs-secret"}
+       "GOOGLE_CLIENT_ID": "1234.apps.googleusercontent.com", "GOOGLE_CLIENT_SECRET": "docs-secret",
+       "REPWATCH_WEB_SECRET": "s" * 40}
 README_LIMIT = 8 * 1024  # bytes: what it is, the two commands, a quick start, where to read on; the rest in docs/
 
 # marker -> (the text the fragment goes under, the indent of its lines there)
