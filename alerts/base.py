@@ -49,6 +49,8 @@ class Alert:
     score: float | None = None
     draft_reply: str | None = None
     topics: tuple[Topic, ...] = ()  # complaint topics found in the text, most hits first
+    app_version: str | None = None  # app stores: the app's version the review was written on
+    votes: int | None = None  # Reddit score, likes, points
     incident_id: int | None = None  # one complaint posted on several sites (monitor/service/incidents.py)
     also_posted_on: tuple[str, ...] = ()  # the incident's other posts' sites, first posted first
     # The team's work on it (monitor/service/work.py), shown on the alert and carried by its buttons.

@@ -74,6 +74,8 @@ def alert_facts(alert: Alert, *, severity: str, site: str | None, business: str 
         ("Language", visible_text(alert.language, single_line=True) or None),
         ("Topics", visible_text(", ".join(topic.title for topic in alert.topics), single_line=True) or None),
         ("Also posted on", also_posted_on(alert) or None),
+        ("App version", visible_text(alert.app_version, single_line=True) or None),
+        ("Votes", None if alert.votes is None else f"{alert.votes:,}"),
     ]
     return [(label, value) for label, value in facts if value]
 

@@ -48,6 +48,10 @@ class CrawledReview(Protocol):
     def reply(self) -> CrawledReply | None: ...
     @property
     def snippet_hash(self) -> str | None: ...
+    @property
+    def app_version(self) -> str | None: ...
+    @property
+    def votes(self) -> int | None: ...
 
     def content_hash(self) -> str: ...
 
@@ -90,6 +94,8 @@ def _content_columns(item: CrawledReview, content_hash: str) -> dict[str, Any]:
         "body": item.body,
         "published_at": item.published_at,
         "language": item.language,
+        "app_version": item.app_version[:60] if item.app_version else None,
+        "votes": item.votes,
         "reply_body": reply.body if reply else None,
         "reply_published_at": reply.published_at if reply else None,
         "content_hash": content_hash,

@@ -130,6 +130,8 @@ class Review(Base):
     body: Mapped[str] = mapped_column(Text)
     published_at: Mapped[datetime | None]
     language: Mapped[str | None] = mapped_column(String(16))
+    app_version: Mapped[str | None] = mapped_column(String(60))  # app stores: the version it was written on
+    votes: Mapped[int | None] = mapped_column(Integer)  # Reddit score, likes, points, thumbs up: when stored or last changed
     reply_body: Mapped[str | None] = mapped_column(Text)
     reply_published_at: Mapped[datetime | None]
     content_hash: Mapped[str] = mapped_column(String(64))

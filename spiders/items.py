@@ -33,9 +33,9 @@ class ReviewItem:
     published_at: datetime | None = None
     language: str | None = None
     reply: Reply | None = None
-    # The app's version the review was written on (app stores); shown by `repwatch extract`, not stored yet.
+    # The app's version the review was written on (app stores).
     app_version: str | None = None
-    # Votes the post has where the site counts them (Reddit score, likes, Hacker News points); not stored yet.
+    # Votes the post has where the site counts them (Reddit score, likes, Hacker News points), as last seen.
     votes: int | None = None
     source: str = ""  # the config source name; set by the spider, not the parser
     snippet_hash: str | None = field(default=None, repr=False)  # sha256 of the raw markup/JSON it came from

@@ -84,6 +84,8 @@ class AlertBuilder:
                                                                 author=review.author, business=business.name, site=site),
             topics=tuple(Topic(name, self.topics.title(name)) for name in topics),
             incident_id=review.incident_id,
+            app_version=review.app_version,
+            votes=review.votes,
             also_posted_on=also_posted_on,
             status=review.status,
             assignee=review.assignee,

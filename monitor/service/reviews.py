@@ -75,6 +75,8 @@ def list_reviews(config: Config, query: ReviewQuery, *, sessions: sessionmaker[S
             "url": r.url,
             "reply": r.reply_body,
             "status": r.status,
+            "app_version": r.app_version,
+            "votes": r.votes,
             "assignee": r.assignee,
             "incident": r.incident_id,
             "baseline": r.baseline and r.severity is None,  # stored by the source's first crawl, never alerted

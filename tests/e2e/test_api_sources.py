@@ -206,3 +206,19 @@ def test_an_api_refusing_us_is_one_line_and_a_failing_source(tmp_path, kind, opt
     assert result.code == 1 and len(lines) == 1, result.stderr
     assert lines[0].startswith(f"repwatch: source acme-{kind} failed: authentication failed (HTTP 401)")
     assert stored(tmp_path)[1] == "failing"
+
+
+def test_an_app_reviews_version_and_a_posts_votes_are_stored_and_listed(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "hn").mkdir()
+    with ApiServer(_app_store) as api:
+        assert crawl(tmp_path / "app", "app_store", api.url, {"app_id": "1555000222", "country": "gb"}).code == 0
+    with ApiServer(_hackernews) as api:
+        assert crawl(tmp_path / "hn", "hackernews", api.url, {"query": "Acme Coffee"}).code == 0
+    app = [json.loads(line) for line in run_cli(
+        "reviews", "--format", "json", "--config", str(tmp_path / "app" / "config.yaml")).stdout.splitlines()]
+    hn = [json.loads(line) for line in run_cli(
+        "reviews", "--format", "json", "--config", str(tmp_path / "hn" / "config.yaml")).stdout.splitlines()]
+    assert app and all(review["app_version"] for review in app)  # every entry of the feed names its version
+    assert {review["votes"] for review in hn} - {None}  # points where the API gives them
+    assert all(review["app_version"] is None for review in hn)
