@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.tables import Review, Source
 from monitor.config import Config, ConfigError, SourceConfig
-from monitor.service.work import NoSuchReview
 from monitor.service.pipeline import open_sessions
+from monitor.service.work import MAX_NOTE, Actor, NoSuchReview, Outcome, set_status
 from spiders.oauth import (
     StoredToken,
     TokenError,
@@ -240,6 +240,26 @@ def post_reply(config: Config, review_id: int, text: str, *,
                           "nothing posted")
     data = _json(answer)
     return PostedReply(review_id, str(data.get("comment") or comment), data.get("updateTime"))
+
+
+@dataclass(frozen=True)
+class RecordedReply:
+    posted: PostedReply
+    outcome: Outcome  # the review (its incident) marked replied
+
+
+def reply_and_record(config: Config, review_id: int, text: str, actor: Actor, *,
+                     sessions: sessionmaker[Session] | None = None) -> RecordedReply:
+    """Post the reply with post_reply and, once Google took it, record it: the review becomes `replied` (its
+    incident too, as any status change; the time to the first reply recorded) and the trail says who posted what.
+    When Google refuses, GoogleError and nothing recorded."""
+    sessions = sessions or open_sessions(config)
+    posted = post_reply(config, review_id, text, sessions=sessions)
+    said = f"posted on Google as the business's public reply: {posted.comment}"
+    if len(said) > MAX_NOTE:
+        said = said[: MAX_NOTE - 1] + "…"
+    outcome = set_status(sessions, review_id, "replied", actor, note=said)
+    return RecordedReply(posted, outcome)
 
 
 def _put_reply(url: str, token: StoredToken, comment: str) -> httpx.Response:

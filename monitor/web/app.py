@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -28,9 +29,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.vocab import REVIEW_STATUSES
+from models.vocab import OPEN_STATUSES, REVIEW_STATUSES
 from monitor.config import Config
+from monitor.service import google
 from monitor.service import inbox as inbox_service
+from monitor.service import reviews as reviews_service
 from monitor.service import users, work
 from monitor.service.work import Actor, NoSuchReview, WorkError
 from monitor.web import views
@@ -55,6 +58,7 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
 }
 MAX_FORM_FIELD = 64 * 1024  # bytes in one form field: a draft is at most 8,000 characters
+SNOOZE = timedelta(days=1)  # the review page's "Snooze 1 day", as the Slack button
 
 SlackActions = Callable[[Request], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -237,7 +241,8 @@ class Inbox:
         detail = await run_in_threadpool(functools.partial(inbox_service.review_detail, self.sessions, self.config,
                                                            review_id, now=self.clock()))
         people = await run_in_threadpool(users.list_users, self.sessions)
-        return self.page(visitor, "review.html", review=detail, people=people, statuses=REVIEW_STATUSES)
+        return self.page(visitor, "review.html", review=detail, people=people, statuses=REVIEW_STATUSES,
+                         open_statuses=OPEN_STATUSES, posts_to_google=detail.kind == google.KIND)
 
     async def dashboard_page(self, request: Request, visitor: Visitor) -> Response:
         businesses = [b.name for b in self.config.businesses]
@@ -310,6 +315,16 @@ class Inbox:
                 outcome = await run_in_threadpool(functools.partial(
                     work.save_draft, self.sessions, review_id, str(form.get("text", "")), actor, seen_version=seen))
                 done = "Draft saved." if outcome.changed else "The draft was already this text."
+                if form.get("then") == "google" and not outcome.stale:
+                    # "Post this reply on Google…": the text is saved first, then the confirmation shows it
+                    if outcome.changed:
+                        visitor.session.say(done)
+                    return RedirectResponse(f"/reviews/{review_id}/google-reply", status_code=303)
+            elif action == "snooze":
+                now = datetime.now(UTC)
+                outcome = await run_in_threadpool(functools.partial(
+                    work.snooze, self.sessions, review_id, SNOOZE, actor, now=now))
+                done = f"Reminder snoozed until {views.when(now + SNOOZE)}."
             else:
                 raise HTTPException(404)
         except WorkError as exc:
@@ -324,6 +339,47 @@ class Inbox:
         else:
             visitor.session.say(done)
         return RedirectResponse(f"/reviews/{review_id}", status_code=303)
+
+    # -- posting the draft on Google (google_business reviews), behind a confirmation
+
+    def google_draft(self, review_id: int) -> tuple[google.ReplyTarget, str]:
+        """The review and the draft a Google reply would post; CannotPost for other sites, GoogleError when the
+        draft is empty or too long."""
+        target = google.reply_target(self.config, review_id, sessions=self.sessions)
+        draft = reviews_service.draft_reply(self.config, review_id, sessions=self.sessions)
+        return target, google.check_reply_text(draft)
+
+    async def google_reply_page(self, request: Request, visitor: Visitor) -> Response:
+        review_id = int(request.path_params["review_id"])
+        try:
+            target, text = await run_in_threadpool(self.google_draft, review_id)
+        except google.CannotPost as exc:
+            return self.page(visitor, "error.html", 400, title="Not a Google review", message=str(exc))
+        except google.GoogleError as exc:
+            visitor.session.say(f"Not posted: {exc}")
+            return RedirectResponse(f"/reviews/{review_id}", status_code=303)
+        return self.page(visitor, "google_reply.html", target=target, text=text, digest=_digest(text))
+
+    async def google_reply(self, request: Request, visitor: Visitor) -> Response:
+        """The confirmation's [Post]: the draft it showed (unchanged since) goes to Google, then the review is
+        recorded as replied. Any refusal is one line on the review's page, and nothing recorded."""
+        review_id = int(request.path_params["review_id"])
+        form = await self.form(request, visitor)
+        back = RedirectResponse(f"/reviews/{review_id}", status_code=303)
+        try:
+            _, text = await run_in_threadpool(self.google_draft, review_id)
+            if _digest(text) != str(form.get("digest", "")):
+                visitor.session.say("Not posted: the draft changed after the confirmation was shown. Check it and "
+                                    "post again.")
+                return back
+            recorded = await run_in_threadpool(functools.partial(
+                google.reply_and_record, self.config, review_id, text, visitor.actor, sessions=self.sessions))
+        except google.GoogleError as exc:
+            visitor.session.say(f"Not posted: {exc}")
+            return back
+        also = f" (all {len(recorded.outcome.reviews)} posts of this incident)" if len(recorded.outcome.reviews) > 1 else ""
+        visitor.session.say(f"Reply posted on Google as the business's public reply; marked replied{also}.")
+        return back
 
     def meanwhile(self, review_id: int, seen_version: int, actor: Actor) -> str:
         """The trail entries between the version the form showed and this action (this action's own left out)."""
@@ -385,6 +441,8 @@ def create_app(config: Config, sessions: sessionmaker[Session], *, clock: Callab
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         Route("/", inbox.member(inbox.inbox_page), methods=["GET"]),
         Route("/reviews/{review_id:int}", inbox.member(inbox.review_page), methods=["GET"]),
+        Route("/reviews/{review_id:int}/google-reply", inbox.member(inbox.google_reply_page), methods=["GET"]),
+        Route("/reviews/{review_id:int}/google-reply", inbox.member(inbox.google_reply), methods=["POST"]),
         Route("/reviews/{review_id:int}/{action:str}", inbox.member(inbox.act), methods=["POST"]),
         Route("/dashboard", inbox.member(inbox.dashboard_page), methods=["GET"]),
         Route("/people", inbox.owner(inbox.people_page), methods=["GET"]),
@@ -400,6 +458,11 @@ def create_app(config: Config, sessions: sessionmaker[Session], *, clock: Callab
                     exception_handlers={HTTPException: error_page(inbox)})
     app.state.inbox = inbox
     return app
+
+
+def _digest(text: str) -> str:
+    """Names the text a confirmation showed: what is posted must be that text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _int(value: object) -> int | None:

@@ -4,7 +4,7 @@ Token endpoint (POST /token, form): `authorization_code` (with PKCE) and `refres
 token gets 400 `invalid_grant`. Reviews (GET /v4/accounts/A/locations/L/reviews): Bearer token required (401
 UNAUTHENTICATED otherwise), `pageSize` and `pageToken`, `nextPageToken` on all but the last page. Replies
 (PUT …/reviews/R/reply, JSON {"comment"}): stored and echoed with an updateTime. Faults: queued statuses (429 with or
-without Retry-After) for the next requests to the reviews.
+without Retry-After) for the next requests to the reviews, and for the next replies.
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ class GoogleState:
     codes: dict[str, str] = field(default_factory=dict)  # code → PKCE challenge
     faults: deque[tuple[int, dict[str, str]]] = field(default_factory=deque)
     replies: dict[str, str] = field(default_factory=dict)
+    reply_faults: deque[int] = field(default_factory=deque)  # statuses for the next replies (not stored)
     issued: int = 0
     calls: list[Call] = field(default_factory=list)
 
@@ -120,6 +121,11 @@ class GoogleAPI:
         with self.lock:
             self.state.faults.extend([(status, headers or {})] * times)
 
+    def fail_next_reply(self, status: int) -> None:
+        """The next reply is refused with `status` (429 RESOURCE_EXHAUSTED, 403 PERMISSION_DENIED, …)."""
+        with self.lock:
+            self.state.reply_faults.append(status)
+
     def calls_to(self, part: str) -> list[Call]:
         with self.lock:
             return [c for c in self.state.calls if part in c.path]
@@ -155,6 +161,10 @@ class GoogleAPI:
                 "code": 401, "status": "UNAUTHENTICATED",
                 "message": "Request had invalid authentication credentials. Expected OAuth 2 access token."}}
         if method == "PUT" and path.endswith("/reply"):
+            if state.reply_faults:
+                status = state.reply_faults.popleft()
+                name = {429: "RESOURCE_EXHAUSTED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}.get(status, "INTERNAL")
+                return status, {}, {"error": {"code": status, "status": name, "message": "Refused by the stand-in"}}
             review_id = path.split("/")[-2]
             comment = json.loads(body or b"{}").get("comment", "")
             state.replies[review_id] = comment
