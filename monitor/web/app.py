@@ -31,10 +31,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.vocab import OPEN_STATUSES, REVIEW_STATUSES
 from monitor.config import Config
-from monitor.service import google
+from monitor.service import google, users, work
 from monitor.service import inbox as inbox_service
 from monitor.service import reviews as reviews_service
-from monitor.service import users, work
 from monitor.service.work import Actor, NoSuchReview, WorkError
 from monitor.web import views
 from monitor.web.security import (

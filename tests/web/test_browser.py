@@ -1,5 +1,5 @@
 """The inbox in a real browser (Playwright driving Debian's Chromium): the team's day, two people at once, a forged
-form from another site, hostile review text."""
+form from another site, hostile review text, the core actions without JavaScript."""
 from __future__ import annotations
 
 import os
@@ -145,3 +145,41 @@ def test_hostile_review_text_is_inert_in_the_browser(chromium, sqlite_inbox):
     assert '<script>window.pwned = "body"</script>' in text and "{{ 7*7 }}" in text
     assert page.locator("a.answer").count() == 0
     assert errors == []
+
+
+def test_the_core_actions_work_with_javascript_disabled(chromium, sqlite_inbox):
+    inbox = sqlite_inbox
+    review = inbox.seeded.complaints[3]
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{inbox.url}/reviews/{review}")
+    assert page.url == f"{inbox.url}/login?next=%2Freviews%2F{review}"
+    page.fill("input[name=name]", "nina")
+    page.fill("input[name=password]", PASSWORDS["nina"])
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(f"{inbox.url}/reviews/{review}")
+    assert page.locator("button.copy").is_hidden()  # our script shows it: proof that no script runs here
+
+    page.click("nav >> text=Inbox")
+    page.wait_for_url(inbox.url + "/")
+    page.select_option("select[name=language]", "en")
+    page.fill("input[name=q]", "bin")
+    page.click("button:has-text('Filter')")
+    page.wait_for_url("**q=bin**")
+    assert page.locator("tr.review").count() == 1
+    page.click("text=Customer 3")
+    page.wait_for_url(f"{inbox.url}/reviews/{review}")
+
+    page.select_option("form.assign-to select[name=to]", "max")
+    page.click("form.assign-to button:has-text('Assign')")
+    assert page.locator(".flash").inner_text() == "Assigned to max."
+    assert page.locator(".work .assignee").inner_text() == "max"
+    page.click("button:has-text('Snooze 1 day')")
+    assert page.locator(".flash").inner_text().startswith("Reminder snoozed until ")
+    page.click("button:has-text('Mark resolved')")
+    assert page.locator(".flash").inner_text() == "Marked resolved."
+    assert page.locator(".work .status").inner_text() == "resolved"
+    with inbox.sessions() as session:
+        stored = session.get(Review, review)
+        assert (stored.status, stored.assignee) == ("resolved", "max")
+    context.close()
