@@ -1345,15 +1345,16 @@ def reply(
     review_id: Annotated[int, typer.Argument(help="the review's id (repwatch reviews shows it)")],
     text_file: Annotated[Path, typer.Option("--text-file", help="the reply, UTF-8 text ('-': standard input)")],
     yes: Annotated[bool, typer.Option("--yes", help="post without asking first")] = False,
+    actor: ActorOption = None,
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
 ) -> None:
     """Post the owner's reply to a Google review (google_business sources) after a confirmation; other sites are
-    answered on the site itself. Nothing is posted without this command."""
+    answered on the site itself. Nothing is posted without this command. The review becomes `replied`."""
     from monitor.service.google import (
         CannotPost,
         GoogleError,
         check_reply_text,
-        post_reply,
+        reply_and_record,
         reply_target,
     )
     from monitor.service.reviews import NoSuchReview
@@ -1384,12 +1385,13 @@ def reply(
         if not typer.confirm("Post this reply on Google?", default=False, err=True):
             fail("not posted")
     try:
-        posted = post_reply(loaded, review_id, text)
+        recorded = reply_and_record(loaded, review_id, text, _actor(actor))
     except GoogleError as exc:
         fail(str(exc))
+    posted = recorded.posted
     out.print(Text(f"reply posted on Google to review #{posted.review_id}"
                    + (f" at {posted.update_time}" if posted.update_time else "")
-                   + "; the next crawl records it"))
+                   + "; the review is marked replied"))
 
 
 # --- the team inbox ---------------------------------------------------------------------------------------------

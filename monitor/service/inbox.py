@@ -553,7 +553,7 @@ class ReviewDetail:
     waited: timedelta
     deadline: timedelta | None  # time left to reply_deadline (negative: overdue by)
     overdue: bool
-    snoozed_until: datetime | None
+    snoozed_until: datetime | None  # while the reply reminder still waits; None once the snooze has ended
     history: ReviewHistory  # edits, removal, reappearance, with dates (monitor/service/reviews.review_history)
     alerts: list[AlertSent]
     draft_reply: str | None  # the team's edited draft, else the generated one in the review's language
@@ -617,7 +617,9 @@ def review_detail(sessions: sessionmaker[Session], config: Config, review_id: in
             site_reply=review.reply_body, site_reply_at=review.reply_published_at, first_reply_at=first_reply,
             time_to_first_reply=max(first_reply - start, timedelta(0)) if first_reply is not None else None,
             waited=waited, deadline=left, overdue=left is not None and left < timedelta(0),
-            snoozed_until=review.snoozed_until, history=history,
+            # a snooze that has ended is no longer news
+            snoozed_until=review.snoozed_until if review.snoozed_until and review.snoozed_until > now else None,
+            history=history,
             alerts=[AlertSent(d.destination, d.kind, d.created_at, d.sent_at, d.status) for d in deliveries],
             draft_reply=review.draft_reply or generated, draft_edited=bool(review.draft_reply),
             generated_draft=generated,

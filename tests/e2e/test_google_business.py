@@ -198,7 +198,11 @@ def test_reply_posts_through_update_reply_after_the_owner_agrees(tmp_path, googl
 
     agreed = reply(config, tmp_path, str(ids["r0005"]), "--text-file", str(text), input="y\n")
     assert agreed.code == 0, agreed.stderr
-    assert f"reply posted on Google to review #{ids['r0005']}" in agreed.stdout
+    assert f"reply posted on Google to review #{ids['r0005']} at " in agreed.stdout
+    assert agreed.stdout.rstrip().endswith("; the review is marked replied")
+    listed = run_cli("reviews", "--format", "json", "--config", str(config), env=ENV, cwd=tmp_path)
+    shown = {r["id"]: r for r in map(json.loads, listed.stdout.splitlines())}
+    assert shown[ids["r0005"]]["status"] == "replied"  # recorded at once, by whoever ran the command
     puts = google.calls_to("/reply")
     assert [(c.method, c.status) for c in puts] == [("PUT", 401), ("PUT", 200)]
     assert puts[-1].path == "/v4/accounts/111/locations/222/reviews/r0005/reply"
