@@ -69,18 +69,18 @@ def main(clicks: int = 30, reconnects: int = 10) -> None:
         listener.start()
         slack.socket.wait_connected(1)
 
-        def click(n: int) -> None:
+        def click(n: int) -> str:
             slack.socket.send_interactive({
                 "type": "block_actions", "user": {"id": "U0BENCH", "username": "bench"},
                 "container": {"channel_id": channel, "message_ts": slack.messages[n]["ts"]},
                 "actions": [{"action_id": "repwatch:take", "value": f"{n + 1}:0", "action_ts": f"{time.time():.6f}"}]})
+            return str(slack.messages[n]["ts"])
 
         times = []
         for n in range(clicks - reconnects):
             count = len(slack.messages)
             started = time.perf_counter()
-            click(n)
-            slack.wait_for(count + 1)
+            slack.wait_for_update(click(n), since=count)
             times.append(time.perf_counter() - started)
         ready, during = [], []
         for n in range(reconnects):
@@ -89,10 +89,10 @@ def main(clicks: int = 30, reconnects: int = 10) -> None:
             started = time.perf_counter()
             slack.socket.disconnect()
             slack.socket.wait_connected(n + 2)
-            click(clicks - reconnects + n)
+            clicked = click(clicks - reconnects + n)
             wait_hello(n + 2)
             ready.append(time.perf_counter() - started)
-            slack.wait_for(count + 1)
+            slack.wait_for_update(clicked, since=count)
             during.append(time.perf_counter() - started)
         closing = time.perf_counter()
         listener.close()

@@ -83,7 +83,7 @@ def take_it(slack: SlackReceiver, env: dict[str, str]) -> None:
         envelope = socket.send_interactive(payload)
         socket.wait_ack(envelope)
         acked = time.perf_counter() - clicked
-        update = slack.wait_for(before + 1)[before]
+        update = slack.wait_for_update(alert["ts"], since=before)
         updated = time.perf_counter() - clicked
     except TimeoutError as exc:
         console.print(f"the click did not go through: {exc}")
