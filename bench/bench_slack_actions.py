@@ -1,4 +1,5 @@
-"""Slack buttons: time from a Socket Mode click to the alert's chat.update, and reconnect time after `disconnect`.
+"""Slack buttons: time from a Socket Mode click to the alert's chat.update, and reconnect time after `disconnect`
+(until the client reads the new connection, and for a click sent meanwhile, until its chat.update).
 
 PYTHONPATH=. python bench/bench_slack_actions.py  (a local Slack stand-in and Socket Mode server; SQLite in a tmp dir)
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import textwrap
+import threading
 import time
 
 from demo.slack_receiver import SlackReceiver
@@ -50,29 +52,59 @@ def main(clicks: int = 30, reconnects: int = 10) -> None:
                                destination="slack", status="sent", remote_id=remote))
         channel = slack.messages[0]["channel"]
         slack.members[channel] = ["U0BENCH"]
-        listener = Listener(config, log=lambda line: None)
+        hellos = threading.Condition()
+        lines: list[str] = []
+
+        def log(line: str) -> None:
+            with hellos:
+                lines.append(line)
+                hellos.notify_all()
+
+        def wait_hello(number: int) -> None:
+            with hellos:
+                if not hellos.wait_for(lambda: any(f"(connection {number})" in line for line in lines), 15):
+                    raise TimeoutError(f"no hello on connection {number}")
+
+        listener = Listener(config, log=log)
         listener.start()
         slack.socket.wait_connected(1)
-        times = []
-        for n, message in enumerate(list(slack.messages)):
-            count = len(slack.messages)
-            started = time.perf_counter()
+
+        def click(n: int) -> str:
             slack.socket.send_interactive({
                 "type": "block_actions", "user": {"id": "U0BENCH", "username": "bench"},
-                "container": {"channel_id": channel, "message_ts": message["ts"]},
+                "container": {"channel_id": channel, "message_ts": slack.messages[n]["ts"]},
                 "actions": [{"action_id": "repwatch:take", "value": f"{n + 1}:0", "action_ts": f"{time.time():.6f}"}]})
-            slack.wait_for(count + 1)
+            return str(slack.messages[n]["ts"])
+
+        times = []
+        for n in range(clicks - reconnects):
+            count = len(slack.messages)
+            started = time.perf_counter()
+            slack.wait_for_update(click(n), since=count)
             times.append(time.perf_counter() - started)
-        gaps = []
+        ready, during = [], []
         for n in range(reconnects):
+            # Slack asks for a new connection; a click comes as soon as Slack has it (it goes to the new one)
+            count = len(slack.messages)
             started = time.perf_counter()
             slack.socket.disconnect()
             slack.socket.wait_connected(n + 2)
-            gaps.append(time.perf_counter() - started)
+            clicked = click(clicks - reconnects + n)
+            wait_hello(n + 2)
+            ready.append(time.perf_counter() - started)
+            slack.wait_for_update(clicked, since=count)
+            during.append(time.perf_counter() - started)
+        closing = time.perf_counter()
         listener.close()
+        closed = time.perf_counter() - closing
+        for line in lines:
+            if "could not" in line or "error" in line:
+                print(f"listener: {line}")
         ms = lambda xs: f"median {statistics.median(xs) * 1000:.0f} ms, max {max(xs) * 1000:.0f} ms"  # noqa: E731
-        print(f"click → chat.update ({clicks} clicks): {ms(times)}")
-        print(f"disconnect → new connection ({reconnects} times): {ms(gaps)}")
+        print(f"click → chat.update ({len(times)} clicks): {ms(times)}")
+        print(f"disconnect → the client reads the new connection ({reconnects} times): {ms(ready)}")
+        print(f"disconnect, then a click on the new connection → its chat.update ({reconnects} times): {ms(during)}")
+        print(f"listener.close(): {closed * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

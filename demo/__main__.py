@@ -1,6 +1,7 @@
 """`python -m demo` (`make demo`): the whole pipeline offline, on a local review site and a local Slack stand-in."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -26,11 +27,15 @@ from demo.reviews import (
 )
 from demo.server import SiteServer
 from demo.slack_receiver import SlackReceiver, render_message
+from demo.slack_socket import click_payload
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "config.yaml"
 DEMO_TOKEN = "xoxb-demo-not-a-real-token"
 DEMO_USER = "demo"
+DEMO_APP_TOKEN = "xapp-demo-not-a-real-token"  # Socket Mode: the work buttons' clicks come over it
+PROXY_VARIABLES = {"https_proxy", "http_proxy", "all_proxy"}
+DEMO_CLICKER = ("U0DEMOMARIA", "maria")  # a member of the demo channel, not linked to a repwatch user
 
 console = Console(highlight=False, width=max(Console().width, 110))
 
@@ -49,6 +54,49 @@ def show(messages: list[dict]) -> None:
             console.print(f"  ↳ in the thread of ts {message['thread_ts']}", style="dim", highlight=False)
         console.print(render_message(message), markup=False, highlight=False, soft_wrap=True)
         console.print()
+
+
+def take_it(slack: SlackReceiver, env: dict[str, str]) -> None:
+    """One "Take it" click, the way a real one travels: `repwatch slack-listen` holds a Socket Mode connection to
+    the stand-in, which delivers Slack's block_actions envelope; the listener assigns the review, acknowledges,
+    and edits the alert in place."""
+    socket = slack.socket
+    assert socket is not None
+    edited = {m["ts"] for m in slack.messages if m.get("kind") == "update"}
+    alert = next((m for m in slack.messages if m.get("kind") == "post" and m["ts"] not in edited
+                  and '"repwatch:take"' in json.dumps(m.get("blocks") or [])), None)
+    if alert is None:
+        console.print("no alert with a Take it button to click")
+        return
+    slack.members[alert["channel"]] = [DEMO_CLICKER[0]]  # allow: channel_members (demo/config.yaml)
+    console.print(f"[bold cyan]$ repwatch slack-listen[/]   [dim](in the background; {DEMO_CLICKER[1]} clicks "
+                  f"[ Take it ] on the alert of ts {alert['ts']})[/]")
+    payload = click_payload(alert, "repwatch:take", user_id=DEMO_CLICKER[0], user_name=DEMO_CLICKER[1],
+                            response_url=slack.response_url())
+    review_id = str(payload["actions"][0]["value"]).split(":")[0]  # the button's value: "REVIEW_ID:VERSION"
+    listener = subprocess.Popen([sys.executable, "-m", "monitor", "slack-listen"], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        socket.wait_connected(1, timeout=30)
+        before = len(slack.messages)
+        clicked = time.perf_counter()
+        envelope = socket.send_interactive(payload)
+        socket.wait_ack(envelope)
+        acked = time.perf_counter() - clicked
+        update = slack.wait_for_update(alert["ts"], since=before)
+        updated = time.perf_counter() - clicked
+    except TimeoutError as exc:
+        console.print(f"the click did not go through: {exc}")
+        return
+    finally:
+        listener.terminate()
+        _, errors = listener.communicate(timeout=30)
+    for line in errors.splitlines():
+        console.print(f"  {line}", markup=False, highlight=False, style="dim")
+    console.print(f"Slack had its acknowledgement {acked * 1000:.0f} ms after the click; the alert was edited in place "
+                  f"(chat.update of ts {update['ts']}) after {updated * 1000:.0f} ms:")
+    show([update])
+    repwatch("trail", review_id, env=env)
 
 
 def inbox_server(env: dict[str, str], port: int = 8080) -> tuple[Any, str, str]:
@@ -76,19 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     serve = "--no-inbox" not in (sys.argv[1:] if argv is None else argv)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     started = time.monotonic()
-    data_dir = (HERE / "../data/demo").resolve()
+    data_dir = Path(os.environ.get("DEMO_DATA_DIR") or HERE / "../data/demo").resolve()
     if data_dir.exists():
         shutil.rmtree(data_dir)  # the demo always starts from an empty database: its first crawl is the story
-    with SiteServer(robots_txt="User-agent: *\nDisallow: /admin/\n") as site, SlackReceiver(token=DEMO_TOKEN) as slack:
+    with SiteServer(robots_txt="User-agent: *\nDisallow: /admin/\n") as site, SlackReceiver(token=DEMO_TOKEN, app_token=DEMO_APP_TOKEN) as slack:
         now = datetime.now(UTC)
         for path, body in demo_pages(now, base_url=site.url).items():
             site.set_page(path, body)
         site.set_page(MENTIONS_PATH, mentions_feed(now, base_url=site.url))
         env = {
-            **os.environ,
+            # everything is on 127.0.0.1: a proxy from the environment would only be in the way (slack-sdk's
+            # Socket Mode client would tunnel the local WebSocket through it)
+            **{k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES},
             "DEMO_SITE_URL": site.url,
             "DEMO_SLACK_API": slack.api_url,
             "SLACK_BOT_TOKEN": DEMO_TOKEN,
+            "SLACK_APP_TOKEN": DEMO_APP_TOKEN,
+            "DEMO_DATA_DIR": str(data_dir),
             "REPWATCH_CONFIG": str(CONFIG),
             "COLUMNS": str(console.width),
         }
@@ -98,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             f"             {site.url}{SCHEMA_ORG_PATH}  (schema.org JSON-LD, some without stars)\n"
             f"mentions     {site.url}{MENTIONS_PATH}  (a Google Alert's Atom feed)\n"
             "             posts in Polish, Romanian, Greek, German, Lithuanian, English: no stars, language detected\n"
-            f"Slack        {slack.api_url}  (a local stand-in that checks messages as Slack would)\n"
+            f"Slack        {slack.api_url}  (a local stand-in that checks messages as Slack would,\n"
+            "             and speaks Socket Mode for the alerts' buttons)\n"
             f"database     {data_dir / 'repwatch.db'}",
         ))
 
@@ -131,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         repwatch("crawl", env=env)
         show(slack.messages[before:])
 
-        console.print(Rule("6. what still waits for an answer, and the state of the whole thing"))
+        console.print(Rule("6. a click in Slack: a teammate takes a complaint with the alert's [ Take it ] button"))
+        take_it(slack, env)
+
+        console.print(Rule("7. what still waits for an answer, and the state of the whole thing"))
         repwatch("reviews", "--unanswered", env=env)
         repwatch("status", env=env)
 
@@ -150,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("The team inbox (docs/inbox.md) is served at the end of `make demo` run in a terminal, with a "
                       "demo login; not here (no terminal to stop it with Ctrl-C).", markup=False, highlight=False)
     if serve and interactive:
-        console.print(Rule("7. the team inbox: every complaint in one place, worked by the team (docs/inbox.md)"))
+        console.print(Rule("8. the team inbox: every complaint in one place, worked by the team (docs/inbox.md)"))
         server, name, password = inbox_server(env)
         console.print(Panel.fit(
             f"[bold]The team inbox[/] with the demo's reviews: {server.url}/\n"

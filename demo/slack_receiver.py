@@ -193,6 +193,18 @@ class SlackReceiver:
                 raise TimeoutError(f"{len(self._messages)} messages, not {count}, within {timeout} s")
             return list(self._messages)
 
+    def wait_for_update(self, ts: str, since: int = 0, timeout: float = 15) -> dict[str, Any]:
+        """The first chat.update of the message `ts` among the messages from index `since` on."""
+        def found() -> dict[str, Any] | None:
+            return next((m for m in self._messages[since:] if m.get("kind") == "update" and m.get("ts") == ts), None)
+
+        with self._stored:
+            if not self._stored.wait_for(found, timeout):
+                raise TimeoutError(f"no chat.update of ts {ts} within {timeout} s")
+            message = found()
+            assert message is not None
+            return message
+
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 

@@ -8,6 +8,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from typing import Any
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
@@ -194,3 +195,24 @@ def _send_frame(conn: socket.socket, opcode: int, data: bytes) -> None:
         header += bytes([127]) + struct.pack(">Q", len(data))
     with _send_lock:
         conn.sendall(header + data)
+
+
+def click_payload(message: dict[str, Any], action_id: str, *, user_id: str, user_name: str,
+                  response_url: str) -> dict[str, Any]:
+    """The block_actions payload Slack sends when somebody clicks the button `action_id` of a posted message
+    (as the SlackReceiver recorded it: channel, ts, blocks)."""
+    buttons = [e for b in message.get("blocks") or [] if b.get("type") == "actions" for e in b.get("elements") or []]
+    button = next(b for b in buttons if b.get("action_id") == action_id)
+    return {
+        "type": "block_actions", "api_app_id": "A0REPWATCH", "token": "legacy-verification-token",
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": "T000"},
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": message["channel"],
+                      "is_ephemeral": False},
+        "trigger_id": f"{time.time():.0f}.738474920.8088930838d88f008e0",
+        "team": {"id": "T000", "domain": "demo"}, "channel": {"id": message["channel"], "name": "reviews"},
+        "message": {"ts": message["ts"], "blocks": message.get("blocks") or []},
+        "response_url": response_url,
+        "actions": [{"action_id": action_id, "block_id": "repwatch_work", "type": "button",
+                     "text": button.get("text") or {"type": "plain_text", "text": "?"},
+                     "value": button.get("value"), "action_ts": f"{time.time():.6f}"}],
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,6 +25,10 @@ from monitor.service.pipeline import open_sessions, send_due
 from monitor.service.slack_actions import ACK_DEADLINE, SlackActions
 
 PRUNE_EVERY = 6 * 3600.0  # seconds between forgetting old action receipts
+# After Slack's `disconnect`, how long the old connection's reader may block in one recv. slack-sdk's built-in client
+# replaces a connection only once the old socket is closed, and closing waits for that reader, whose socket has a
+# fixed 3 s timeout: without this, each reconnect takes 3 s, during which new envelopes wait unread.
+RELEASE_OLD_CONNECTION = 0.02  # seconds
 # slack-sdk logs payloads at DEBUG: its clients log through this logger, kept at WARNING.
 _SDK_LOGGER = logging.getLogger("monitor.listener.sdk")
 _SDK_LOGGER.setLevel(logging.WARNING)
@@ -89,6 +94,7 @@ class Listener:
         self.client.on_message_listeners.append(self._on_message)
         self.connected = threading.Event()
         self.hellos = 0
+        self._reading: Any = None  # the slack-sdk connection being read (the one whose hello came last)
         self.last_hello: float | None = None
         self.last_disconnect: float | None = None
 
@@ -100,6 +106,7 @@ class Listener:
         except ValueError:
             return
         if kind == "hello":
+            self._reading = self.client.current_session
             self.hellos += 1
             self.last_hello = time.monotonic()
             took = f" {self.last_hello - self.last_disconnect:.3f} s after Slack asked" if self.last_disconnect else ""
@@ -108,6 +115,20 @@ class Listener:
         elif kind == "disconnect":
             self.last_disconnect = time.monotonic()
             self.log("Slack asked for a new connection: reconnecting")
+            self._release(self._reading or self.client.current_session)
+
+    @staticmethod
+    def _release(connection: Any) -> None:
+        """Let slack-sdk close the connection Slack asked us to leave within milliseconds, not 3 s: this listener
+        runs in that connection's reader thread, between two recv calls, so the next recv waits only
+        RELEASE_OLD_CONNECTION. Whatever Slack still sends on it is read meanwhile; an envelope it cannot deliver
+        unacknowledged is redelivered on the new connection (the receipts dedupe it)."""
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.settimeout(RELEASE_OLD_CONNECTION)
+            except OSError:
+                pass  # closed already
 
     def _on_envelope(self, client: SocketModeClient, message: dict[str, Any], raw: str | None) -> None:
         """Apply (a few database rows), then acknowledge, then answer in Slack. The acknowledgement goes out within
@@ -153,6 +174,15 @@ class Listener:
         self.client.connect()
 
     def close(self) -> None:
+        # slack-sdk's close waits for the reader's recv (up to 3 s): shut the socket so that it returns at once;
+        # an envelope not yet acknowledged is redelivered by Slack to the next connection.
+        self.client.auto_reconnect_enabled = False
+        sock = getattr(self.client.current_session, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
         self.client.close()
         self.flusher.stop()
 

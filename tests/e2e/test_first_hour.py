@@ -430,19 +430,19 @@ def demo_hostile_alert(tmp_path: Path) -> dict:
     """The Slack payload of the demo's hostile review, from the demo's own pages, config and first crawl."""
     from datetime import UTC, datetime
 
-    from demo.__main__ import CONFIG, DEMO_TOKEN
+    from demo.__main__ import CONFIG, DEMO_APP_TOKEN, DEMO_TOKEN
     from demo.reviews import MENTIONS_PATH, demo_pages, mentions_feed
     from demo.server import SiteServer
     from demo.slack_receiver import SlackReceiver
 
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG.read_text().replace("data_dir: ../data/demo", f"data_dir: {tmp_path / 'data'}"))
+    config = CONFIG  # its data_dir: ${DEMO_DATA_DIR}
     with SiteServer(robots_txt="User-agent: *\nDisallow: /admin/\n") as site, SlackReceiver(token=DEMO_TOKEN) as slack:
         now = datetime.now(UTC)
         for path, body in demo_pages(now, base_url=site.url).items():
             site.set_page(path, body)
         site.set_page(MENTIONS_PATH, mentions_feed(now, base_url=site.url))
-        env = {"DEMO_SITE_URL": site.url, "DEMO_SLACK_API": slack.api_url, "SLACK_BOT_TOKEN": DEMO_TOKEN}
+        env = {"DEMO_SITE_URL": site.url, "DEMO_SLACK_API": slack.api_url, "SLACK_BOT_TOKEN": DEMO_TOKEN,
+               "SLACK_APP_TOKEN": DEMO_APP_TOKEN, "DEMO_DATA_DIR": str(tmp_path / "data")}
         crawled = run_cli("crawl", "--config", str(config), env=env)
         assert crawled.code == 0, crawled.stderr
         [message] = [m for m in slack.messages if "READ THIS" in str(m.get("blocks"))]

@@ -244,6 +244,56 @@ def test_request_url_accepts_a_signed_click_and_refuses_wrong_old_and_replayed_o
     assert len(trail(setup)) == 2
 
 
+def test_the_starlette_route_applies_a_signed_click_and_refuses_wrong_old_and_replayed_ones(setup):
+    """starlette_endpoint() on its own, as `repwatch web` mounts it: POST /slack/actions in a minimal Starlette app,
+    driven through httpx's ASGI transport."""
+    import asyncio
+
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    slack = setup.slack
+    (alert,) = slack.messages
+    config = load_config_and_text(setup.config)[0]
+    endpoint = SlackActions(config, open_sessions(config)).starlette_endpoint()
+    app = Starlette(routes=[Route("/slack/actions", endpoint, methods=["POST"])])
+    body = urlencode({"payload": json.dumps(click(slack, alert, "repwatch:take"))}).encode()
+    now = int(time.time())
+
+    def post(headers: dict[str, str], content: bytes = body) -> httpx.Response:
+        async def send() -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://repwatch") as client:
+                return await client.post("/slack/actions", content=content, headers=headers)
+        return asyncio.run(send())
+
+    wrong = post(signed(body, now, "wrong-secret"))
+    assert (wrong.status_code, wrong.text) == (401, "bad signature\n")
+    old = post(signed(body, now - 301))  # older than 5 minutes
+    assert (old.status_code, old.text) == (401, "stale or missing timestamp\n")
+    assert post({"Content-Type": "application/x-www-form-urlencoded"}).status_code == 401  # unsigned
+    assert trail(setup) == [] and len(slack.messages) == 1
+
+    accepted = post(signed(body, now))
+    assert (accepted.status_code, accepted.content) == (200, b"")
+    edited = slack.wait_for(2)[1]  # the edit runs after the answer (a background task)
+    assert (edited["kind"], edited["ts"]) == ("update", alert["ts"]) and "taken by ana" in texts(edited)
+    replay = post(signed(body, now))
+    assert (replay.status_code, replay.text) == (401, "replayed request\n")
+
+    # a draft modal submitted empty: Slack shows the error under the field (a JSON answer)
+    empty = {"type": "view_submission", "user": {"id": ANA, "username": "ana.s"},
+             "view": {"id": "V0DRAFT9", "callback_id": "repwatch:draft", "private_metadata": '{"r": 1, "v": 2}',
+                      "state": {"values": {"draft": {"text": {"value": " "}}}}}}
+    draft = urlencode({"payload": json.dumps(empty)}).encode()
+    refused = post(signed(draft, now), draft)
+    assert refused.status_code == 200 and refused.headers["content-type"].startswith("application/json")
+    assert refused.json()["response_action"] == "errors" and "empty" in refused.json()["errors"]["draft"]
+    assert [(r["assignee"], r["status"]) for r in reviews(setup)] == [("ana", "assigned")]
+    assert trail(setup) == [("ana", "slack", "assign", "ana"), ("ana", "slack", "status", "assigned")]
+    assert len(slack.messages) == 2
+
+
 def test_config_without_app_token_cannot_listen(setup, tmp_path):
     config = tmp_path / "plain.yaml"
     config.write_text(setup.config.read_text().split("slack_actions:")[0])
