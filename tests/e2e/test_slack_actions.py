@@ -309,3 +309,33 @@ def test_repwatch_run_starts_the_listener_when_an_app_token_is_set(setup):
     finally:
         daemon.terminate()
     assert daemon.proc.returncode == 0
+
+
+def test_repwatch_web_serves_slacks_request_url_when_a_signing_secret_is_set(setup):
+    """`repwatch web` (its server) mounts POST /slack/actions by itself: no Slack route without the secret."""
+    import httpx
+
+    from monitor.web.server import WebServer
+
+    slack = setup.slack
+    (alert,) = slack.messages
+    config = load_config_and_text(setup.config)[0]
+    server = WebServer(config, port=0).start()
+    try:
+        body = urlencode({"payload": json.dumps(click(slack, alert, "repwatch:take"))}).encode()
+        url = f"{server.url}/slack/actions"
+        refused = httpx.post(url, content=body, headers=signed(body, int(time.time()), "wrong-secret"))
+        assert refused.status_code == 401 and trail(setup) == []
+        accepted = httpx.post(url, content=body, headers=signed(body, int(time.time())))
+        assert (accepted.status_code, accepted.content) == (200, b"")
+        update = slack.wait_for_update(alert["ts"], 1)
+        assert "taken by ana" in texts(update)
+        assert trail(setup)[0] == ("ana", "slack", "assign", "ana")
+    finally:
+        server.stop()
+    without = config.model_copy(update={"slack_actions": None})
+    plain = WebServer(without, port=0).start()
+    try:
+        assert httpx.post(f"{plain.url}/slack/actions", content=b"x").status_code in (403, 404, 405)
+    finally:
+        plain.stop()
