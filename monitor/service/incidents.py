@@ -104,22 +104,29 @@ def link_new(session: Session, review_ids: Sequence[int], now: datetime) -> dict
 
 def _join(session: Session, new: Review, old: Review, business_id: int, reason: str, now: datetime) -> int:
     line = f"#{new.id} ~ #{old.id}: {reason}"
-    if old.incident_id is None:
-        first = earliest([_post(new, business_id), _post(old, business_id)])
-        incident = Incident(business_id=business_id, first_review_id=first.id, created_at=now, reason=line)
-        session.add(incident)
-        session.flush()
-        old.incident_id = incident.id
-        _record(session, old, CRAWL, None, f"{_incident_word(incident.id)}: {line}", now)
-    else:
-        found = session.get(Incident, old.incident_id)
-        assert found is not None
-        incident = found
-        incident.reason = f"{incident.reason}\n{line}" if incident.reason else line
-        _restart(session, incident, extra=new)
+    incident = _incident_for(session, new, old, business_id, line, CRAWL, now)
     new.incident_id = incident.id
     _record(session, new, CRAWL, None, f"{_incident_word(incident.id)}: {line}", now)
     return incident.id
+
+
+def _incident_for(session: Session, joining: Review, other: Review, business_id: int, line: str, actor: Actor,
+                  now: datetime) -> Incident:
+    """The incident `joining` is to join: `other`'s, its reason extended by `line`, or a new one made for the two
+    (its first post the earlier of them, `other` recorded joining it)."""
+    if other.incident_id is None:
+        first = earliest([_post(joining, business_id), _post(other, business_id)])
+        incident = Incident(business_id=business_id, first_review_id=first.id, created_at=now, reason=line)
+        session.add(incident)
+        session.flush()
+        other.incident_id = incident.id
+        _record(session, other, actor, None, f"{_incident_word(incident.id)}: {line}", now)
+        return incident
+    found = session.get(Incident, other.incident_id)
+    assert found is not None
+    found.reason = f"{found.reason}\n{line}" if found.reason else line
+    _restart(session, found, extra=joining)
+    return found
 
 
 def _restart(session: Session, incident: Incident, extra: Review | None = None) -> None:
@@ -209,18 +216,7 @@ def link(sessions: sessionmaker[Session], review_id: int, to: int, actor: Actor,
         before = _incident_word(review.incident_id)
         _leave(session, review)
         line = f"#{review.id} ~ #{other.id}: linked by {actor.name}"
-        if other.incident_id is None:
-            first = earliest([_post(review, business_id), _post(other, business_id)])
-            incident = Incident(business_id=business_id, first_review_id=first.id, created_at=now, reason=line)
-            session.add(incident)
-            session.flush()
-            other.incident_id = incident.id
-            _record(session, other, actor, None, f"{_incident_word(incident.id)}: {line}", now)
-        else:
-            found = session.get(Incident, other.incident_id)
-            assert found is not None
-            incident = found
-            incident.reason = f"{incident.reason}\n{line}" if incident.reason else line
+        incident = _incident_for(session, review, other, business_id, line, actor, now)
         review.incident_id = incident.id
         session.flush()
         _restart(session, incident)

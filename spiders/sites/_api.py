@@ -43,6 +43,12 @@ class EnvNameOptions(SourceOptions):
         return value
 
 
+class BearerTokenOptions(EnvNameOptions):
+    """Options of an API that may want a Bearer token: `access_token_env` names the variable that holds it."""
+
+    access_token_env: str | None = None
+
+
 class MissingCredential(Exception):
     """An environment variable a source's options name is not set."""
 
@@ -198,3 +204,22 @@ def epoch(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+class BearerTokenSpider(ApiSpider):
+    """An API kind whose requests carry `Authorization: Bearer` when `options.access_token_env` names a token
+    (abstract); `token_wanted_by` says who asks for one in the auth hint ("this AppView", "this instance")."""
+
+    abstract = True
+    options: BearerTokenOptions
+    token_wanted_by: ClassVar[str] = "this API"
+
+    def api_headers(self) -> dict[str, str]:
+        if self.options.access_token_env is None:
+            return {}
+        return {"Authorization": "Bearer " + credential(self.options.access_token_env, "access_token_env")}
+
+    def auth_hint(self) -> str:
+        if self.options.access_token_env:
+            return f"check the token in {self.options.access_token_env}"
+        return f"{self.token_wanted_by} wants an access token (options.access_token_env)"

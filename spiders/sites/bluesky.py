@@ -11,17 +11,21 @@ from w3lib.url import add_or_replace_parameter
 
 from spiders.items import ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
-from spiders.sites._api import ApiSpider, EnvNameOptions, credential, json_answer
+from spiders.sites._api import (
+    BearerTokenOptions,
+    BearerTokenSpider,
+    json_answer,
+)
 
 
-class BlueskyOptions(EnvNameOptions):
+class BlueskyOptions(BearerTokenOptions):
     query: str = Field(min_length=1, description="search words (Lucene syntax as Bluesky takes it)")
     access_token_env: str | None = Field(
         None, description="environment variable holding an access token (Bearer), for AppViews that want one"
     )
 
 
-class BlueskySpider(ApiSpider):
+class BlueskySpider(BearerTokenSpider):
     """Bluesky posts mentioning `options.query`, newest first, from app.bsky.feed.searchPosts on the public
     AppView (url: https://public.api.bsky.app; GET /xrpc/app.bsky.feed.searchPosts?q=...&sort=latest&limit=100),
     every page through the answer's `cursor`.
@@ -32,6 +36,7 @@ class BlueskySpider(ApiSpider):
     """
 
     name = "bluesky"
+    token_wanted_by = "this AppView"
     site_name = "Bluesky"
     may_be_empty = True  # a search for mentions: none today is a quiet day
     hosts = ("public.api.bsky.app", "api.bsky.app")
@@ -42,15 +47,6 @@ class BlueskySpider(ApiSpider):
         query = urlencode({"q": self.options.query, "sort": "latest", "limit": 100})
         return self.url.rstrip("/") + "/xrpc/app.bsky.feed.searchPosts?" + query
 
-    def api_headers(self) -> dict[str, str]:
-        if self.options.access_token_env is None:
-            return {}
-        return {"Authorization": "Bearer " + credential(self.options.access_token_env, "access_token_env")}
-
-    def auth_hint(self) -> str:
-        if self.options.access_token_env:
-            return f"check the token in {self.options.access_token_env}"
-        return "this AppView wants an access token (options.access_token_env)"
 
     def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         data = json_answer(response)

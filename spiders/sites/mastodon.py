@@ -13,13 +13,17 @@ from w3lib.url import add_or_replace_parameter
 
 from spiders.items import ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
-from spiders.sites._api import ApiSpider, EnvNameOptions, credential, json_answer
+from spiders.sites._api import (
+    BearerTokenOptions,
+    BearerTokenSpider,
+    json_answer,
+)
 
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 PAGE_SIZE = 40
 
 
-class MastodonOptions(EnvNameOptions):
+class MastodonOptions(BearerTokenOptions):
     hashtag: str | None = Field(None, pattern=r"^#?\w+$", description="a hashtag's public timeline (without #)")
     account: str | None = Field(None, pattern=r"^@?[\w.-]+(@[\w.-]+)?$", description="an account's posts: name@instance")
     query: str | None = Field(None, min_length=1, description="full-text search (many instances want a token)")
@@ -33,7 +37,7 @@ class MastodonOptions(EnvNameOptions):
         return self
 
 
-class MastodonSpider(ApiSpider):
+class MastodonSpider(BearerTokenSpider):
     """Mastodon posts from one instance (url: https://mastodon.social, any instance): a hashtag's timeline
     (`options.hashtag`: GET /api/v1/timelines/tag/<tag>), an account's posts (`options.account`: looked up with
     /api/v1/accounts/lookup, then /api/v1/accounts/<id>/statuses), or a search (`options.query`: /api/v2/search,
@@ -45,6 +49,7 @@ class MastodonSpider(ApiSpider):
     """
 
     name = "mastodon"
+    token_wanted_by = "this instance"
     site_name = "Mastodon"
     may_be_empty = True  # a search for mentions: none today is a quiet day
     Options = MastodonOptions
@@ -78,15 +83,6 @@ class MastodonSpider(ApiSpider):
             f"{self.url.rstrip('/')}/api/v1/accounts/{quote(str(account_id))}/statuses?limit={PAGE_SIZE}", 1
         )
 
-    def api_headers(self) -> dict[str, str]:
-        if self.options.access_token_env is None:
-            return {}
-        return {"Authorization": "Bearer " + credential(self.options.access_token_env, "access_token_env")}
-
-    def auth_hint(self) -> str:
-        if self.options.access_token_env:
-            return f"check the token in {self.options.access_token_env}"
-        return "this instance wants an access token for this (options.access_token_env)"
 
     def parse_reviews(self, response: Response) -> Iterator[ReviewItem]:
         yield from self.read_each(_statuses(json_answer(response)), self._status)
