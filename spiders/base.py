@@ -36,6 +36,18 @@ def with_query(url: str, wanted: dict[str, str]) -> str:
 log = logging.getLogger("repwatch.crawl")
 
 
+def json_document(response: Response) -> Any:
+    """The JSON of an answer that is text and not HTML (an API's, a saved answer), or None when it is none."""
+    from scrapy.http import HtmlResponse, TextResponse
+
+    if not isinstance(response, TextResponse) or isinstance(response, HtmlResponse):
+        return None
+    try:
+        return json.loads(response.text)
+    except (ValueError, RecursionError):
+        return None
+
+
 def emit_progress(event: dict[str, Any]) -> None:
     """One line of JSON on stdout for the `repwatch crawl` that waits on this child (its progress display)."""
     sys.stdout.write(json.dumps(event) + "\n")

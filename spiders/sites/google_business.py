@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 import scrapy
 from pydantic import Field, field_validator
-from scrapy.http import HtmlResponse, Response, TextResponse
+from scrapy.http import Response
 from w3lib.url import add_or_replace_parameter, url_query_parameter
 
-from spiders.base import ReviewSpider, SourceOptions
+from spiders.base import ReviewSpider, SourceOptions, json_document
 from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.oauth import (
     GOOGLE_AUTH_URL,
@@ -211,10 +211,5 @@ def _rfc3339(value: Any) -> datetime | None:
 
 def _answer(response: Response) -> dict[str, Any] | None:
     """The API's JSON object (reviews or an error), or None for anything else."""
-    if not isinstance(response, TextResponse) or isinstance(response, HtmlResponse):
-        return None
-    try:
-        data = json.loads(response.text)
-    except (ValueError, RecursionError):
-        return None
+    data = json_document(response)
     return data if isinstance(data, dict) else None

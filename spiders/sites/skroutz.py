@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from scrapy.http import HtmlResponse, Response, TextResponse
+from scrapy.http import Response
 from w3lib.url import add_or_replace_parameter
 
-from spiders.base import ReviewSpider
+from spiders.base import ReviewSpider, json_document
 from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import clean_line, clean_text, parse_datetime
 
@@ -102,12 +102,7 @@ class SkroutzSpider(ReviewSpider):
 
 def _answer(response: Response) -> dict[str, Any] | None:
     """The API answer (`{"reviews": [...], "meta": {...}}`), or None for anything else."""
-    if not isinstance(response, TextResponse) or isinstance(response, HtmlResponse):
-        return None
-    try:
-        data = json.loads(response.text)
-    except (ValueError, RecursionError):
-        return None
+    data = json_document(response)
     if not isinstance(data, dict) or not isinstance(data.get("reviews"), list):
         return None
     reviews = data["reviews"]

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from parsel import Selector
-from scrapy.http import HtmlResponse, Response, TextResponse
+from scrapy.http import HtmlResponse, Response
 from w3lib.url import add_or_replace_parameter
 
-from spiders.base import ReviewSpider, with_query
+from spiders.base import ReviewSpider, json_document, with_query
 from spiders.items import Reply, ReviewItem, snippet_hash
 from spiders.pipelines.normalize import (
     clean_line,
@@ -192,11 +192,8 @@ class YelpSpider(ReviewSpider):
 def _feed_nodes(response: Response) -> list[Any] | None:
     """Review nodes of a GraphQL batch answer (`[{"data": {"business": {"reviews": {"edges": [{"node"}]}}}}]`),
     or of a saved list of such nodes; None for anything else."""
-    if not isinstance(response, TextResponse) or isinstance(response, HtmlResponse):
-        return None
-    try:
-        data = json.loads(response.text)
-    except (ValueError, RecursionError):
+    data = json_document(response)
+    if data is None:
         return None
     batches = data if isinstance(data, list) else [data]
     if batches and all(isinstance(node, dict) and "encid" in node and "rating" in node for node in batches):
