@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_score.py               # speed + memory, one model thread (stars, VADER, model)
     .venv/bin/python bench/bench_score.py --calibrate   # per-language thresholds on the labelled reviews, 2-fold CV
     .venv/bin/python bench/bench_score.py --evaluate    # `repwatch eval` on the labelled reviews: lexicon vs model
+                                                        # (neg vs pos, 3★ left out; then --with-neutral's measure)
     .venv/bin/python bench/bench_score.py --truncation  # F1/AUC and speed against the model's character cap
     .venv/bin/python bench/bench_score.py --fit-anchors # refit monitor/sentiment/anchor_head.json after editing anchors
 
@@ -275,6 +276,8 @@ def main() -> None:
         # data_dir only for the embedding cache file: speed here is not the point (see the speed run)
         scorer = Scorer(threads=2, data_dir=args.cache)
         print("\nmultilingual model, language detected:\n" + format_report(evaluate(paths, scorer=scorer)))
+        print("\nthe same, the older measure (neutral reviews count as not negative):\n"
+              + format_report(evaluate(paths, scorer=scorer, with_neutral=True)))
         print(f"\npeak RSS {peak_rss_mb():.0f} MB")
     else:
         bench_speed(args.threads)

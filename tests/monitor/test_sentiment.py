@@ -379,9 +379,28 @@ def test_evaluate_on_written_reviews(tmp_path, scorer: Scorer) -> None:
     result = evaluate([path], scorer=scorer, given_lang=True)["en"]
     assert result["n"] == 3 and result["precision"] == 1.0 and result["recall"] == 1.0 and result["auc"] == 1.0
     assert result["confusion"]["neg"]["neg"] == 1 and result["confusion"]["pos"]["pos"] == 1
+    assert result["neutral"] == 1 and result["neutral_flagged"] == 0.0 and result["reviews_per_cpu_s"] > 0
     assert evaluate([path], scorer=scorer, use_stars=True)["en"]["f1"] == 1.0
     report = format_report({"en": result})
-    assert report.splitlines()[0].split()[:2] == ["lang", "n"] and "unscored" in report
+    assert report.splitlines()[1].split()[:2] == ["lang", "n"] and "unscored" in report and "rev/CPU-s" in report
+
+
+def test_evaluate_leaves_neutral_reviews_out_unless_asked(tmp_path, scorer: Scorer) -> None:
+    rows = [
+        {"text": "Terrible, rude staff and a dirty room. Never again.", "label": "neg", "stars": 1},
+        {"text": "Wonderful stay, friendly staff, great breakfast!", "label": "pos", "stars": 5},
+        # a 3★ review with a concrete complaint: the owner wants it flagged, the old measure called it a mistake
+        {"text": "The room was dirty, the shower was broken and nobody came to fix it.", "label": "neu", "stars": 3},
+    ]
+    path = tmp_path / "en.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    headline = evaluate([path], scorer=scorer, use_stars=True)["en"]  # the stars decide: 3★ is neutral
+    assert headline["precision"] == 1.0 and headline["neutral_flagged"] == 0.0
+    flagged = evaluate([path], scorer=scorer, given_lang=True)["en"]
+    old = evaluate([path], scorer=scorer, given_lang=True, with_neutral=True)["en"]
+    assert flagged["measure"].startswith("neg vs pos") and old["measure"] == "neg vs neu+pos"
+    assert flagged["precision"] == 1.0 and flagged["neutral_flagged"] == 1.0
+    assert old["precision"] == 0.5  # the complaint in the 3★ review counted as a false alarm
 
 
 # Every 12th review of each file (~60 per language, a minute of model time on one core): a check that the real
