@@ -19,12 +19,10 @@ from .verdict import NEG, NEU, POS, Verdict, quote
 
 ANCHOR_HEAD = Path(__file__).with_name("anchor_head.json")
 ANCHOR_L2 = 1e-2  # 1e-3 fits the anchors' wording too closely (AUC on held-out reviews drops)
-# A text on the negative side of the axis (s ≤ SENTENCE_GATE, above every language's neg threshold) is also read
-# sentence by sentence: its s becomes the mean of the whole text's and its sentences' (the head was fitted on
-# sentence-length anchors, and the sentences see past the whole text's 600-character cut), and its most
-# negative sentence is the why. On the labelled reviews (2-fold CV): F1 for negatives +0.01 en, +0.01 pl,
-# +0.01 ro, for sentence embeddings of ~60 % of the texts, most of which a why needed anyway (bench/README.md).
-SENTENCE_GATE = 0.0
+# The verdict is the whole text's (read up to 256 tokens). Only a text already judged negative (or mixed) is read
+# again sentence by sentence, all such sentences of a batch in one model call, for its why: its most negative
+# sentence. (Until issue 19 every text on the negative side was read by sentence and its score fused with its
+# sentences': that doubled the model's work for +0.01 F1, which the token cap gives back: bench/README.md.)
 MAX_SENTENCES = 16
 
 
@@ -137,19 +135,10 @@ class TextScore:
 
 @dataclass(frozen=True)
 class Reading:
-    """A text read whole and, on the negative side, sentence by sentence: the fused score and its worst sentence."""
+    """A text read whole and, when judged negative, sentence by sentence: its score and its worst sentence."""
 
     score: TextScore
-    worst: str | None  # the most negative sentence; None when the text was read whole only or is one sentence
-
-
-def _fused(whole: TextScore, sentences: Sequence[TextScore]) -> TextScore:
-    def mean(values: list[float]) -> float:
-        return sum(values) / len(values)
-
-    return TextScore(*((w + mean([getattr(p, name) for p in sentences])) / 2
-                       for name, w in (("s", whole.s), ("p_neg", whole.p_neg), ("p_neu", whole.p_neu),
-                                       ("p_pos", whole.p_pos))))  # fmt: skip
+    worst: str | None  # the most negative sentence; None when the text was not judged negative or is one sentence
 
 
 class MultilingualScorer:
@@ -183,11 +172,16 @@ class MultilingualScorer:
         band = self.band(lang)
         return NEG if s <= band.neg else POS if s >= band.pos else NEU
 
-    def read(self, texts: Sequence[str]) -> list[Reading]:
-        """Score texts whole; those on the negative side again by sentence (one model call for all of them)."""
+    def read(self, texts: Sequence[str], gates: Sequence[float] | None = None) -> list[Reading]:
+        """Score texts whole; those at or below their gate (judged negative) again by sentence, for their why.
+
+        Without gates, each text's gate is the default band's neg threshold. The sentences of every text that
+        needs them go to the model in one call.
+        """
         whole = self.text_scores(texts)
-        split = [split_sentences(text)[:MAX_SENTENCES] if result.s <= SENTENCE_GATE else []
-                 for text, result in zip(texts, whole, strict=True)]  # fmt: skip
+        gates = list(gates) if gates is not None else [DEFAULT_BAND.neg] * len(texts)
+        split = [split_sentences(text)[:MAX_SENTENCES] if result.s <= gate else []
+                 for text, result, gate in zip(texts, whole, gates, strict=True)]  # fmt: skip
         scores = iter(self.text_scores([sentence for sentences in split if len(sentences) > 1 for sentence in sentences]))
         readings = []
         for result, sentences in zip(whole, split, strict=True):
@@ -196,7 +190,7 @@ class MultilingualScorer:
                 continue
             parts = [next(scores) for _ in sentences]
             worst = sentences[min(range(len(parts)), key=lambda i: parts[i].s)]
-            readings.append(Reading(_fused(result, parts), worst))
+            readings.append(Reading(result, worst))
         return readings
 
     def best_sentence(self, text: str) -> str:
