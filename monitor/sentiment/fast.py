@@ -219,6 +219,7 @@ class FastEngine:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting threads
+        options.enable_cpu_mem_arena = False  # activations are freed after each text, not kept in a growing arena
         self.session = ort.InferenceSession(str(graph) if isinstance(graph, Path) else graph, options,
                                             providers=["CPUExecutionProvider"])  # fmt: skip
         shape = source.shape

