@@ -16,7 +16,13 @@ from pathlib import Path
 
 import yaml
 
-from bench.site import build_site, start_path
+from bench.site import (
+    REAL_COMPLAINT_SHARE,
+    bench_reviews,
+    build_site,
+    complaint_worded_share,
+    start_path,
+)
 from demo.server import SiteServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -211,19 +217,25 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--no-model", dest="model", action="store_false",
                         help="(b) with sentiment.model: false: stars and VADER only, no multilingual model")
+    parser.add_argument("--complaint-share", type=float, default=REAL_COMPLAINT_SHARE,
+                        help="share of 4-5★ texts written with complaint words (default: the real pages' 4 %%; "
+                             "negative: the generator's old mix, ~50-70 %%)")  # fmt: skip
     args = parser.parse_args()
 
-    site = build_site(args.pages, args.per_page)
+    share = args.complaint_share if args.complaint_share >= 0 else None
+    site = build_site(args.pages, args.per_page, complaint_share=share)
+    worded = complaint_worded_share(bench_reviews(args.pages * args.per_page, complaint_share=share))
     page_paths = set(site)
     average_kb = sum(map(len, site.values())) / len(site) / 1e3
     result: dict = {
         "site": {"pages": len(site), "per_page": args.per_page, "reviews": args.pages * args.per_page,
-                 "avg_page_kb": round(average_kb, 1)},
+                 "avg_page_kb": round(average_kb, 1), "complaint_worded_4_5_star": round(worded, 4)},
         "concurrency": args.concurrency,
         "model": args.model,
         "cpus": os.cpu_count(),
     }
-    print(f"site: {len(site)} pages × {args.per_page} reviews, {average_kb:.0f} KB a page")
+    print(f"site: {len(site)} pages × {args.per_page} reviews, {average_kb:.0f} KB a page; "
+          f"{worded:.1%} of 4-5★ texts have complaint words (the model reads them)")
 
     with CountingServer(site, robots_txt=ROBOTS) as server:
         url = server.url_for(start_path())

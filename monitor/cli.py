@@ -379,12 +379,13 @@ def evaluate_command(
     files: Annotated[list[Path], typer.Argument(help="labelled JSON Lines, one file per language: <lang>.jsonl")],
     use_stars: Annotated[bool, typer.Option("--use-stars", help="let the scorer see the stars (default: text only)")] = False,
     given_lang: Annotated[bool, typer.Option("--given-lang", help="take the language from the file name, not detection")] = False,
+    with_neutral: Annotated[bool, typer.Option("--with-neutral", help="count neutral (3★) reviews as not negative (the older measure) instead of leaving them out")] = False,
     output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="model threads (default: sentiment.threads)")] = None,
     no_model: Annotated[bool, typer.Option("--no-model", help="without the multilingual model: the lexicon layer only")] = False,
     config: OptionalConfig = None,
 ) -> None:
-    """Measure the scorer on labelled reviews ({"text", "label": neg|neu|pos, "stars"?}): P/R/F1 for negatives, AUC, confusion, reviews/s."""
+    """Measure the scorer on labelled reviews ({"text", "label": neg|neu|pos, "stars"?}): P/R/F1 for negatives against positives, neutrals flagged, AUC, confusion, reviews per CPU-second."""
     from monitor.sentiment.evaluate import LabelledFileError, evaluate, format_report
 
     missing = [str(f) for f in files if not f.is_file()]
@@ -395,7 +396,7 @@ def evaluate_command(
         overrides["model"] = False
     scorer = scorer_for(config, **overrides)
     try:
-        result = evaluate(files, scorer=scorer, use_stars=use_stars, given_lang=given_lang)
+        result = evaluate(files, scorer=scorer, use_stars=use_stars, given_lang=given_lang, with_neutral=with_neutral)
     except LabelledFileError as exc:
         for problem in exc.problems:
             err.print(Text(f"repwatch: {terminal_safe(problem)}"))

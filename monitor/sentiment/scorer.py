@@ -14,7 +14,7 @@ from .cues import ComplaintCues
 from .english import EnglishScorer
 from .head import Head
 from .language import MIN_CONFIDENCE_LONG, LanguageDetector, normalize_lang
-from .model import MAX_CHARS, EmbeddingCache, ModelUnavailable, TextModel
+from .model import MAX_CHARS, MAX_TOKENS, EmbeddingCache, ModelUnavailable, TextModel
 from .multilingual import MIXED_AT_OR_BELOW as MIXED_TEXT_AT_OR_BELOW
 from .multilingual import MultilingualScorer, calibrated_score
 from .stars import valid_stars, verdict_from_stars
@@ -58,6 +58,8 @@ class Scorer:
         data_dir: Path | None = None,
         model_path: Path | str | None = None,
         max_chars: int = MAX_CHARS,
+        max_tokens: int = MAX_TOKENS,
+        engine: str = "auto",
     ) -> None:
         self.detector = LanguageDetector(languages, min_confidence=min_language_confidence)
         self.english = EnglishScorer()
@@ -67,8 +69,9 @@ class Scorer:
         self.model: TextModel | None = None
         if model:
             cache_path = self.data_dir / EMBEDDING_CACHE if self.data_dir is not None else None
-            self.model = TextModel(threads=threads, cache=EmbeddingCache(cache_size, cache_path),
-                                   model_path=model_path, max_chars=max_chars)  # fmt: skip
+            self.model = TextModel(threads=threads, cache=EmbeddingCache(cache_size, cache_path), model_path=model_path,
+                                   max_chars=max_chars, max_tokens=max_tokens, engine=engine,
+                                   data_dir=self.data_dir)  # fmt: skip
         self._text: MultilingualScorer | None = None
 
     @classmethod
@@ -77,7 +80,7 @@ class Scorer:
         settings = config.sentiment
         options = dict(languages=settings.languages, model=settings.model, threads=settings.threads,
                        cache_size=settings.cache_size, min_language_confidence=settings.min_language_confidence,
-                       data_dir=config.data_dir)  # fmt: skip
+                       data_dir=config.data_dir, engine=settings.engine)  # fmt: skip
         return cls(**(options | overrides))
 
     @property
@@ -92,6 +95,8 @@ class Scorer:
             return None
         try:
             self.model.load()
+            if self.model.fallback_note:
+                log.warning("sentiment: %s", self.model.fallback_note)
             text = MultilingualScorer(self.model)
             head_path = self.owner_head_path
             if head_path is not None and head_path.is_file():
@@ -151,8 +156,9 @@ class Scorer:
         return verdicts  # type: ignore[return-value]  # every slot is filled above
 
     def _score_with_model(self, scorer: MultilingualScorer, pending: list[_Pending], verdicts: list) -> None:
-        # Negative and mixed verdicts quote their most negative sentence, found while reading them.
-        for p, reading in zip(pending, scorer.read([p.text for p in pending]), strict=True):
+        # Negative and mixed verdicts quote their most negative sentence: only those texts are read by sentence.
+        gates = [scorer.band(p.lang).neg if p.stars is None else MIXED_TEXT_AT_OR_BELOW for p in pending]
+        for p, reading in zip(pending, scorer.read([p.text for p in pending], gates), strict=True):
             if p.stars is None:
                 verdicts[p.index] = scorer.verdict(p.text, p.lang, reading)
             elif reading.score.s <= MIXED_TEXT_AT_OR_BELOW:

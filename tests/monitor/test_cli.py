@@ -108,9 +108,11 @@ def test_eval_reports_negative_f1_per_language(tmp_path):
     result = run_cli("eval", str(labelled), "--given-lang", "--format", "json")
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["en"]["n"] == 4 and report["en"]["f1"] == 1.0
+    assert report["en"]["n"] == 4 and report["en"]["f1"] == 1.0 and report["en"]["measure"].startswith("neg vs pos")
+    older = json.loads(run_cli("eval", str(labelled), "--given-lang", "--with-neutral", "--format", "json").stdout)
+    assert older["en"]["measure"] == "neg vs neu+pos"
     table = run_cli("eval", str(labelled))
-    assert table.code == 0 and "F1(neg)" in table.stdout
+    assert table.code == 0 and "F1(neg)" in table.stdout and "rev/CPU-s" in table.stdout
     assert run_cli("eval", str(tmp_path / "missing.jsonl")).code == 1
 
 

