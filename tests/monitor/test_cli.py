@@ -94,6 +94,7 @@ def test_sources_list_says_which_kinds_a_real_page_verified():
     assert rows["app_store"].startswith("Apple's real feed")
     assert rows["reddit"].startswith("a real thread's .json")
     assert rows["bluesky"] == "no real page verified it yet"
+    assert rows["google_maps"].startswith("a real listugcposts answer (May 2025")
 
 
 def test_eval_reports_negative_f1_per_language(tmp_path):

@@ -22,6 +22,7 @@ REAL_PAGES = {
     "yelp/izzykiver__yelp_reviews__user-details__2019-09.html": "yelp",
     "yelp/json/scrapfly__yelp_gql-batch_reviews_projected__2025-08.json": "yelp",
     "skroutz/json/pyskroutz__shops__reviews.json": "skroutz",
+    "googlemaps/aliepratama__listugcposts-raw-response__id__2025-05.bin": "google_maps",
 }
 ELEMENT = re.compile(rb"<(div|article|section|script|span|p)\b")
 
