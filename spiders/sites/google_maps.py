@@ -107,6 +107,9 @@ class GoogleMapsSpider(ApiSpider):
     hosts = ("www.google.com",)  # not google.com: play.google.com is google_play's
     verified_on = "a real listugcposts answer (May 2025, Indonesian, 10 reviews; no owner reply in it)"
     min_interval = 1.0  # no published limit: one page a second, like a person scrolling the reviews
+    # Not a published API but the Maps page's own endpoint: Google's robots.txt decides, as for any page we crawl
+    # (a source may say `obey_robots: false`, at its owner's risk).
+    obeys_robots_txt = True
 
     @classmethod
     def normalize_url(cls, url: str) -> str:

@@ -25,7 +25,8 @@ def _listugcposts(request: ApiRequest) -> Answer:
 def test_a_place_reviews_are_read_page_after_page_with_the_owner_reply(tmp_path):
     with ApiServer(_listugcposts) as api:
         result = crawl(tmp_path, "google_maps", f"{api.url}/maps/rpc/listugcposts?authuser=0&hl=en&pb={PB}", {})
-        asked = [parse_qs(urlsplit(r.path).query)["pb"][0] for r in api.requests]
+        asked = [parse_qs(urlsplit(r.path).query)["pb"][0] for r in api.requests if "/listugcposts" in r.path]
+        assert "/robots.txt" in [urlsplit(r.path).path for r in api.requests]  # a page of Google's: robots.txt asked
     assert result.code == 0, result.stderr
     ids, state, _ = stored(tmp_path)
     assert ids == [f"ChZDSUhNMG9nS0VJQ0FnSUR0ZXN0MD{n}QAQ" for n in "EIMQU"] and state == "ok"
