@@ -107,7 +107,29 @@ def _join(session: Session, new: Review, old: Review, business_id: int, reason: 
     incident = _incident_for(session, new, old, business_id, line, CRAWL, now)
     new.incident_id = incident.id
     _record(session, new, CRAWL, None, f"{_incident_word(incident.id)}: {line}", now)
+    _take_over_assignee(session, new, incident.id, now)
     return incident.id
+
+
+def _take_over_assignee(session: Session, new: Review, incident_id: int, now: datetime) -> None:
+    """A new post of a complaint somebody already has is theirs too (its status `assigned`): the person working the
+    incident sees it, instead of a `new` post nobody has. Its status stays its own otherwise: a post on another site
+    still waits for its own answer there."""
+    if new.status != "new" or new.assignee is not None:
+        return
+    holder = session.scalars(
+        select(Review.assignee).where(Review.incident_id == incident_id, Review.id != new.id,
+                                      Review.assignee.is_not(None), Review.status.in_(OPEN_STATUSES))
+        .order_by(Review.id).limit(1)
+    ).first()
+    if holder is None:
+        return
+    session.add(ReviewEvent(review_id=new.id, at=now, actor=CRAWL.name, via=CRAWL.via, action="assign",
+                            before=None, after=holder))
+    session.add(ReviewEvent(review_id=new.id, at=now, actor=CRAWL.name, via=CRAWL.via, action="status",
+                            before="new", after="assigned"))
+    new.assignee, new.status, new.status_changed_at = holder, "assigned", now
+    new.work_version = (new.work_version or 0) + 2
 
 
 def _incident_for(session: Session, joining: Review, other: Review, business_id: int, line: str, actor: Actor,

@@ -15,7 +15,7 @@ from monitor.sentiment import Scorer
 from monitor.service.alerting import deliver
 from monitor.service.incidents import incident, link, open_incidents, unlink
 from monitor.service.scoring import score_pending
-from monitor.service.work import Actor, WorkError, review_events, set_status
+from monitor.service.work import Actor, WorkError, assign, review_events, set_status
 from spiders.items import ReviewItem
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -215,6 +215,23 @@ def test_resolving_one_post_resolves_the_incident_and_the_listing_shows_it_once(
         with sessions() as session:
             assert {r.status for r in session.scalars(select(Review))} == {"resolved"}
         assert open_incidents(sessions) == [] and len(open_incidents(sessions, include_settled=True)) == 1
+
+
+def test_a_new_post_of_a_complaint_somebody_has_is_theirs_too(sessions, scorer):
+    with SlackReceiver(token="xoxb-test-bot-token") as slack:
+        config = config_for(slack)
+        tp, web = add_source(sessions, "acme-tp"), add_source(sessions, "acme-web")
+        first = publish(sessions, tp, "acme-tp", "a", LATE_PARCEL, "Jane Doe", hours_ago=5)
+        score_pending(sessions, config, scorer, now=NOW)
+        assign(sessions, first, Actor("ana", "web"), now=NOW)
+        later = NOW + timedelta(hours=3)
+        second = publish(sessions, web, "acme-web", "b", LATE_PARCEL_REPOST, "A Google user", at=later)
+        score_pending(sessions, config, scorer, now=later)
+        with sessions() as session:
+            repost = session.get(Review, second)
+            assert (repost.assignee, repost.status) == ("ana", "assigned")  # in ana's work, not a new post nobody has
+        assert [(e.actor, e.action, e.after) for e in review_events(sessions, second)][-2:] == [
+            ("repwatch", "assign", "ana"), ("repwatch", "status", "assigned")]
 
 
 def test_another_business_or_history_never_joins(sessions, scorer):
