@@ -26,6 +26,7 @@ from bench.bench_scale import (
     machine,
     write_config,
 )
+from bench.bench_scale import timed as scale_timed
 
 BENCH_DB = "repwatch_bench_inbox"  # not bench_scale's: both may be kept side by side
 LOCK = Path("/tmp/repwatch-bench.lock")  # one benchmark measuring at a time (bench/RESULTS.md)
@@ -112,18 +113,13 @@ def bench_lock(log: Callable[[str], None]) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
-    """The first call, then the median (and spread) of `repeat` more: the machine is shared, one call says little."""
-    t0 = time.perf_counter()
-    result = fn()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"first_ms": round(first * 1000, 1), "median_ms": round(statistics.median(times) * 1000, 1),
-            "min_ms": round(min(times) * 1000, 1), "max_ms": round(max(times) * 1000, 1), "result": result}
+def timed_ms(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
+    """bench_scale's timing (the first call, then the median and spread of `repeat` more), in milliseconds: the
+    machine is shared, one call says little."""
+    measured = scale_timed(fn, repeat)
+    return {"first_ms": round(measured["first_s"] * 1000, 1), "median_ms": round(measured["median_s"] * 1000, 1),
+            "min_ms": round(measured["min_s"] * 1000, 1), "max_ms": round(measured["max_s"] * 1000, 1),
+            "result": measured["result"]}
 
 
 def cases(sessions: Any, config: Any, now: datetime) -> dict[str, tuple[str, Callable[[], Any]]]:
@@ -239,7 +235,7 @@ def main() -> int:
             result["machine"]["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
             for round_number in range(args.rounds):
                 for name, (_, run) in chosen.items():
-                    measured[name].append(timed(run, args.repeat))
+                    measured[name].append(timed_ms(run, args.repeat))
                 log(f"  round {round_number + 1}: " + ", ".join(f"{n} {m[-1]['median_ms']} ms" for n, m in measured.items()))
             result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         result["cases"] = {

@@ -698,7 +698,8 @@ def timed(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
         fn()
         times.append(time.perf_counter() - t0)
     return {"first_s": round(first, 4), "median_s": round(statistics.median(times), 4) if times else None,
-            "max_s": round(max(times), 4) if times else None, "result": result}
+            "min_s": round(min(times), 4) if times else None, "max_s": round(max(times), 4) if times else None,
+            "result": result}
 
 
 def run_cli(argv: list[str], timeout: float = 600) -> tuple[float, int, str, str]:
